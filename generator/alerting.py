@@ -1,0 +1,71 @@
+"""What every generated alert carries, whichever backend evaluates it: name, tier labels, annotations, runbook.
+
+Loki rules, Prometheus rules, Alertmanager routes and dashboards all read these, so a tier or severity means the
+same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from jinja2 import Environment, StrictUndefined
+
+from generator.truth import Truth
+
+GENERATED_HEADER = "generated from product/truth.yaml by `obsctl generate`; do not edit"
+
+_RUNBOOK_TEMPLATE = Environment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False).from_string(
+    """{% for step in steps %}
+{{ loop.index }}. {{ step.title }}: {% if step.command %}`{{ step.command }}`{% else %}`{{ step.sql }}`{% endif %}
+
+{% endfor %}"""
+)
+
+
+def alert_name(alert_id: str) -> str:
+    """`queue_full` -> `QueueFull`: Prometheus-style alert names, stable because ids are."""
+    return "".join(part[:1].upper() + part[1:] for part in alert_id.split("_"))
+
+
+def go_template_text(text: str) -> str:
+    """Make literal text safe inside a Go-templated annotation: `{{` would start a template action.
+
+    A lone `}}` outside an action is plain text in Go templates, so only `{{` needs escaping.
+    """
+    return text.replace("{{", "{{`{{`}}")
+
+
+def alert_labels(truth: Truth, alert_id: str, kind: str, priority: str | None = None) -> dict[str, str]:
+    """Routing and traceability labels. `tier` is the winner of the overlap resolution; `tiers` lists them all."""
+    labels = {
+        "alert_id": alert_id,
+        "kind": kind,
+        "severity": truth.severity(alert_id, priority),
+        "tier": str(truth.effective_tier(alert_id)),
+        "tiers": ",".join(str(t) for t in truth.tiers_of(alert_id)),
+    }
+    if priority is not None:
+        labels["priority"] = priority
+    return labels
+
+
+def runbook_text(truth: Truth, step_names: Iterable[str]) -> str:
+    steps = [truth.runbooks[name] for name in step_names]
+    return _RUNBOOK_TEMPLATE.render(steps=steps).strip()
+
+
+def alert_annotations(
+    truth: Truth, alert_id: str, summary: str, description: str, runbook_steps: Iterable[str] = ()
+) -> dict[str, str]:
+    """Human text for on-call. Summary/description may use Go template actions; truth text is escaped by callers."""
+    tier = truth.tier(truth.effective_tier(alert_id))
+    annotations = {
+        "summary": summary,
+        "description": description,
+        "tier_action": go_template_text(f"tier {tier.id} ({tier.name}): {tier.description}"),
+        "truth": f"product/truth.yaml {truth.truth_ref(alert_id)}",
+    }
+    steps = list(runbook_steps)
+    if steps:
+        annotations["runbook"] = go_template_text(runbook_text(truth, steps))
+    return annotations

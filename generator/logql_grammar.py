@@ -1,0 +1,81 @@
+"""Validate LogQL with Grafana's own grammar (npm @grafana/lezer-logql, pinned in package.json).
+
+One node process parses a whole batch. Positions are reported as Python string offsets (lezer counts UTF-16
+code units, as JavaScript strings do; we convert so callers can slice the expression).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCRIPT = Path(__file__).with_name("logql_parse.mjs")
+
+
+class GrammarUnavailable(RuntimeError):
+    """node or the pinned grammar package is missing: run `make setup`."""
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    expression: str
+    errors: list[tuple[int, int]]
+    nodes: list[tuple[str, int, int]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def describe_errors(self) -> str:
+        parts = []
+        for start, end in self.errors:
+            snippet = self.expression[max(0, start - 15):end + 15]
+            parts.append(f"syntax error at offset {start}: ...{snippet}...")
+        return "; ".join(parts)
+
+    def texts(self, node_name: str) -> list[str]:
+        return [self.expression[a:b] for name, a, b in self.nodes if name == node_name]
+
+
+def _utf16_to_py_offsets(text: str) -> list[int]:
+    """Index: UTF-16 offset -> Python offset (astral characters take two UTF-16 units)."""
+    mapping = []
+    for index, char in enumerate(text):
+        mapping.append(index)
+        if ord(char) > 0xFFFF:
+            mapping.append(index)
+    mapping.append(len(text))
+    return mapping
+
+
+def _find_node_modules() -> Path | None:
+    for parent in (SCRIPT.parent, *SCRIPT.parents):
+        if (parent / "node_modules" / "@grafana" / "lezer-logql").is_dir():
+            return parent
+    return None
+
+
+def parse_batch(expressions: list[str], with_nodes: bool = False) -> list[ParseResult]:
+    """Parse every expression with Grafana's LogQL grammar in one node process."""
+    node = shutil.which("node")
+    if node is None or _find_node_modules() is None:
+        raise GrammarUnavailable("LogQL grammar unavailable: needs `node` and `npm ci` (@grafana/lezer-logql)")
+    if not expressions:
+        return []
+    request = json.dumps({"expressions": expressions, "nodes": with_nodes})
+    completed = subprocess.run(
+        [node, str(SCRIPT)], input=request, capture_output=True, text=True, encoding="utf-8", check=False,
+        timeout=120,
+    )
+    if completed.returncode != 0:
+        raise GrammarUnavailable(f"LogQL grammar process failed: {completed.stderr.strip()[:500]}")
+    results = []
+    for expr, raw in zip(expressions, json.loads(completed.stdout), strict=True):
+        offsets = _utf16_to_py_offsets(expr)
+        errors = [(offsets[a], offsets[b]) for a, b in raw["errors"]]
+        nodes = [(name, offsets[a], offsets[b]) for name, a, b in raw.get("nodes", [])]
+        results.append(ParseResult(expr, errors, nodes))
+    return results

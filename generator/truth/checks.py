@@ -1,0 +1,108 @@
+"""Checks across sections that a per-field schema cannot express: ids, tier membership, examples, runbooks."""
+
+from __future__ import annotations
+
+from generator.truth.loader import Positions, Problem
+from generator.truth.model import Pattern, Truth
+from generator.truth.types import regex_matches
+
+
+def _pattern_sections(truth: Truth) -> list[tuple[tuple[str | int, ...], Pattern]]:
+    located: list[tuple[tuple[str | int, ...], Pattern]] = []
+    for index, forbidden in enumerate(truth.forbidden_patterns):
+        located.append((("forbidden_patterns", index), forbidden))
+    for index, limited in enumerate(truth.rate_limited_patterns):
+        located.append((("rate_limited_patterns", index), limited))
+    for index, secret in enumerate(truth.privacy.never_log):
+        located.append((("privacy", "never_log", index), secret))
+    return located
+
+
+def _duplicate_id_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    """Alert ids name rules, dashboards panels and tests: each must be unique across the whole file."""
+    seen: dict[str, tuple[str | int, ...]] = {}
+    problems = []
+    candidates: list[tuple[str, tuple[str | int, ...]]] = [
+        (pattern.id, (*loc, "id")) for loc, pattern in _pattern_sections(truth)
+    ]
+    candidates += [(event.id, ("events", i, "id")) for i, event in enumerate(truth.events)]
+    candidates += [(mask.id, ("privacy", "masks", i, "id")) for i, mask in enumerate(truth.privacy.masks)]
+    for alert_id, loc in candidates:
+        if alert_id in seen:
+            first_line = positions.locate(seen[alert_id])[0]
+            problems.append(positions.problem(loc, f"duplicate id {alert_id!r} (first defined on line {first_line})"))
+        else:
+            seen[alert_id] = loc
+    tier_seen: set[int] = set()
+    for index, tier in enumerate(truth.tiers):
+        if tier.id in tier_seen:
+            problems.append(positions.problem(("tiers", index, "id"), f"duplicate tier id {tier.id}"))
+        tier_seen.add(tier.id)
+    return problems
+
+
+def _tier_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    known = truth.alert_ids()
+    problems = []
+    for t_index, tier in enumerate(truth.tiers):
+        for m_index, member in enumerate(tier.members):
+            for h_index, alert_id in enumerate(member.handles):
+                if alert_id not in known:
+                    problems.append(positions.problem(
+                        ("tiers", t_index, "members", m_index, "handles", h_index),
+                        f"unknown alert id {alert_id!r}: not defined anywhere in the file",
+                    ))
+    for alert_id, loc in known.items():
+        if not truth.tiers_of(alert_id):
+            problems.append(positions.problem(loc, f"alert {alert_id!r} belongs to no tier: list it under tiers[].members[].handles"))
+    return problems
+
+
+def _example_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    """Generation refuses a pattern whose own examples disagree with it."""
+    problems = []
+    for loc, pattern in _pattern_sections(truth):
+        for index, line in enumerate(pattern.examples.match):
+            if not regex_matches(pattern.regex, line):
+                problems.append(positions.problem(
+                    (*loc, "examples", "match", index),
+                    f"regex {pattern.regex!r} does not match this example, which it must match",
+                ))
+        for index, line in enumerate(pattern.examples.no_match):
+            if regex_matches(pattern.regex, line):
+                problems.append(positions.problem(
+                    (*loc, "examples", "no_match", index),
+                    f"regex {pattern.regex!r} matches this look-alike, which it must not match",
+                ))
+    return problems
+
+
+def _runbook_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    problems = []
+    for loc, pattern in _pattern_sections(truth):
+        for index, name in enumerate(pattern.runbook):
+            if name not in truth.runbooks:
+                problems.append(positions.problem(
+                    (*loc, "runbook", index),
+                    f"unknown runbook {name!r} (defined: {', '.join(sorted(truth.runbooks))})",
+                ))
+    return problems
+
+
+def _log_level_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    declared = {level.name for level in truth.logs.levels}
+    return [
+        positions.problem(("logs", "error_levels", index), f"level {name!r} is not declared under logs.levels")
+        for index, name in enumerate(truth.logs.error_levels)
+        if name not in declared
+    ]
+
+
+def cross_reference_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    return [
+        *_duplicate_id_problems(truth, positions),
+        *_tier_problems(truth, positions),
+        *_example_problems(truth, positions),
+        *_runbook_problems(truth, positions),
+        *_log_level_problems(truth, positions),
+    ]

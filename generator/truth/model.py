@@ -1,0 +1,511 @@
+"""The typed truth model: every monitoring rule of the bot, validated. Renderers read only this."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from generator.truth.types import DurationField, FieldProblem, RegexField
+
+ID_RE = r"^[a-z][a-z0-9_]*$"
+TierId = Literal[1, 2, 3, 4]
+Priority = Literal["P0", "P1", "P2"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- service and logs -------------------------------------------------------------------------------------------
+
+
+class Service(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str
+    platform: Literal["render"]
+    environment: str = Field(min_length=1)
+    instance_memory_mb: int = Field(gt=0)
+    webhook_path: str = Field(pattern=r"^/")
+    health_path: str = Field(pattern=r"^/")
+    log_labels: dict[str, str] = Field(min_length=1)
+
+    @field_validator("log_labels")
+    @classmethod
+    def _label_names_are_valid(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name in labels:
+            if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", name):
+                raise ValueError(f"invalid Loki label name {name!r}")
+        return labels
+
+    @property
+    def log_selector(self) -> str:
+        """The LogQL stream selector for the bot's logs, e.g. `{service="telegram-bot"}`."""
+        from generator.logql_syntax import quote_string  # lazy: keeps the model free of rendering imports
+
+        inner = ", ".join(f"{name}={quote_string(value, prefer_backticks=False)}"
+                          for name, value in sorted(self.log_labels.items()))
+        return "{" + inner + "}"
+
+
+class JsonFields(Strict):
+    time: str
+    logger: str
+    level: str
+    message: str
+
+
+class StandardTag(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str
+    values: list[str] | None = None
+
+
+class LogLevel(Strict):
+    name: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    use: str
+
+
+class Ruler(Strict):
+    interval: DurationField
+    rate_limited_interval: DurationField
+    occurrence_window: DurationField
+
+    @model_validator(mode="after")
+    def _window_covers_interval(self) -> Ruler:
+        if self.occurrence_window < self.interval:
+            raise FieldProblem(
+                "occurrence_window",
+                f"occurrence_window ({self.occurrence_window}) is shorter than interval ({self.interval}): "
+                "lines between two evaluations would be missed"
+            )
+        return self
+
+
+class Logs(Strict):
+    tenant: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    namespace: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    ruler: Ruler
+    text_format: str
+    json_fields: JsonFields
+    standard_tags: list[StandardTag]
+    levels: list[LogLevel]
+    production_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    error_levels: list[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _text_format_has_level_and_message(self) -> Logs:
+        for needed in ("%(levelname)s", "%(message)s"):
+            if needed not in self.text_format:
+                raise ValueError(f"text_format must contain {needed}")
+        return self
+
+    def tag(self, name: str) -> StandardTag | None:
+        return next((t for t in self.standard_tags if t.name == name), None)
+
+
+# --- tiers -------------------------------------------------------------------------------------------------------
+
+
+class TierMember(Strict):
+    event: str
+    action: str
+    handles: list[str] = Field(default_factory=list)
+    assumed: bool = False
+
+
+class Tier(Strict):
+    id: TierId
+    name: str
+    notify: Literal["none", "low-priority", "page", "escalate"]
+    description: str
+    members: list[TierMember]
+
+
+class TierOverlap(Strict):
+    resolution: Literal["highest_tier_wins"]
+    severity_from_priority: dict[Priority, str]
+    severity_without_priority: dict[TierId, str]
+
+
+# --- patterns ----------------------------------------------------------------------------------------------------
+
+
+class Examples(Strict):
+    match: list[str] = Field(min_length=1)
+    no_match: list[str] = Field(min_length=1)
+
+
+class Pattern(Strict):
+    id: str = Field(pattern=ID_RE)
+    regex: RegexField
+    examples: Examples
+    runbook: list[str] = Field(default_factory=list)
+
+
+class ForbiddenPattern(Pattern):
+    priority: Priority
+    reason: str
+
+
+class RateLimit(Strict):
+    count: int = Field(ge=0)
+    per: DurationField
+
+
+class RateLimitedPattern(Pattern):
+    limit: RateLimit
+    reason: str
+
+
+class SecretPattern(Pattern):
+    what: str
+    env: str | None = None
+    redact_as: str | None = Field(default=None, min_length=1)
+
+
+class Mask(Strict):
+    id: str = Field(pattern=ID_RE)
+    regex: RegexField
+    replacement: str
+
+
+class AllowedField(Strict):
+    field: str
+    why: str
+
+
+class Privacy(Strict):
+    never_log: list[SecretPattern]
+    allowed: list[AllowedField]
+    masks: list[Mask]
+
+
+# --- log-derived thresholds --------------------------------------------------------------------------------------
+
+
+class ErrorRateAlert(Strict):
+    id: str = Field(pattern=ID_RE)
+    max_count: int = Field(ge=0)
+    window: DurationField
+    target_error_ratio: float = Field(gt=0, lt=1)
+
+
+class LatencyAlert(Strict):
+    id: str = Field(pattern=ID_RE)
+    quantile: float = Field(gt=0, lt=1)
+    above: DurationField
+    for_: DurationField = Field(alias="for")
+    window: DurationField
+
+
+class SlowWarning(Strict):
+    id: str = Field(pattern=ID_RE)
+    above: DurationField
+    up_to: DurationField
+    window: DurationField
+
+    @model_validator(mode="after")
+    def _band_in_order(self) -> SlowWarning:
+        if self.up_to <= self.above:
+            raise FieldProblem("up_to", f"up_to ({self.up_to}) must be above `above` ({self.above})")
+        return self
+
+
+class WebhookLatency(Strict):
+    operation: str
+    alert: LatencyAlert
+    slow_warning: SlowWarning
+    timeout_logged_above: DurationField
+
+
+class LogAlerts(Strict):
+    error_rate: ErrorRateAlert
+    webhook_latency: WebhookLatency
+
+
+# --- metrics -----------------------------------------------------------------------------------------------------
+
+
+class Retention(Strict):
+    id: str = Field(pattern=ID_RE)
+    store: str
+    period: DurationField | Literal["infinite"]
+    why: str | None = None
+
+
+class Slo(Strict):
+    id: str = Field(pattern=ID_RE)
+    objective: float = Field(gt=0, lt=100, description="percent")
+    period: DurationField
+    allowed_downtime: DurationField | None = None
+
+    @property
+    def error_budget(self) -> float:
+        return round(1 - self.objective / 100, 10)
+
+    @model_validator(mode="after")
+    def _downtime_matches_objective(self) -> Slo:
+        if self.allowed_downtime is not None:
+            implied = self.period.seconds * self.error_budget
+            if abs(implied - self.allowed_downtime.seconds) > 60:
+                raise FieldProblem(
+                    "allowed_downtime",
+                    f"allowed_downtime {self.allowed_downtime} disagrees with objective {self.objective} % "
+                    f"over {self.period} (which allows {round(implied / 3600, 2)}h)"
+                )
+        return self
+
+
+class BurnRateWindow(Strict):
+    name: Literal["page", "ticket"]
+    long: DurationField
+    short: DurationField
+    burn_rate: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _short_is_shorter(self) -> BurnRateWindow:
+        if self.short >= self.long:
+            raise FieldProblem("short", f"short window {self.short} must be shorter than long window {self.long}")
+        return self
+
+
+class Slos(Strict):
+    uptime: Slo
+    error_ratio: Slo
+    burn_rate_windows: list[BurnRateWindow] = Field(min_length=1)
+
+
+class HealthCheck(Strict):
+    id: str = Field(pattern=ID_RE)
+    path: str = Field(pattern=r"^/")
+    interval: DurationField
+    consecutive_failures: int = Field(ge=1)
+    expect_status: int = Field(ge=100, le=599)
+    expect_body_regex: RegexField
+
+
+class LatencyTargets(Strict):
+    p50: DurationField
+    p95: DurationField
+    p99: DurationField
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LatencyTargets:
+        if not self.p50 <= self.p95 <= self.p99:
+            raise FieldProblem("p95", f"targets must satisfy p50 <= p95 <= p99, got {self.p50}, {self.p95}, {self.p99}")
+        return self
+
+
+class ThresholdAlert(Strict):
+    id: str = Field(pattern=ID_RE)
+    target_below: float
+    alert_above: float
+    for_: DurationField = Field(alias="for")
+
+    @model_validator(mode="after")
+    def _alert_above_target(self) -> ThresholdAlert:
+        if self.alert_above < self.target_below:
+            raise FieldProblem("alert_above", f"alert_above ({self.alert_above}) is below target_below ({self.target_below})")
+        return self
+
+
+class QueueDepth(ThresholdAlert):
+    source_field: str
+
+
+class DatabasePool(ThresholdAlert):
+    max_connections: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _within_pool(self) -> DatabasePool:
+        if self.alert_above >= self.max_connections:
+            raise FieldProblem(
+                "alert_above",
+                f"alert_above ({self.alert_above}) must be below max_connections ({self.max_connections})"
+            )
+        return self
+
+
+class LockHeartbeat(Strict):
+    id: str = Field(pattern=ID_RE)
+    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    column: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    expected_every: DurationField
+    alert_older_than: DurationField
+
+    @model_validator(mode="after")
+    def _alert_after_expected(self) -> LockHeartbeat:
+        if self.alert_older_than <= self.expected_every:
+            raise FieldProblem(
+                "alert_older_than",
+                f"alert_older_than ({self.alert_older_than}) must exceed expected_every ({self.expected_every})"
+            )
+        return self
+
+
+class Range(Strict):
+    from_: float = Field(alias="from")
+    to: float
+
+
+class Bands(Strict):
+    """A resource's normal range and its warning and critical thresholds (alert when above)."""
+
+    id: str = Field(pattern=ID_RE)
+    normal: Range
+    warning_above: float
+    critical_above: float
+    sustained: DurationField
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> Bands:
+        if self.normal.from_ > self.normal.to:
+            raise FieldProblem("normal", f"normal.from ({self.normal.from_}) is above normal.to ({self.normal.to})")
+        if not self.normal.to <= self.warning_above:
+            raise FieldProblem("warning_above", f"warning_above ({self.warning_above}) must not be below normal.to ({self.normal.to})")
+        if not self.warning_above < self.critical_above:
+            raise FieldProblem(
+                "warning_above",
+                f"bands out of order: warning_above ({self.warning_above}) must be below "
+                f"critical_above ({self.critical_above})"
+            )
+        return self
+
+    @property
+    def warning_id(self) -> str:
+        return f"{self.id}_warning"
+
+    @property
+    def critical_id(self) -> str:
+        return f"{self.id}_critical"
+
+
+class RenderMetricNames(Strict):
+    cpu_time: str
+    cpu_limit: str
+    memory_usage: str
+    memory_limit: str
+    http_requests: str
+    http_latency: str
+    network_transmit: str
+    network_receive: str
+    instance_count: str
+
+
+class RenderLatencyAlert(Strict):
+    id: str = Field(pattern=ID_RE)
+    quantile: float = Field(gt=0, lt=1)
+    above: DurationField
+    for_: DurationField = Field(alias="for")
+
+
+class Render(Strict):
+    metric_names: RenderMetricNames
+    latency_alert: RenderLatencyAlert
+    cpu_percent: Bands
+    memory_mb: Bands
+    requests_per_minute: Bands
+
+
+class Event(Strict):
+    id: str = Field(pattern=ID_RE)
+    what: str
+    action: str
+
+
+class Runbook(Strict):
+    title: str
+    command: str | None = None
+    sql: str | None = None
+
+    @model_validator(mode="after")
+    def _has_a_step(self) -> Runbook:
+        if not (self.command or self.sql):
+            raise ValueError("a runbook step needs a `command` or an `sql`")
+        return self
+
+
+# --- the whole file ----------------------------------------------------------------------------------------------
+
+
+class Truth(Strict):
+    version: Literal[1]
+    service: Service
+    logs: Logs
+    tiers: list[Tier] = Field(min_length=4, max_length=4)
+    tier_overlap: TierOverlap
+    forbidden_patterns: list[ForbiddenPattern] = Field(min_length=1)
+    rate_limited_patterns: list[RateLimitedPattern]
+    log_alerts: LogAlerts
+    privacy: Privacy
+    retention: list[Retention]
+    slos: Slos
+    health_check: HealthCheck
+    latency_targets: LatencyTargets
+    queue_depth: QueueDepth
+    database_pool: DatabasePool
+    lock_heartbeat: LockHeartbeat
+    render: Render
+    events: list[Event]
+    runbooks: dict[str, Runbook]
+
+    # -- derived views used by every renderer --
+
+    def tier(self, tier_id: int) -> Tier:
+        return next(t for t in self.tiers if t.id == tier_id)
+
+    def tiers_of(self, alert_id: str) -> list[int]:
+        """Every tier whose members list this alert id, ascending."""
+        return sorted({t.id for t in self.tiers for m in t.members if alert_id in m.handles})
+
+    def effective_tier(self, alert_id: str) -> int:
+        """The overlap resolution: the highest tier that lists the alert wins."""
+        return max(self.tiers_of(alert_id))
+
+    def severity(self, alert_id: str, priority: str | None = None) -> str:
+        if priority is not None:
+            return self.tier_overlap.severity_from_priority[priority]  # type: ignore[index]
+        return self.tier_overlap.severity_without_priority[self.effective_tier(alert_id)]  # type: ignore[index]
+
+    def burn_rate_alert_ids(self) -> list[str]:
+        names = sorted({w.name for w in self.slos.burn_rate_windows})
+        return [f"{slo.id}_burn_{name}" for slo in (self.slos.uptime, self.slos.error_ratio) for name in names]
+
+    def alert_ids(self) -> dict[str, tuple[str | int, ...]]:
+        """Every alert the truth defines, mapped to the location of its definition."""
+        ids: dict[str, tuple[str | int, ...]] = {}
+        for section in ("forbidden_patterns", "rate_limited_patterns"):
+            for index, pattern in enumerate(getattr(self, section)):
+                ids[pattern.id] = (section, index, "id")
+        for index, secret in enumerate(self.privacy.never_log):
+            ids[secret.id] = ("privacy", "never_log", index, "id")
+        ids[self.log_alerts.error_rate.id] = ("log_alerts", "error_rate", "id")
+        ids[self.log_alerts.webhook_latency.alert.id] = ("log_alerts", "webhook_latency", "alert", "id")
+        ids[self.log_alerts.webhook_latency.slow_warning.id] = ("log_alerts", "webhook_latency", "slow_warning", "id")
+        ids[self.health_check.id] = ("health_check", "id")
+        ids[self.queue_depth.id] = ("queue_depth", "id")
+        ids[self.database_pool.id] = ("database_pool", "id")
+        ids[self.lock_heartbeat.id] = ("lock_heartbeat", "id")
+        ids[self.render.latency_alert.id] = ("render", "latency_alert", "id")
+        for key in ("cpu_percent", "memory_mb", "requests_per_minute"):
+            bands: Bands = getattr(self.render, key)
+            ids[bands.warning_id] = ("render", key, "id")
+            ids[bands.critical_id] = ("render", key, "id")
+        for slo_key, slo in (("uptime", self.slos.uptime), ("error_ratio", self.slos.error_ratio)):
+            for index, window in enumerate(self.slos.burn_rate_windows):
+                ids.setdefault(f"{slo.id}_burn_{window.name}", ("slos", "burn_rate_windows", index, "name"))
+        for index, event in enumerate(self.events):
+            ids[event.id] = ("events", index, "id")
+        return ids
+
+    def truth_ref(self, alert_id: str) -> str:
+        """Where an alert is defined, e.g. `forbidden_patterns[4]`, for traceability labels."""
+        from generator.truth.loader import format_loc
+
+        loc = self.alert_ids()[alert_id]
+        if loc[:2] == ("slos", "burn_rate_windows"):
+            slo_key = "uptime" if alert_id.startswith(self.slos.uptime.id + "_burn_") else "error_ratio"
+            return f"slos.{slo_key} x {format_loc(loc[:-1])}"
+        return format_loc(loc[:-1] if loc[-1] == "id" else loc)
