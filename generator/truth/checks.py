@@ -98,11 +98,47 @@ def _log_level_problems(truth: Truth, positions: Positions) -> list[Problem]:
     ]
 
 
+def _inhibition_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    """An inhibition names known alerts, and only a higher tier may silence a lower one."""
+    known = truth.alert_ids()
+    problems = []
+    for index, rule in enumerate(truth.inhibitions):
+        if rule.when not in known:
+            problems.append(positions.problem(("inhibitions", index, "when"), f"unknown alert id {rule.when!r}"))
+            continue
+        source_tier = truth.effective_tier(rule.when) if truth.tiers_of(rule.when) else 0
+        for s_index, silenced in enumerate(rule.silence):
+            loc = ("inhibitions", index, "silence", s_index)
+            if silenced not in known:
+                problems.append(positions.problem(loc, f"unknown alert id {silenced!r}"))
+            elif truth.tiers_of(silenced) and truth.effective_tier(silenced) >= source_tier:
+                problems.append(positions.problem(
+                    loc, f"{silenced!r} (tier {truth.effective_tier(silenced)}) is not below {rule.when!r} "
+                         f"(tier {source_tier}): only a higher tier may silence an alert",
+                ))
+    return problems
+
+
+def _rate_limit_interval_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    """A rate-limit group evaluated less often than its window misses pairs of hits that straddle an evaluation."""
+    interval = truth.logs.ruler.rate_limited_interval
+    return [
+        positions.problem(
+            ("rate_limited_patterns", index, "limit", "per"),
+            f"window {pattern.limit.per} is not longer than logs.ruler.rate_limited_interval ({interval})",
+        )
+        for index, pattern in enumerate(truth.rate_limited_patterns)
+        if pattern.limit.per <= interval
+    ]
+
+
 def cross_reference_problems(truth: Truth, positions: Positions) -> list[Problem]:
     return [
+        *_rate_limit_interval_problems(truth, positions),
         *_duplicate_id_problems(truth, positions),
         *_tier_problems(truth, positions),
         *_example_problems(truth, positions),
         *_runbook_problems(truth, positions),
         *_log_level_problems(truth, positions),
+        *_inhibition_problems(truth, positions),
     ]

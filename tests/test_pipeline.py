@@ -1,0 +1,94 @@
+"""Generation is all-or-nothing, deterministic, and `obsctl check` catches stale artifacts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from generator import pipeline
+from generator.cli import main
+from generator.truth import load_truth
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch repository: the real truth file plus a fresh generation of every artifact."""
+    (tmp_path / "product").mkdir()
+    shutil.copy(REPO / "product" / "truth.yaml", tmp_path / "product" / "truth.yaml")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["generate"])
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_generation_is_byte_identical_on_every_run(repo_copy: Path) -> None:
+    first = snapshot(repo_copy)
+    assert CliRunner().invoke(main, ["generate"]).exit_code == 0
+    assert snapshot(repo_copy) == first
+
+
+def test_fresh_generation_passes_check(repo_copy: Path) -> None:
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+
+
+def test_check_fails_with_a_diff_when_an_artifact_was_edited(repo_copy: Path) -> None:
+    rule_file = repo_copy / "loki" / "rules" / "fake" / "telegram-bot.yaml"
+    rule_file.write_text(rule_file.read_text().replace("> 10", "> 99"))
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1
+    assert "--- committed/loki/rules/fake/telegram-bot.yaml" in result.stderr
+    assert "-" in result.stderr and "> 99" in result.stderr and "> 10" in result.stderr
+    assert "stale" in result.stderr
+
+
+def test_check_flags_a_leftover_file_in_a_generated_folder(repo_copy: Path) -> None:
+    (repo_copy / "loki" / "rules" / "fake" / "old-namespace.yaml").write_text("groups: []\n")
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1
+    assert "old-namespace.yaml" in result.stderr
+
+
+def test_generation_removes_files_no_longer_generated(repo_copy: Path) -> None:
+    stale = repo_copy / "loki" / "rules" / "fake" / "old-namespace.yaml"
+    stale.write_text("groups: []\n")
+    assert CliRunner().invoke(main, ["generate"]).exit_code == 0
+    assert not stale.exists()
+
+
+def test_failed_validation_leaves_the_tree_untouched(repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot(repo_copy)
+    monkeypatch.setattr(pipeline, "VALIDATORS", [lambda root, artifacts: ["loki/rules/x.yaml: broken on purpose"]])
+    (repo_copy / "product" / "truth.yaml").write_text(
+        (repo_copy / "product" / "truth.yaml").read_text().replace("max_count: 10 ", "max_count: 11 "))
+    result = CliRunner().invoke(main, ["generate"])
+    assert result.exit_code == 2
+    assert "broken on purpose" in result.stderr and "nothing was written" in result.stderr
+    after = snapshot(repo_copy)
+    after.pop("product/truth.yaml")
+    before.pop("product/truth.yaml")
+    assert after == before
+    assert not list(repo_copy.glob(".obsctl-tmp-*"))
+
+
+def test_renderers_may_only_write_inside_generated_folders(monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.artifacts import Artifact
+
+    monkeypatch.setattr(pipeline, "RENDERERS", [lambda truth: [Artifact("README.md", "x")]])
+    with pytest.raises(pipeline.GenerationError, match="outside the generated folders"):
+        pipeline.render_all(load_truth(REPO / "product" / "truth.yaml"))
+
+
+def test_the_repository_artifacts_are_up_to_date() -> None:
+    truth = load_truth(REPO / "product" / "truth.yaml")
+    assert pipeline.stale_report(truth, REPO) == []
