@@ -14,7 +14,9 @@ from generator.truth import Truth
 
 GENERATED_HEADER = "generated from product/truth.yaml by `obsctl generate`; do not edit"
 
-_RUNBOOK_TEMPLATE = Environment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False).from_string(
+_RUNBOOK_TEMPLATE = Environment(
+    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False
+).from_string(
     """{% for step in steps %}
 {{ loop.index }}. {{ step.title }}: {% if step.command %}`{{ step.command }}`{% else %}`{{ step.sql }}`{% endif %}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 # Python's own regex parser reads the RE2 subset we accept (truth regexes are RE2-validated first); where it cannot,
 # or where the structure is not a plain sequence, we emit no literal prefilter: correctness over speed.
@@ -93,7 +94,7 @@ def unquote_string(literal: str) -> str:
     return "".join(out)
 
 
-def _literal_runs(parsed: list[tuple[object, object]]) -> list[str] | None:
+def _literal_runs(parsed: list[tuple[Any, Any]]) -> list[str] | None:
     """Contiguous literal runs that every match of this sequence must contain; None if the structure is unknown."""
     runs: list[str] = []
     current: list[str] = []
@@ -105,9 +106,9 @@ def _literal_runs(parsed: list[tuple[object, object]]) -> list[str] | None:
 
     for op, arg in parsed:
         if op is sre_constants.LITERAL:
-            current.append(chr(arg))  # type: ignore[arg-type]
+            current.append(chr(arg))
         elif op is sre_constants.SUBPATTERN:
-            _group, add_flags, del_flags, sub = arg  # type: ignore[misc]
+            _group, add_flags, del_flags, sub = arg
             if add_flags or del_flags:
                 return None  # inline flags such as (?i) change what a literal means
             inner = _literal_runs(list(sub))
@@ -121,7 +122,7 @@ def _literal_runs(parsed: list[tuple[object, object]]) -> list[str] | None:
                 close()
                 runs.extend(inner)
         elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
-            low, _high, sub = arg  # type: ignore[misc]
+            low, _high, sub = arg
             close()
             if low >= 1:
                 inner = _literal_runs(list(sub))

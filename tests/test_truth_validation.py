@@ -56,7 +56,7 @@ CASES = [
     BadInput("unknown alert id in a tier", "handles: [oom_kill]", "handles: [oom_kil]",
              "tiers[3].members[1].handles[0]", r"unknown alert id 'oom_kil'", "oom_kil]"),
     BadInput("example the regex does not match",
-             '- "Lock acquisition failed after 3 attempts"'.replace('- "', '- "2026-11-29 10:00:01,123 - bot.lock - ERROR - '),
+             '- "2026-11-29 10:00:01,123 - bot.lock - ERROR - Lock acquisition failed after 3 attempts"',
              '- "2026-11-29 10:00:01,123 - bot.lock - ERROR - Lock acquire failed"',
              "forbidden_patterns[3].examples.match[0]", r"does not match this example", "Lock acquire failed"),
     BadInput("look-alike the regex matches", "bot.lock - INFO - Lock acquisition succeeded",

@@ -54,7 +54,9 @@ def _tier_problems(truth: Truth, positions: Positions) -> list[Problem]:
                     ))
     for alert_id, loc in known.items():
         if not truth.tiers_of(alert_id):
-            problems.append(positions.problem(loc, f"alert {alert_id!r} belongs to no tier: list it under tiers[].members[].handles"))
+            problems.append(positions.problem(
+                loc, f"alert {alert_id!r} belongs to no tier: list it under tiers[].members[].handles"
+            ))
     return problems
 
 

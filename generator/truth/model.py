@@ -307,7 +307,9 @@ class ThresholdAlert(Strict):
     @model_validator(mode="after")
     def _alert_above_target(self) -> ThresholdAlert:
         if self.alert_above < self.target_below:
-            raise FieldProblem("alert_above", f"alert_above ({self.alert_above}) is below target_below ({self.target_below})")
+            raise FieldProblem(
+                "alert_above", f"alert_above ({self.alert_above}) is below target_below ({self.target_below})"
+            )
         return self
 
 
@@ -364,7 +366,10 @@ class Bands(Strict):
         if self.normal.from_ > self.normal.to:
             raise FieldProblem("normal", f"normal.from ({self.normal.from_}) is above normal.to ({self.normal.to})")
         if not self.normal.to <= self.warning_above:
-            raise FieldProblem("warning_above", f"warning_above ({self.warning_above}) must not be below normal.to ({self.normal.to})")
+            raise FieldProblem(
+                "warning_above",
+                f"warning_above ({self.warning_above}) must not be below normal.to ({self.normal.to})",
+            )
         if not self.warning_above < self.critical_above:
             raise FieldProblem(
                 "warning_above",
@@ -401,12 +406,55 @@ class RenderLatencyAlert(Strict):
     for_: DurationField = Field(alias="for")
 
 
+class RestartSignals(Strict):
+    """How tier-4 events without a log line (OOM kill, startup failure) are inferred from Render metrics."""
+
+    window: DurationField
+    oom_memory_ratio_above: float = Field(gt=0, le=1)
+    startup_probe_failures: int = Field(ge=1)
+
+
 class Render(Strict):
     metric_names: RenderMetricNames
+    # OTLP keeps the unit the sender declared; Render does not document the latency's, so it is stated here.
+    http_latency_unit: Literal["seconds", "milliseconds"]
+    restart_signals: RestartSignals
     latency_alert: RenderLatencyAlert
     cpu_percent: Bands
     memory_mb: Bands
     requests_per_minute: Bands
+
+    @model_validator(mode="after")
+    def _latency_name_matches_unit(self) -> Render:
+        name = self.metric_names.http_latency
+        other = "milliseconds" if self.http_latency_unit == "seconds" else "seconds"
+        if name.endswith(f"_{other}"):
+            raise ValueError(f"http_latency_unit is {self.http_latency_unit} but metric {name!r} is in {other}")
+        return self
+
+
+# --- alert routing -----------------------------------------------------------------------------------------------
+
+
+class TelegramSecrets(Strict):
+    """Names of environment variables (or `<NAME>_FILE` paths) holding the Telegram secrets: never the values."""
+
+    bot_token_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    low_priority_chat_id_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    oncall_chat_id_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    escalation_chat_id_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+
+
+class AlertmanagerSettings(Strict):
+    automation_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    telegram: TelegramSecrets
+
+
+class Inhibition(Strict):
+    """While `when` fires, the `silence` alerts (about the same thing, lower tier) are not notified."""
+
+    when: str = Field(pattern=ID_RE)
+    silence: list[str] = Field(min_length=1)
 
 
 class Event(Strict):
@@ -448,6 +496,8 @@ class Truth(Strict):
     database_pool: DatabasePool
     lock_heartbeat: LockHeartbeat
     render: Render
+    alertmanager: AlertmanagerSettings
+    inhibitions: list[Inhibition] = Field(default_factory=list)
     events: list[Event]
     runbooks: dict[str, Runbook]
 
@@ -493,7 +543,7 @@ class Truth(Strict):
             bands: Bands = getattr(self.render, key)
             ids[bands.warning_id] = ("render", key, "id")
             ids[bands.critical_id] = ("render", key, "id")
-        for slo_key, slo in (("uptime", self.slos.uptime), ("error_ratio", self.slos.error_ratio)):
+        for slo in (self.slos.uptime, self.slos.error_ratio):
             for index, window in enumerate(self.slos.burn_rate_windows):
                 ids.setdefault(f"{slo.id}_burn_{window.name}", ("slos", "burn_rate_windows", index, "name"))
         for index, event in enumerate(self.events):
