@@ -9,6 +9,10 @@ import click
 from rich.console import Console
 
 from generator import pipeline
+from generator.alertmanager_config import alertmanager_config_command
+from generator.logql_engine.cli import test_command as logql_test_command
+from generator.provision_cli import diff_command, drift, provision
+from generator.scan_cli import scan_command
 from generator.truth import DEFAULT_TRUTH_PATH, Truth, TruthError, load_truth
 
 EXIT_INVALID_INPUT = 2
@@ -86,6 +90,13 @@ def check(truth_path: Path, repo: Path) -> None:
         sys.exit(EXIT_STALE)
     click.echo("generated artifacts are up to date")
 
+
+main.add_command(alertmanager_config_command)
+main.add_command(provision)
+main.add_command(drift)
+main.add_command(diff_command)
+main.add_command(logql_test_command)
+main.add_command(scan_command)
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import loki_rules, loki_validation
+from generator import (
+    alertmanager_config,
+    dashboard_validation,
+    dashboards,
+    exporter_configs,
+    grafana_provisioning,
+    logql_test_generator,
+    loki_rules,
+    loki_validation,
+    prometheus_rules,
+    prometheus_validation,
+    promtool_tests,
+    stack_configs,
+    stack_validation,
+)
 from generator.artifacts import Artifact
 from generator.truth import Truth
 
@@ -21,9 +35,21 @@ Validator = Callable[[Path, list[Artifact]], list[str]]
 # Each artifact kind, in pipeline order. A renderer returns files; a validator checks them with real tools.
 RENDERERS: list[Renderer] = [
     loki_rules.render,
+    logql_test_generator.render,
+    prometheus_rules.render,
+    promtool_tests.render,
+    alertmanager_config.render,
+    exporter_configs.render,
+    dashboards.render,
+    grafana_provisioning.render,
+    stack_configs.render,
 ]
 VALIDATORS: list[Validator] = [
     loki_validation.validate,
+    logql_test_generator.validate,
+    prometheus_validation.validate,
+    dashboard_validation.validate,
+    stack_validation.validate,
 ]
 # Folders generation owns entirely: swapped in whole, so a removed rule leaves no stale file behind.
 OWNED_DIRS: tuple[str, ...] = ("loki", "alerts", "dashboards", "tests/generated")

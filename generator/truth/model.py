@@ -347,6 +347,13 @@ class LockHeartbeat(Strict):
         return self
 
 
+class Business(Strict):
+    """How the business dashboard reads the bot's tables (columns beyond the seed's diagnostic queries)."""
+
+    revenue_transaction_types: list[str] = Field(min_length=1)  # `transactions.type` values that are money received
+    jobs_model_column: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")  # generation model of a job
+
+
 class Range(Strict):
     from_: float = Field(alias="from")
     to: float
@@ -495,6 +502,7 @@ class Truth(Strict):
     queue_depth: QueueDepth
     database_pool: DatabasePool
     lock_heartbeat: LockHeartbeat
+    business: Business | None = None  # optional: only the business dashboard reads it
     render: Render
     alertmanager: AlertmanagerSettings
     inhibitions: list[Inhibition] = Field(default_factory=list)

@@ -1,0 +1,298 @@
+"""Instant evaluation of a LogQL metric query at a time t over an in-memory store of log streams.
+
+Window semantics: Loki evaluates a range `[r]` at t over samples with t - r < ts <= t (pkg/logql/range_vector.go,
+batchRangeVectorIterator.load: "the lower bound of the range is not inclusive"; pkg/logql/evaluator.go selects
+up to t plus one nanosecond: "range iterators work on start exclusive, end inclusive ranges").
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from generator.logql_engine import ast
+from generator.logql_engine.errors import PipelineError
+from generator.logql_engine.parser import parse_expr
+from generator.logql_engine.regex import matches_label
+from generator.logql_engine.stages import ERROR_LABEL, LabelSet, LogPipeline, filter_entries
+
+
+@dataclass
+class Stream:
+    """One log stream: its labels and its entries as (timestamp in ns since the epoch, line)."""
+
+    labels: dict[str, str]
+    entries: list[tuple[int, str]] = field(default_factory=list)
+
+
+class LogStore:
+    """Streams in memory. Streams with identical labels are merged; entries are kept sorted by timestamp."""
+
+    def __init__(self, streams: Iterable[Stream] = ()):
+        self._streams: dict[LabelSet, Stream] = {}
+        self._sorted = True
+        self.version = 0  # bumped on every change so evaluation caches know they are stale
+        for stream in streams:
+            self.add_stream(stream.labels, stream.entries)
+
+    def add_stream(self, labels: Mapping[str, str], entries: Iterable[tuple[int, str]]) -> None:
+        for ts, line in entries:
+            self.append(labels, ts, line)
+
+    def append(self, labels: Mapping[str, str], ts_ns: int, line: str) -> None:
+        key = labels_key(labels)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = Stream(dict(key))
+        if stream.entries and stream.entries[-1][0] > ts_ns:
+            self._sorted = False
+        stream.entries.append((int(ts_ns), line))
+        self.version += 1
+
+    @property
+    def streams(self) -> list[Stream]:
+        if not self._sorted:
+            for stream in self._streams.values():
+                stream.entries.sort(key=lambda entry: entry[0])  # stable: same-timestamp lines keep their order
+            self._sorted = True
+        return list(self._streams.values())
+
+    def time_bounds(self) -> tuple[int, int] | None:
+        stamps = [ts for s in self.streams for ts in (s.entries[0][0], s.entries[-1][0]) if s.entries]
+        return (min(stamps), max(stamps)) if stamps else None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One element of an instant vector."""
+
+    labels: dict[str, str]
+    value: float
+
+    @property
+    def key(self) -> LabelSet:
+        return labels_key(self.labels)
+
+    def __str__(self) -> str:
+        return f"{format_labels(self.labels)} {self.value!r}"
+
+
+def labels_key(labels: Mapping[str, str]) -> LabelSet:
+    return tuple(sorted(labels.items()))
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    from generator.logql_syntax import quote_string
+
+    inner = ", ".join(f"{k}={quote_string(v, prefer_backticks=False)}" for k, v in sorted(labels.items()))
+    return "{" + inner + "}"
+
+
+@dataclass
+class _Extraction:
+    """Samples one stream contributes to one range aggregation, sorted by time."""
+
+    timestamps: list[int]
+    values: list[float]
+    series: list[LabelSet]
+
+
+def selector_matches(selector: ast.StreamSelector, labels: Mapping[str, str]) -> bool:
+    return all(matches_label(m.op, m.value, labels.get(m.name, "")) for m in selector.matchers)
+
+
+class Evaluator:
+    """Evaluates instant queries against one LogStore; each log range is run through its pipeline once and cached
+    (a rule evaluated every minute over a week re-reads only the window, not the lines)."""
+
+    def __init__(self, store: LogStore):
+        self.store = store
+        self._cache: dict[int, tuple[ast.RangeAggregation, int, list[_Extraction]]] = {}
+
+    def instant(self, query: str | ast.MetricExpr, t_ns: int) -> list[Sample]:
+        """The instant vector of `query` at `t_ns`, sorted by labels. Raises PipelineError like Loki would."""
+        expr = parse_expr(query) if isinstance(query, str) else query
+        return sorted(self._eval(expr, int(t_ns)), key=lambda s: s.key)
+
+    def _eval(self, expr: ast.MetricExpr, t: int) -> list[Sample]:
+        if isinstance(expr, ast.RangeAggregation):
+            return self._range_aggregation(expr, t)
+        if isinstance(expr, ast.VectorAggregation):
+            return _vector_aggregation(expr, self._eval(expr.inner, t))
+        if isinstance(expr, ast.Comparison):
+            return _comparison(expr, self._eval(expr.vector, t))
+        raise TypeError(f"not a metric expression: {expr!r}")
+
+    def _extractions(self, expr: ast.RangeAggregation) -> list[_Extraction]:
+        # Keyed by node identity: hashing a whole syntax tree on every evaluation would cost more than the lookup.
+        cached = self._cache.get(id(expr))
+        if cached is not None and cached[0] is expr and cached[1] == self.store.version:
+            return cached[2]
+        if len(self._cache) > 256:
+            self._cache.clear()
+        pipeline = LogPipeline(expr.log_range, expr.op, expr.grouping)
+        skip = pipeline.leading_line_filters
+        result = []
+        for stream in self.store.streams:
+            if not selector_matches(expr.log_range.selector, stream.labels):
+                continue
+            entries = stream.entries
+            for line_filter in expr.log_range.stages[:skip]:
+                entries = filter_entries(line_filter, entries)  # type: ignore[arg-type]
+            extraction = _Extraction([], [], [])
+            for ts, line in entries:
+                sample = pipeline.process(stream.labels, line, skip)
+                if sample is not None:
+                    extraction.timestamps.append(ts)
+                    extraction.values.append(sample.value)
+                    extraction.series.append(labels_key(sample.labels))
+            if extraction.timestamps:
+                result.append(extraction)
+        self._cache[id(expr)] = (expr, self.store.version, result)
+        return result
+
+    def _range_aggregation(self, expr: ast.RangeAggregation, t: int) -> list[Sample]:
+        lower = t - expr.log_range.range_ns
+        windows: dict[LabelSet, list[float]] = defaultdict(list)
+        for extraction in self._extractions(expr):
+            start = bisect.bisect_right(extraction.timestamps, lower)  # excludes ts == t - range
+            end = bisect.bisect_right(extraction.timestamps, t)  # includes ts == t
+            for i in range(start, end):
+                windows[extraction.series[i]].append(extraction.values[i])
+        for series in windows:
+            if any(name == ERROR_LABEL for name, _ in series):
+                # pkg/logql/evaluator.go RangeVectorEvaluator.Next: "Errors are not allowed in metrics unless
+                # they've been specifically requested."
+                raise PipelineError(dict(series))
+        seconds = expr.log_range.range_ns / 1e9
+        return [Sample(dict(series), _range_function(expr, values, seconds)) for series, values in windows.items()]
+
+
+def _range_function(expr: ast.RangeAggregation, values: list[float], seconds: float) -> float:
+    """pkg/logql/range_vector.go aggregator(): the per-series function over the window's samples."""
+    op = expr.op
+    if op == "count_over_time":
+        return float(len(values))
+    if op == "rate":
+        # rateLogs: lines per second, or (with unwrap) the sum of the values per second.
+        return (sum(values) if expr.log_range.unwrap else float(len(values))) / seconds
+    if op in ("bytes_over_time", "sum_over_time"):
+        return math.fsum(values) if all(math.isfinite(v) for v in values) else sum(values)
+    if op == "bytes_rate":
+        return sum(values) / seconds
+    if op == "avg_over_time":
+        return _avg_over_time(values)
+    if op == "max_over_time":
+        best = values[0]
+        for v in values:
+            if v > best or math.isnan(best):
+                best = v
+        return best
+    if op == "min_over_time":
+        best = values[0]
+        for v in values:
+            if v < best or math.isnan(best):
+                best = v
+        return best
+    if op == "quantile_over_time":
+        assert expr.param is not None
+        return quantile(expr.param, values)
+    raise ValueError(op)
+
+
+def _avg_over_time(values: list[float]) -> float:
+    """range_vector.go avgOverTime: the incremental mean, with its handling of infinities."""
+    mean = 0.0
+    count = 0
+    for v in values:
+        count += 1
+        if math.isinf(mean):
+            if math.isinf(v) and (mean > 0) == (v > 0):
+                continue
+            if not math.isinf(v) and not math.isnan(v):
+                continue
+        mean += v / count - mean / count
+    return mean
+
+
+def quantile(q: float, values: list[float]) -> float:
+    """range_vector.go quantile (the Prometheus algorithm): sort, rank = q * (n - 1), linear interpolation between
+    the two neighbouring samples; NaN for no samples, -Inf for q < 0, +Inf for q > 1."""
+    if not values:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = sorted(values, key=lambda v: (not math.isnan(v), v))  # Go's sort puts NaN first (Less: a<b||isNaN(a))
+    n = len(ordered)
+    rank = q * (n - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(n - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
+
+
+def _vector_aggregation(expr: ast.VectorAggregation, samples: list[Sample]) -> list[Sample]:
+    """pkg/logql/evaluator.go VectorAggEvaluator: group by the listed labels (or all but them), then aggregate."""
+    grouping = expr.grouping
+    groups: dict[LabelSet, list[float]] = {}
+    for sample in samples:
+        if grouping.without:
+            drop = set(grouping.labels) | {"__name__"}
+            labels = {k: v for k, v in sample.labels.items() if k not in drop}
+        else:
+            labels = {k: v for k, v in sample.labels.items() if k in grouping.labels}
+        groups.setdefault(labels_key(labels), []).append(sample.value)
+    out = []
+    for key, values in groups.items():
+        if expr.op == "sum":
+            value = 0.0
+            for v in values:
+                value += v
+        elif expr.op == "avg":
+            value, count = values[0], 1
+            for v in values[1:]:
+                count += 1
+                value += (v - value) / count
+        elif expr.op == "count":
+            value = float(len(values))
+        elif expr.op == "max":
+            value = values[0]
+            for v in values[1:]:
+                if value < v or math.isnan(value):
+                    value = v
+        elif expr.op == "min":
+            value = values[0]
+            for v in values[1:]:
+                if value > v or math.isnan(value):
+                    value = v
+        else:
+            raise ValueError(expr.op)
+        out.append(Sample(dict(key), value))
+    return out
+
+
+_COMPARISONS = {
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+
+
+def _comparison(expr: ast.Comparison, samples: list[Sample]) -> list[Sample]:
+    """pkg/logql/syntax MergeBinOp for a vector and a literal: without `bool` keep the vector's samples for which
+    the comparison holds (with the vector's value, whichever side the literal is on); with `bool` every sample,
+    valued 1 or 0."""
+    compare = _COMPARISONS[expr.op]
+    out = []
+    for sample in samples:
+        left, right = (expr.scalar, sample.value) if expr.scalar_on_left else (sample.value, expr.scalar)
+        holds = compare(left, right)
+        if expr.return_bool:
+            out.append(Sample(sample.labels, 1.0 if holds else 0.0))
+        elif holds:
+            out.append(sample)
+    return out

@@ -1,0 +1,50 @@
+"""RE2 regexes with Go semantics (Loki compiles with Go's regexp, which is RE2 syntax; google-re2 is the same engine).
+
+Two matching modes, as in Loki:
+- line filters and the `regexp` parser search for a match anywhere in the line (pkg/logql/log/filter.go,
+  regexpFilter.Filter -> Regexp.Match; parser.go RegexpParser -> FindSubmatch), `.` not matching newlines;
+- label matchers (stream selectors and string label filters) are fully anchored with `.` matching newlines:
+  Prometheus model/labels/regexp.go NewFastRegexMatcher compiles "^(?s:" + v + ")$".
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+
+def _options() -> Any:
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
+@lru_cache(maxsize=4096)
+def compile_search(pattern: str) -> Any:
+    """Raises re2.error for invalid syntax."""
+    return re2.compile(pattern, _options())
+
+
+@lru_cache(maxsize=4096)
+def compile_anchored(pattern: str) -> Any:
+    compile_search(pattern)  # the pattern must be valid on its own: "a)|(b" must not sneak in through the wrapper
+    return re2.compile(f"(?s:{pattern})", _options())
+
+
+def full_match(pattern: str, value: str) -> bool:
+    return compile_anchored(pattern).fullmatch(value) is not None
+
+
+def matches_label(op: str, pattern: str, value: str) -> bool:
+    """Prometheus label matcher semantics; a missing label is the empty string."""
+    if op == "=":
+        return value == pattern
+    if op == "!=":
+        return value != pattern
+    if op == "=~":
+        return full_match(pattern, value)
+    if op == "!~":
+        return not full_match(pattern, value)
+    raise ValueError(op)

@@ -1,0 +1,333 @@
+"""LogQL rule unit tests, modelled on `promtool test rules`.
+
+    rule_files: [../../loki/rules/fake/telegram-bot.yaml]   # relative to this file
+    evaluation_interval: 1m        # interval of groups that set none (promtool's global evaluation_interval)
+    tests:
+      - name: fires on a Decimal serialisation error
+        input_streams:
+          - labels: '{service="telegram-bot"}'          # or a mapping {service: telegram-bot}
+            entries:
+              - {at: 30s, line: "... Decimal is not JSON serializable"}
+              - {at: 1m, every: 10s, count: 6, line: "..."}   # 6 lines: 1m, 1m10s, ... 1m50s
+        alert_rule_test:
+          - eval_time: 1m
+            alertname: DecimalNotJsonSerializable
+            exp_alerts:                                 # the FIRING alerts, as promtool compares them
+              - exp_labels: {service: telegram-bot, severity: critical}   # alertname is added
+                exp_annotations: {summary: ...}         # optional; when absent annotations are not compared
+            exp_pending: []                             # optional: the PENDING alerts (promtool has no equivalent)
+        logql_expr_test:
+          - expr: sum by (service) (count_over_time({service="telegram-bot"} [5m]))
+            eval_time: 1m
+            exp_samples: [{labels: '{service="telegram-bot"}', value: 1}]
+            # or: exp_error: "pipeline error"           (a substring of the expected evaluation error)
+
+Times are durations from the Unix epoch, as in promtool. Each group is evaluated at multiples of its own interval;
+an assertion at eval_time T sees the state after each group's last evaluation at or before T.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.logql_engine.errors import LogQLError, RuleFileError
+from generator.logql_engine.evaluator import Evaluator, LogStore, format_labels, labels_key
+from generator.logql_engine.gocompat import GoParseError, parse_prometheus_duration_ns
+from generator.logql_engine.lexer import tokenize
+from generator.logql_engine.rules import DEFAULT_INTERVAL_NS, Alert, RuleEngine, RuleGroup, load_rule_file
+
+_TOP_KEYS = {"rule_files", "evaluation_interval", "tests"}
+_TEST_KEYS = {"name", "input_streams", "alert_rule_test", "logql_expr_test"}
+_STREAM_KEYS = {"labels", "entries"}
+_ENTRY_KEYS = {"at", "line", "every", "count"}
+_ALERT_TEST_KEYS = {"eval_time", "alertname", "exp_alerts", "exp_pending"}
+_EXPECTED_ALERT_KEYS = {"exp_labels", "exp_annotations"}
+_EXPR_TEST_KEYS = {"expr", "eval_time", "exp_samples", "exp_error"}
+_SAMPLE_KEYS = {"labels", "value"}
+
+
+@dataclass
+class TestFailure:
+    file: str
+    test: str
+    eval_time: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"FAILED {self.file}: test {self.test!r} at eval_time {self.eval_time}: {self.message}"
+
+
+@dataclass
+class TestFileResult:
+    path: str
+    tests: int = 0
+    assertions: int = 0
+    failures: list[TestFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _fmt_time(ns: int) -> str:
+    if ns == 0:
+        return "0s"
+    from generator.truth.types import Duration
+
+    return str(Duration(ns / 1e9)) if ns % 10**6 == 0 else f"{ns}ns"
+
+
+def _time(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise RuleFileError(f"{where}: expected a duration such as 1m30s, got {value!r}")
+    if isinstance(value, int) and value == 0:
+        return 0
+    if not isinstance(value, str):
+        raise RuleFileError(f"{where}: expected a duration such as 1m30s, got {value!r}")
+    try:
+        return parse_prometheus_duration_ns(value)
+    except GoParseError:
+        raise RuleFileError(f"{where}: invalid duration {value!r} (use e.g. 0s, 30s, 1m30s)") from None
+
+
+def _keys(data: Any, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise RuleFileError(f"{where}: expected a mapping")
+    unknown = set(data) - allowed
+    if unknown:
+        raise RuleFileError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                            f"(allowed: {', '.join(sorted(allowed))})")
+    for key in required:
+        if key not in data:
+            raise RuleFileError(f"{where}: missing required key `{key}`")
+    return data
+
+
+def parse_labels(value: Any, where: str) -> dict[str, str]:
+    """`{a="b", c="d"}` in LogQL syntax, or a YAML mapping."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if not isinstance(value, str):
+        raise RuleFileError(f"{where}: labels must be '{{name=\"value\", ...}}' or a mapping")
+    try:
+        tokens = tokenize(value)
+    except LogQLError as exc:
+        raise RuleFileError(f"{where}: {exc}") from None
+    labels: dict[str, str] = {}
+    i = 0
+
+    def bad() -> RuleFileError:
+        return RuleFileError(f"{where}: labels must look like {{name=\"value\", ...}}, got {value!r}")
+
+    if tokens[i].text != "{":
+        raise bad()
+    i += 1
+    while tokens[i].text != "}":
+        if tokens[i].kind != "ident" or tokens[i + 1].text != "=" or tokens[i + 2].kind != "string":
+            raise bad()
+        labels[tokens[i].text] = tokens[i + 2].text
+        i += 3
+        if tokens[i].text == ",":
+            i += 1
+        elif tokens[i].text != "}":
+            raise bad()
+    if tokens[i + 1].kind != "eof":
+        raise bad()
+    return labels
+
+
+def _load_store(streams: Any, where: str) -> LogStore:
+    store = LogStore()
+    if streams is None:
+        return store
+    if not isinstance(streams, list):
+        raise RuleFileError(f"{where}: input_streams must be a list")
+    for si, stream in enumerate(streams):
+        swhere = f"{where}: input_streams[{si}]"
+        _keys(stream, _STREAM_KEYS, swhere, ("labels", "entries"))
+        labels = parse_labels(stream["labels"], f"{swhere}: labels")
+        if not isinstance(stream["entries"], list):
+            raise RuleFileError(f"{swhere}: entries must be a list")
+        for ei, entry in enumerate(stream["entries"]):
+            ewhere = f"{swhere}: entries[{ei}]"
+            _keys(entry, _ENTRY_KEYS, ewhere, ("at", "line"))
+            if not isinstance(entry["line"], str):
+                raise RuleFileError(f"{ewhere}: line must be a string")
+            at = _time(entry["at"], f"{ewhere}: at")
+            count = entry.get("count", 1)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise RuleFileError(f"{ewhere}: count must be a positive integer")
+            every = _time(entry["every"], f"{ewhere}: every") if "every" in entry else 0
+            if count > 1 and every <= 0:
+                raise RuleFileError(f"{ewhere}: count > 1 needs a positive `every`")
+            for n in range(count):
+                store.append(labels, at + n * every, entry["line"])
+    return store
+
+
+def _render_alerts(alerts: list[tuple[dict[str, str], dict[str, str] | None]]) -> str:
+    if not alerts:
+        return "      (none)"
+    lines = []
+    for labels, shown_annotations in sorted(alerts, key=lambda a: labels_key(a[0])):
+        lines.append(f"      - labels: {format_labels(labels)}")
+        if shown_annotations is not None:
+            for name, text in sorted(shown_annotations.items()):
+                lines.append(f"        {name}: {text!r}")
+    return "\n".join(lines)
+
+
+def _compare_alerts(expected: Any, got: list[Alert], alertname: str, what: str, where: str) -> str | None:
+    if expected is None:
+        expected = []
+    if not isinstance(expected, list):
+        raise RuleFileError(f"{where}: {what} must be a list")
+    wanted: list[tuple[dict[str, str], dict[str, str] | None]] = []
+    for ai, item in enumerate(expected):
+        _keys(item, _EXPECTED_ALERT_KEYS, f"{where}: {what}[{ai}]")
+        labels = {str(k): str(v) for k, v in (item.get("exp_labels") or {}).items()}
+        labels["alertname"] = alertname
+        annotations = item.get("exp_annotations")
+        if annotations is not None:
+            annotations = {str(k): str(v) for k, v in annotations.items()}
+        wanted.append((labels, annotations))
+    remaining = list(got)
+    matched = True
+    for labels, annotations in wanted:
+        hit = next((a for a in remaining if a.labels == labels
+                    and (annotations is None or a.annotations == annotations)), None)
+        if hit is None:
+            matched = False
+            break
+        remaining.remove(hit)
+    if matched and not remaining:
+        return None
+    compare_annotations = any(a is not None for _, a in wanted)
+    shown_got = [(dict(a.labels), dict(a.annotations) if compare_annotations else None) for a in got]
+    state = "firing" if what == "exp_alerts" else "pending"
+    return (f"alertname {alertname}: {state} alerts differ\n"
+            f"    expected:\n{_render_alerts(wanted)}\n    got:\n{_render_alerts(shown_got)}")
+
+
+def _same_value(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or abs(a - b) <= 1e-6 * max(abs(a), abs(b))
+
+
+def run_test_file(path: str | Path) -> TestFileResult:
+    """Run every test of one test file. Raises RuleFileError for a malformed test or rule file."""
+    path = Path(path)
+    shown = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RuleFileError(f"{shown}: cannot read test file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise RuleFileError(f"{shown}: invalid YAML: {exc}") from None
+    _keys(data, _TOP_KEYS, shown, ("rule_files", "tests"))
+    default_interval = (_time(data["evaluation_interval"], f"{shown}: evaluation_interval")
+                        if "evaluation_interval" in data else DEFAULT_INTERVAL_NS)
+    if not isinstance(data["rule_files"], list) or not data["rule_files"]:
+        raise RuleFileError(f"{shown}: rule_files must be a non-empty list")
+    groups: list[RuleGroup] = []
+    for rule_file in data["rule_files"]:
+        groups.extend(load_rule_file(path.parent / str(rule_file), default_interval))
+    if not isinstance(data["tests"], list):
+        raise RuleFileError(f"{shown}: tests must be a list")
+    result = TestFileResult(shown)
+    for ti, test in enumerate(data["tests"]):
+        where = f"{shown}: tests[{ti}]"
+        _keys(test, _TEST_KEYS, where)
+        name = str(test.get("name") or f"#{ti + 1}")
+        result.tests += 1
+        _run_test(test, name, where, groups, result)
+    return result
+
+
+def _run_test(test: dict[str, Any], name: str, where: str, groups: list[RuleGroup], result: TestFileResult) -> None:
+    store = _load_store(test.get("input_streams"), where)
+    engine = RuleEngine(groups, store)
+    checks = []
+    for ci, check in enumerate(test.get("alert_rule_test") or []):
+        cwhere = f"{where}: alert_rule_test[{ci}]"
+        _keys(check, _ALERT_TEST_KEYS, cwhere, ("eval_time", "alertname"))
+        checks.append((_time(check["eval_time"], f"{cwhere}: eval_time"), ci, check, cwhere))
+    for eval_time, _ci, check, cwhere in sorted(checks, key=lambda c: (c[0], c[1])):
+        alertname = str(check["alertname"])
+        shown_time = _fmt_time(eval_time)
+        result.assertions += 1
+        if alertname not in engine.rule_names():
+            result.failures.append(TestFailure(result.path, name, shown_time,
+                                               f"no alerting rule named {alertname} in the rule files"))
+            continue
+        run = engine.advance(0, eval_time)
+        errors = [e for e in run.errors if e.rule == alertname and e.ts_ns <= eval_time]
+        if errors:
+            first = errors[0]
+            result.failures.append(TestFailure(
+                result.path, name, shown_time,
+                f"alertname {alertname}: rule evaluation failed at {_fmt_time(first.ts_ns)}: {first.message}"))
+            continue
+        problem = _compare_alerts(check.get("exp_alerts"), engine.alerts(alertname, "firing"), alertname,
+                                  "exp_alerts", cwhere)
+        if problem is None and "exp_pending" in check:
+            problem = _compare_alerts(check.get("exp_pending"), engine.alerts(alertname, "pending"), alertname,
+                                      "exp_pending", cwhere)
+        if problem:
+            result.failures.append(TestFailure(result.path, name, shown_time, problem))
+    evaluator = Evaluator(store)
+    for ci, check in enumerate(test.get("logql_expr_test") or []):
+        cwhere = f"{where}: logql_expr_test[{ci}]"
+        _keys(check, _EXPR_TEST_KEYS, cwhere, ("expr", "eval_time"))
+        eval_time = _time(check["eval_time"], f"{cwhere}: eval_time")
+        result.assertions += 1
+        failure = _check_expr(evaluator, check, eval_time, cwhere)
+        if failure:
+            result.failures.append(TestFailure(result.path, name, _fmt_time(eval_time),
+                                               f"expr {check['expr']}\n{failure}"))
+
+
+def _check_expr(evaluator: Evaluator, check: dict[str, Any], eval_time: int, where: str) -> str | None:
+    expected_error = check.get("exp_error")
+    try:
+        samples = evaluator.instant(str(check["expr"]), eval_time)
+    except LogQLError as exc:
+        if expected_error is not None and str(expected_error) in str(exc):
+            return None
+        return f"    expected: {'error containing ' + repr(expected_error) if expected_error else 'samples'}\n" \
+               f"    got error: {exc}"
+    if expected_error is not None:
+        return f"    expected error containing {expected_error!r}\n    got samples: " + \
+               (", ".join(str(s) for s in samples) or "(none)")
+    wanted = []
+    for si, item in enumerate(check.get("exp_samples") or []):
+        _keys(item, _SAMPLE_KEYS, f"{where}: exp_samples[{si}]", ("labels", "value"))
+        value = item["value"]
+        if isinstance(value, str):
+            value = {"NaN": math.nan, "+Inf": math.inf, "Inf": math.inf, "-Inf": -math.inf}.get(value, value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RuleFileError(f"{where}: exp_samples[{si}]: value must be a number")
+        wanted.append((parse_labels(item["labels"], f"{where}: exp_samples[{si}]: labels"), float(value)))
+    got = [(s.labels, s.value) for s in samples]
+    remaining = list(got)
+    ok = True
+    for labels, value in wanted:
+        hit = next((g for g in remaining if g[0] == labels and _same_value(g[1], value)), None)
+        if hit is None:
+            ok = False
+            break
+        remaining.remove(hit)
+    if ok and not remaining:
+        return None
+
+    def show(items: list[tuple[dict[str, str], float]]) -> str:
+        ordered = sorted(items, key=lambda item: labels_key(item[0]))
+        return "\n".join(f"      - {format_labels(labels)} {value!r}" for labels, value in ordered) or "      (none)"
+
+    return f"    expected samples:\n{show(wanted)}\n    got samples:\n{show(got)}"

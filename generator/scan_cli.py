@@ -1,0 +1,240 @@
+"""`obsctl scan` and `obsctl backtest`: the seed's manual log analysis, on exported logs.
+
+Exit status (both commands, usable in CI): 0 clean, 1 findings (scan: a forbidden hit, a leaked secret or a
+rate-limit violation; backtest: more pages than `--max-pages`), 2 bad input (unreadable file, malformed record).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from generator.log_inputs import (
+    BotLineFormat,
+    InputError,
+    InputFormat,
+    detect_format,
+    iter_batches,
+    peek_head,
+)
+from generator.scanner import Hit, Scanner, ScanReport
+from generator.truth import DEFAULT_TRUTH_PATH, Truth
+
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+FORMAT_CHOICES = ["auto", *[f.value for f in InputFormat]]
+
+truth_option = click.option(
+    "--truth", "truth_path", type=click.Path(path_type=Path), default=DEFAULT_TRUTH_PATH, show_default=True,
+    help="The truth file to read.",
+)
+format_option = click.option(
+    "--format", "input_format", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
+    help="Input format: `render logs -o json` output, RFC 5424 syslog lines, or the bot's own lines.",
+)
+
+
+def _load_truth(truth_path: Path) -> Truth:
+    from generator.cli import load_or_exit  # the shared loader; imported late because cli.py registers us
+
+    return load_or_exit(truth_path)
+
+
+def open_input(path: str, stack: ExitStack) -> IO[bytes]:
+    """A buffered binary stream for a file or `-` (stdin); exits 2 naming the file when it cannot be read."""
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return stack.enter_context(open(path, "rb", buffering=1 << 20))  # noqa: SIM115 (closed by the stack)
+    except OSError as exc:
+        click.echo(f"{path}: cannot read: {exc.strerror}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def resolve_format(stream: IO[bytes], choice: str, line_format: BotLineFormat) -> InputFormat:
+    return detect_format(peek_head(stream), line_format) if choice == "auto" else InputFormat(choice)
+
+
+# --- scan --------------------------------------------------------------------------------------------------------
+
+
+def _hit_line(hit: Hit, priority: str | None) -> str:
+    when = _short_time(hit.timestamp_ns)
+    tag = {"forbidden": f"FORBIDDEN {priority}", "rate_limited": "rate-limited", "secret": "SECRET"}[hit.kind]
+    return f"[{tag}] {hit.pattern_id} #{hit.entry} {when}: {hit.text}"
+
+
+def _short_time(ns: int | None) -> str:
+    from generator.scanner import _iso
+
+    return (_iso(ns) or "time unknown").replace("T", " ").removesuffix("Z")
+
+
+def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> None:
+    mb = report.bytes_scanned / 1e6
+    speed = mb / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    console.print(f"[bold]{escape(report.source)}[/bold] ({report.input_format}): {report.entries:,} entries, "
+                  f"{mb:,.1f} MB in {report.elapsed_s:.2f} s ({speed:,.0f} MB/s)")
+    if report.stopped_at_first_forbidden:
+        console.print("[yellow]stopped at the first forbidden hit (--fail-fast): counts cover the input up to it"
+                      "[/yellow]")
+
+    table = Table(title="Forbidden patterns (must never appear)", title_justify="left")
+    for column in ("pattern", "priority", "hits", "first", "last"):
+        table.add_column(column, justify="right" if column == "hits" else "left")
+    for p in report.of_kind("forbidden"):
+        style = "bold red" if p.hits else "green"
+        table.add_row(p.pattern.id, p.pattern.priority or "", f"[{style}]{p.hits:,}[/{style}]",
+                      _short_time(p.first_ns) if p.hits else "", _short_time(p.last_ns) if p.hits else "")
+    console.print(table)
+
+    table = Table(title="Rate-limited patterns", title_justify="left")
+    for column in ("pattern", "limit", "hits", "violations", "worst window", "first violation"):
+        table.add_column(column, justify="right" if column in ("hits", "violations", "worst window") else "left")
+    for p in report.of_kind("rate_limited"):
+        limit = f"{p.pattern.limit_count} per {(p.pattern.limit_per_ns or 0) / 1e9:g}s"
+        worst = max((v.peak_in_window for v in p.violations), default=0)
+        style = "bold red" if p.violations else "green"
+        table.add_row(p.pattern.id, limit, f"{p.hits:,}", f"[{style}]{len(p.violations):,}[/{style}]",
+                      f"{worst}" if worst else "", _short_time(p.violations[0].start_ns) if p.violations else "")
+    console.print(table)
+
+    table = Table(title="Secrets that must never be logged (lines shown masked)", title_justify="left")
+    for column in ("pattern", "hits", "first", "last"):
+        table.add_column(column, justify="right" if column == "hits" else "left")
+    for p in report.of_kind("secret"):
+        style = "bold red" if p.hits else "green"
+        table.add_row(p.pattern.id, f"[{style}]{p.hits:,}[/{style}]",
+                      _short_time(p.first_ns) if p.hits else "", _short_time(p.last_ns) if p.hits else "")
+    console.print(table)
+
+    examples = [(p, h) for p in report.patterns for h in p.examples[:3]]
+    if examples:
+        console.print("[bold]Examples[/bold] (up to 3 per pattern; entry numbers are lines or records):")
+        for pattern, hit in examples:
+            console.print(escape(_hit_line(hit, pattern.pattern.priority)), soft_wrap=True)
+
+    if report.with_stats:
+        table = Table(title="Entries per level", title_justify="left")
+        table.add_column("level")
+        table.add_column("entries", justify="right")
+        table.add_column("share", justify="right")
+        order = [lvl.name for lvl in truth.logs.levels] + ["(none)"]
+        for level in sorted(report.levels, key=lambda lv: order.index(lv) if lv in order else len(order)):
+            count = report.levels[level]
+            share = count / report.entries if report.entries else 0
+            flag = " [yellow](not for production)[/yellow]" if level == "DEBUG" and count else ""
+            table.add_row(level + flag, f"{count:,}", f"{share:.2%}")
+        console.print(table)
+        latency = report.latency
+        if latency.count:
+            targets = truth.latency_targets
+            table = Table(title=f"duration_ms over {latency.count:,} entries (targets are the webhook's)",
+                          title_justify="left")
+            for column in ("p50", "p90", "p95", "p99", "max"):
+                table.add_column(column, justify="right")
+
+            def cell(q: float, target: float | None) -> str:
+                value = latency.percentile(q) or 0.0
+                text = f"{value:g} ms"
+                return f"[red]{text}[/red]" if target is not None and value >= target else text
+
+            table.add_row(cell(0.5, targets.p50.milliseconds), cell(0.9, None), cell(0.95, targets.p95.milliseconds),
+                          cell(0.99, targets.p99.milliseconds), f"{max(latency.buckets):g} ms")
+            console.print(table)
+        else:
+            console.print("duration_ms: no entries carry it")
+
+    verdict = (f"{report.forbidden_hits:,} forbidden hit(s), {report.rate_violations:,} rate-limit violation(s), "
+               f"{report.leaked_secrets:,} leaked secret(s)")
+    console.print(("[bold green]clean: " if report.clean else "[bold red]FINDINGS: ") + verdict + "[/]")
+
+
+def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, as_json: bool,
+               show_progress: bool, err: Console) -> ScanReport:
+    """Scan one file or stdin. Hits are printed as they are found on stdin (`--tail`) and under --fail-fast."""
+    line_format = scanner.line_format
+    live = path == "-"
+    priorities = {p.id: p.priority for p in scanner.patterns}
+
+    def on_hit(hit: Hit) -> None:
+        if (live or fail_fast) and not as_json:
+            err.print(escape(_hit_line(hit, priorities.get(hit.pattern_id))), soft_wrap=True)
+
+    with ExitStack() as stack:
+        stream = open_input(path, stack)
+        try:
+            fmt = resolve_format(stream, input_format, line_format)
+        except InputError as exc:
+            click.echo(f"{path}: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        report = scanner.new_report("<stdin>" if live else path, fmt.value)
+        size = None if live else Path(path).stat().st_size
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), TimeRemainingColumn(), console=err, transient=True,
+                      disable=not (show_progress and size and err.is_terminal)) as progress:
+            task = progress.add_task(f"scanning {path}", total=size)
+
+            def on_batch(_batch: object) -> None:
+                # record inputs re-encode lines: progress follows the file position, not the bytes scanned
+                if not live:
+                    progress.update(task, completed=stream.tell())
+
+            try:
+                scanner.scan(iter_batches(stream, line_format, fmt, source=report.source, live=live), report,
+                             fail_fast=fail_fast, on_hit=on_hit, on_batch=on_batch, live=live)
+            except InputError as exc:
+                click.echo(f"{exc}; the scan stopped.", err=True)
+                sys.exit(EXIT_BAD_INPUT)
+            except KeyboardInterrupt:  # a `--tail` ends with Ctrl-C: report what was seen
+                err.print("interrupted: reporting what was scanned so far")
+    return report
+
+
+@click.command("scan")
+@click.argument("inputs", nargs=-1, required=True)
+@truth_option
+@format_option
+@click.option("--fail-fast", is_flag=True, help="Stop and exit 1 at the first forbidden-pattern hit.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (machines, CI) instead of tables.")
+@click.option("--patterns-only", is_flag=True,
+              help="Only the truth patterns: skip per-level counts and duration percentiles (faster).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (it shows only for files on a terminal).")
+def scan_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, fail_fast: bool, as_json: bool,
+                 patterns_only: bool, no_progress: bool) -> None:
+    """Scan exported logs (files, or `-` for stdin) for every truth pattern, levels and latency.
+
+    \b
+    Examples:
+      render logs -r srv-xxx -o json --tail | obsctl scan -
+      obsctl scan --json --fail-fast yesterday.log
+
+    Leaked secrets are reported masked: no secret is ever printed. Exit status: 0 clean, 1 findings (forbidden hit,
+    leaked secret, rate-limit violation), 2 bad input.
+    """
+    truth = _load_truth(truth_path)
+    scanner = Scanner(truth, BotLineFormat.from_truth(truth.logs), with_stats=not patterns_only)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    reports: list[ScanReport] = []
+    for path in inputs:
+        reports.append(scan_input(path, scanner, input_format, fail_fast, as_json, not no_progress, err))
+        if reports[-1].stopped_at_first_forbidden:
+            break
+    if as_json:
+        document: dict[str, Any] = {"clean": all(r.clean for r in reports), "inputs": [r.as_json() for r in reports]}
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+        for report in reports:
+            print_scan_report(out, report, truth)
+    if not all(r.clean for r in reports):
+        sys.exit(EXIT_FINDINGS)
