@@ -322,19 +322,20 @@ def _error_burst(traffic: Traffic, now: float) -> list[tuple[float, Event]]:
             for i in range(12)]
 
 
-def _webhooks(now: float, count: int, every: float, low: int, high: int, traffic: Traffic
+def _webhooks(traffic: Traffic, now: float, count: int, every: float, low: int, high: int
               ) -> list[tuple[float, Event]]:
+    """`count` webhook responses `every` seconds, durations in [low, high) ms; the seed logs 300-800 ms as WARNING."""
     return [(now + every * i, Event("bot.webhook", logging.WARNING if d > 300 else logging.INFO, "Webhook handled", {
         "update_id": 500_000 + i, "user_id": 123, "operation": "webhook", "duration_ms": d}))
         for i, d in enumerate(traffic.rng.randrange(low, high) for _ in range(count))]
 
 
 def _slow_webhooks(traffic: Traffic, now: float) -> list[tuple[float, Event]]:
-    return _webhooks(now, 20, 6.0, 400, 700, traffic)  # the 300-800 ms band: warning, not page
+    return _webhooks(traffic, now, 20, 6.0, 400, 700)  # the 300-800 ms band: warning, not page
 
 
 def _latency(traffic: Traffic, now: float) -> list[tuple[float, Event]]:
-    return _webhooks(now, 140, 3.0, 1200, 2500, traffic)  # 7 minutes of P95 > 1 s
+    return _webhooks(traffic, now, 140, 3.0, 1200, 2500)  # 7 minutes of P95 > 1 s
 
 
 def _secret_leak(traffic: Traffic, now: float) -> list[tuple[float, Event]]:

@@ -22,6 +22,10 @@ class _IndentedDumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
+    def ignore_aliases(self, data: object) -> bool:
+        # A dict reused by a renderer must be written out again, not as an anchor: config loaders differ on aliases.
+        return True
+
 
 def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # Multi-line text (runbooks, descriptions) reads best as a literal block.

@@ -12,7 +12,7 @@ from generator import pipeline
 from generator.alertmanager_config import alertmanager_config_command
 from generator.logql_engine.cli import test_command as logql_test_command
 from generator.provision_cli import diff_command, drift, provision
-from generator.scan_cli import scan_command
+from generator.scan_cli import backtest_command, scan_command
 from generator.truth import DEFAULT_TRUTH_PATH, Truth, TruthError, load_truth
 
 EXIT_INVALID_INPUT = 2
@@ -97,6 +97,7 @@ main.add_command(drift)
 main.add_command(diff_command)
 main.add_command(logql_test_command)
 main.add_command(scan_command)
+main.add_command(backtest_command)
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,8 @@ POSTGRES_QUERIES_FILE = f"{EXPORTERS_DIR}/postgres-queries.yaml"
 JSON_EXPORTER_FILE = f"{EXPORTERS_DIR}/json-exporter.yml"
 
 POSTGRES_JOB = "postgres"
+# postgres_exporter's DSN must carry `application_name=<this>` so the pool query leaves its sessions out.
+EXPORTER_APPLICATION_NAME = "postgres_exporter"
 # A /health answer slower than this is a failed probe; Prometheus' scrape timeout caps it further.
 PROBE_TIMEOUT = Duration(5)
 
@@ -81,7 +83,7 @@ def blackbox_config(truth: Truth) -> dict[str, Any]:
             "valid_status_codes": [health.expect_status],
             "fail_if_body_not_matches_regexp": [health.expect_body_regex],
             "preferred_ip_protocol": "ip4",
-            "no_follow_redirects": True,
+            "follow_redirects": False,  # /health answers itself: a redirect is a misconfiguration
         },
     }}}
 
@@ -95,11 +97,12 @@ def postgres_queries(truth: Truth) -> dict[str, Any]:
         f"AS age_seconds FROM {heartbeat.table}"
     )
     # The bot's pool holds at most max_connections; a connection is in use unless it sits idle in the pool.
-    # The exporter's own session is not the bot's.
+    # The exporter's sessions are not the bot's: its DSN sets application_name (see EXPORTER_APPLICATION_NAME).
     pool_sql = (
         "SELECT count(*) FILTER (WHERE state IS DISTINCT FROM 'idle')::float8 AS in_use_connections, "
         "count(*)::float8 AS open_connections FROM pg_stat_activity "
-        "WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        "WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+        f"AND application_name IS DISTINCT FROM '{EXPORTER_APPLICATION_NAME}'"
     )
     return {
         f"{prefix}_lock_heartbeat": {

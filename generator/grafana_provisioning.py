@@ -83,7 +83,8 @@ def datasource_specs(truth: Truth) -> dict[str, DatasourceSpec]:
         DatasourceSpec("postgres", "PostgreSQL (bot)", "grafana-postgresql-datasource", f"{service}-postgres", {
             "url": env("BOT_DB_HOST"),
             "user": env("BOT_DB_USER"),
-            "jsonData": {"database": env("BOT_DB_NAME"), "sslmode": "require", "postgresVersion": 1500,
+            # Render's external database URLs need TLS (`require`); a local PostgreSQL usually has none (`disable`).
+            "jsonData": {"database": env("BOT_DB_NAME"), "sslmode": env("BOT_DB_SSLMODE"), "postgresVersion": 1500,
                          "timescaledb": False, "maxOpenConns": 5},
             "secureJsonData": {"password": env("BOT_DB_PASSWORD")},
         }),

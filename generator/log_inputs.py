@@ -33,6 +33,7 @@ from typing import IO
 from generator.logql_syntax import re2_escape
 from generator.truth.model import Logs
 
+Buffer = bytes | bytearray  # blocks are bytearrays read in place; single lines may be either
 CHUNK_BYTES = 8 * 1024 * 1024
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one line longer than this is cut: it cannot be a real log line
 
@@ -164,17 +165,20 @@ class BotLineFormat:
             tag_names=tuple(tag.name for tag in logs.standard_tags),
         )
 
-    def text_level_regex(self, level: str) -> str:
-        """Matches the start of a text line up to and including its level field, for one level."""
-        head = self.text_regex[: self.text_regex.index("(?P<levelname>")]
+    def text_level_prefix_regex(self) -> str:
+        """Matches a text line from its start to where its level begins (`2026-... - bot.api - `)."""
+        return self.text_regex[: self.text_regex.index("(?P<levelname>")]
+
+    def text_level_suffix(self) -> str:
+        """The literal text the format puts right after the level (` - `)."""
         after = self.text_regex[self.text_regex.index("(?P<levelname>"):]
         after = after[after.index(")") + 1:]
-        literal_after = re.match(r"(?:\\.|[^\\(.])*", after)
-        return head + re2_escape(level) + (literal_after.group(0) if literal_after else "")
+        literal = re.match(r"(?:\\.|[^\\(.*+?\[{|^$])*", after)
+        return re.sub(r"\\(.)", r"\1", literal.group(0) if literal else "")
 
-    def json_level_regex(self, level: str) -> str:
-        """Matches a JSON line up to its level value, for one level (`{... "levelname": "ERROR"`)."""
-        return r'^\{.*"' + re2_escape(self.level_key) + r'"\s*:\s*"' + re2_escape(level) + '"'
+    def json_level_prefix_regex(self) -> str:
+        """Matches a JSON line from its start to where its level value begins (`{... "levelname": "`)."""
+        return r'^\{.*"' + re2_escape(self.level_key) + r'"\s*:\s*"'
 
     def _re(self, regex: str) -> re.Pattern[str]:
         compiled = self._compiled.get(regex)
@@ -182,7 +186,7 @@ class BotLineFormat:
             compiled = self._compiled[regex] = re.compile(regex)
         return compiled
 
-    def parse(self, line: str) -> tuple[int | None, str | None, dict[str, str]]:
+    def parse(self, line: str, with_tags: bool = True) -> tuple[int | None, str | None, dict[str, str]]:
         """(timestamp ns, level, tags) of one line in either of the bot's formats; Nones when it is neither."""
         if line.startswith("{"):
             try:
@@ -192,7 +196,7 @@ class BotLineFormat:
             if isinstance(obj, dict):
                 time_value = obj.get(self.time_key)
                 level = obj.get(self.level_key)
-                tags = {name: _scalar_text(obj[name]) for name in self.tag_names if name in obj}
+                tags = {name: _scalar_text(obj[name]) for name in self.tag_names if name in obj} if with_tags else {}
                 return (
                     parse_asctime(time_value) if isinstance(time_value, str) else None,
                     level if isinstance(level, str) and level in self.levels else None,
@@ -207,7 +211,7 @@ class BotLineFormat:
         return (
             parse_asctime(asctime) if asctime else None,
             groups.get("levelname"),
-            self.text_tags(groups.get("message") or ""),
+            self.text_tags(groups.get("message") or "") if with_tags else {},
         )
 
     def text_tags(self, message: str) -> dict[str, str]:
@@ -261,26 +265,38 @@ def peek_head(stream: IO[bytes], size: int = 65536) -> bytes:
 # --- raw blocks of whole lines -----------------------------------------------------------------------------------
 
 
-def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES, live: bool = False) -> Iterator[bytearray]:
+def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES, live: bool = False,
+                     reuse_buffers: int = 0) -> Iterator[bytearray]:
     """Blocks of whole lines, each ending in `\\n` (a missing final newline is added). Memory: about two blocks.
 
-    Each block is a fresh buffer read into directly (no concatenation copies: this runs at memory speed).
-    `live` reads whatever has arrived (a `--tail` pipe) instead of waiting for a full block.
+    Each block is read into directly (no concatenation copies: this runs at memory speed). `reuse_buffers=n` cycles
+    through n buffers instead of allocating one per block (fresh 8 MiB buffers cost page faults and zeroing): a
+    block then stays valid only until n - 1 more blocks have been taken. `live` reads whatever has arrived (a
+    `--tail` pipe) instead of waiting for a full block.
     """
     readinto = getattr(stream, "readinto1", None) if live else None
     readinto = readinto or getattr(stream, "readinto", None)
+    ring: list[bytearray] = []
     pending = b""
+    taken = 0
     while True:
-        block = bytearray(len(pending) + chunk_bytes)
+        size = len(pending) + chunk_bytes
+        if reuse_buffers and len(ring) == reuse_buffers:
+            block = ring[taken % reuse_buffers]
+            if len(block) < size:
+                block.extend(bytes(size - len(block)))  # regrows within its allocation: no copy
+        else:
+            block = bytearray(size)
+            if reuse_buffers:
+                ring.append(block)
         block[:len(pending)] = pending
-        view = memoryview(block)
-        if readinto is not None:
-            got = readinto(view[len(pending):])
-        else:  # a stream without readinto (rare): read and copy
-            data = stream.read(chunk_bytes)
-            got = len(data)
-            view[len(pending):len(pending) + got] = data
-        view.release()
+        with memoryview(block) as view:
+            if readinto is not None:
+                got = readinto(view[len(pending):size])
+            else:  # a stream without readinto (rare): read and copy
+                data = stream.read(chunk_bytes)
+                got = len(data)
+                view[len(pending):len(pending) + got] = data
         filled = len(pending) + (got or 0)
         if not got:
             break
@@ -293,6 +309,7 @@ def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES, live: bo
         del block[cut:]  # truncating the end of a bytearray does not copy
         if block[-1:] != b"\n":
             block += b"\n"
+        taken += 1
         yield block
     if pending:
         yield bytearray(pending + b"\n")
@@ -301,7 +318,7 @@ def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES, live: bo
 # --- records -----------------------------------------------------------------------------------------------------
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: Buffer) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
@@ -324,7 +341,7 @@ def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> It
     for block in blocks:
         for raw in block.split(b"\n")[:-1]:
             line = _decode(raw.removesuffix(b"\r"))
-            ts, level, _tags = line_format.parse(line)
+            ts, level, _tags = line_format.parse(line, with_tags=False)
             if ts is None:
                 ts = last_ts
             else:
@@ -334,7 +351,7 @@ def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> It
 
 def _level_from(line: str, fallback: str | None, line_format: BotLineFormat) -> str | None:
     """The level written in the line; else the transport's (Render's `level` label, syslog severity)."""
-    level = line_format.parse(line)[1]
+    level = line_format.parse(line, with_tags=False)[1]
     if level is None and fallback:
         upper = fallback.upper()
         level = {"WARN": "WARNING", "FATAL": "CRITICAL", "ERR": "ERROR"}.get(upper, upper)
@@ -342,7 +359,7 @@ def _level_from(line: str, fallback: str | None, line_format: BotLineFormat) -> 
     return level
 
 
-def parse_syslog_line(raw: bytes, source: str, line_number: int) -> tuple[int, str, dict[str, str]]:
+def parse_syslog_line(raw: Buffer, source: str, line_number: int) -> tuple[int, str, dict[str, str]]:
     """One RFC 5424 line -> (timestamp ns, MSG, labels). Raises InputError naming the line on malformed input."""
     match = _SYSLOG_HEADER.match(raw)
     if not match:
@@ -366,7 +383,7 @@ def parse_syslog_line(raw: bytes, source: str, line_number: int) -> tuple[int, s
     return ts, _decode(msg), labels
 
 
-def _skip_structured_data(rest: bytes, source: str, line_number: int) -> bytes:
+def _skip_structured_data(rest: Buffer, source: str, line_number: int) -> Buffer:
     """Skip `-` or `[id k="v" ...]...` (values may escape `"`, `\\` and `]`)."""
     if rest.startswith(b"-"):
         return rest[1:]
@@ -433,11 +450,12 @@ def render_record(obj: object, line_format: BotLineFormat, where: str) -> LogRec
 def _iter_json_values(blocks: Iterator[bytearray], source: str) -> Iterator[tuple[str, object]]:
     """JSON values of a JSON-lines stream, or of one top-level array (read incrementally: bounded memory)."""
     first = bytes(next(blocks, b"")).removeprefix(_UTF8_BOM)
+    rest: Iterator[Buffer] = chain([first], blocks)
     if first.lstrip().startswith(b"["):
-        yield from _iter_json_array(chain([first], blocks), source)
+        yield from _iter_json_array(rest, source)
         return
     number = 0
-    for block in chain([first], blocks):
+    for block in rest:
         for raw in block.split(b"\n")[:-1]:
             number += 1
             if not raw.strip():
@@ -449,7 +467,7 @@ def _iter_json_values(blocks: Iterator[bytearray], source: str) -> Iterator[tupl
             yield f"{source}:{number}", value
 
 
-def _iter_json_array(blocks: Iterator[bytes | bytearray], source: str) -> Iterator[tuple[str, object]]:
+def _iter_json_array(blocks: Iterator[Buffer], source: str) -> Iterator[tuple[str, object]]:
     decoder = json.JSONDecoder()
     buffer, pos, line_base = "", 0, 1  # line_base: input line number of buffer[0]
     state = "open"  # open -> first -> (value -> comma)* -> done
@@ -508,9 +526,9 @@ class Batch:
     record's line may itself contain newlines; `starts` keeps the record boundaries exact).
     """
 
-    data: bytes
-    first_entry: int  # 1-based number of the batch's first entry in the whole input
-    entries: int  # how many entries the batch holds
+    data: Buffer
+    first_entry: int | None = None  # 1-based number of its first entry in the input (lines: set by the scanner)
+    entries: int | None = None  # how many entries it holds (lines: counted by the scanner)
     carry_timestamp_ns: int | None = None  # lines input: time of the last timed line before this batch
     starts: array | None = None
     timestamps: list[int | None] | None = None
@@ -535,7 +553,7 @@ class LinesTiming:
         self._json_time = re.compile(rb'"' + re.escape(line_format.time_key.encode()) + rb'"\s*:\s*"([^"]+)"')
         self._text_time = re.compile(rb"(" + ASCTIME_REGEX.encode() + rb")")
 
-    def own_timestamp(self, raw_line: bytes) -> int | None:
+    def own_timestamp(self, raw_line: Buffer) -> int | None:
         if raw_line.startswith(b"{"):
             match = self._json_time.search(raw_line)
         else:
@@ -559,18 +577,20 @@ class LinesTiming:
 
 
 def iter_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat,
-                 source: str = "<input>", live: bool = False,
-                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
-    """Blocks of entries for the scanner. Lines input is passed through untouched; records are re-joined."""
+                 source: str = "<input>", live: bool = False, chunk_bytes: int = CHUNK_BYTES,
+                 reuse_buffers: bool = False) -> Iterator[Batch]:
+    """Blocks of entries for the scanner. Lines input is passed through untouched (its entries are counted by the
+    scanner, in the same pass that numbers its hits); records are re-joined.
+
+    `reuse_buffers`: a lines batch stays valid only until two more batches are taken (enough for Scanner.scan).
+    """
     if input_format is InputFormat.LINES:
         timing = LinesTiming(line_format)
         carry: int | None = None
-        entry = 1
-        for block in iter_line_blocks(stream, chunk_bytes, live):
-            batch = Batch(block, entry, block.count(b"\n"), carry_timestamp_ns=carry)
+        for block in iter_line_blocks(stream, chunk_bytes, live, reuse_buffers=3 if reuse_buffers else 0):
+            batch = Batch(block, carry_timestamp_ns=carry)
             yield batch
             carry = timing.last_timestamp(batch)
-            entry += batch.entries
         return
     records = read_records(stream, line_format, input_format, source, live, chunk_bytes)
     entry = 1
@@ -591,5 +611,6 @@ def iter_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: In
                 break
         if not parts:
             return
-        yield Batch(b"\n".join(parts) + b"\n", entry, len(parts), starts=starts, timestamps=stamps, levels=levels)
+        yield Batch(b"\n".join(parts) + b"\n", entry, len(parts), starts=starts, timestamps=stamps,
+                    levels=levels)
         entry += len(parts)

@@ -223,19 +223,14 @@ def error_rate_tests(truth: Truth) -> list[dict[str, Any]]:
 
 
 def webhook_lines(truth: Truth, operation: str, duration_ms: int, until: Duration) -> list[dict[str, Any]]:
-    """One webhook log line every 10 s, alternating the text and JSON formats, carrying duration_ms."""
-    out = []
-    t, k = 10, 0
-    while t <= until.seconds:
-        if k % 2 == 0:
-            line = text_line(truth, "bot.webhook", "INFO",
-                             f"update handled operation={operation} duration_ms={duration_ms}")
-        else:
-            line = json_line(truth, "bot.webhook", "INFO", "update handled", operation=operation,
-                             duration_ms=duration_ms)
-        out.append({"at": d(t), "line": line})
-        t, k = t + 10, k + 1
-    return out
+    """Webhook log lines carrying duration_ms every 10 s up to `until`, alternating the text and JSON formats."""
+    text = text_line(truth, "bot.webhook", "INFO", f"update handled operation={operation} duration_ms={duration_ms}")
+    as_json = json_line(truth, "bot.webhook", "INFO", "update handled", operation=operation, duration_ms=duration_ms)
+    per_format = int(until.seconds // 20)
+    texts = per_format + (1 if until.seconds % 20 >= 10 else 0)  # text lines at 10 s, 30 s, ...; JSON at 20 s, 40 s
+    entries = [{"at": at, "every": "20s", "count": count, "line": line}
+               for at, count, line in (("10s", texts, text), ("20s", per_format, as_json)) if count]
+    return entries
 
 
 def latency_tests(truth: Truth) -> list[dict[str, Any]]:
@@ -280,12 +275,13 @@ def latency_tests(truth: Truth) -> list[dict[str, Any]]:
     slow_eval = next_eval(at, slow_group.interval)
     band = slow.above.milliseconds
     for duration_ms, fires in ((band + 1, True), (band, False)):
-        lines = webhook_lines(truth, latency.operation, duration_ms, Duration(20))
+        lines = webhook_lines(truth, latency.operation, duration_ms, at)
+        count = sum(entry["count"] for entry in lines)
         tests.append({
             "name": f"{slow.id}: {'fires' if fires else 'silent'} at {duration_ms} ms",
             "input_streams": stream(truth, lines),
             "alert_rule_test": [check(slow_eval, slow_name,
-                                      [expected_alert(truth, slow_rule, str(len(lines)))] if fires else [])],
+                                      [expected_alert(truth, slow_rule, str(count))] if fires else [])],
         })
     return tests
 

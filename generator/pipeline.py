@@ -97,7 +97,8 @@ class Generated:
 def stage(truth: Truth, repo: Path) -> Generated:
     """Render and validate into a temporary folder next to the repo (same filesystem: renames are atomic)."""
     artifacts = render_all(truth)
-    staging = Path(tempfile.mkdtemp(prefix=".obsctl-tmp-", dir=repo))
+    # Absolute: validators run tools with their own working directories.
+    staging = Path(tempfile.mkdtemp(prefix=".obsctl-tmp-", dir=repo.resolve()))
     try:
         write_tree(staging, artifacts)
         problems = validate_tree(staging, artifacts)

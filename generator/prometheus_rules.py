@@ -239,10 +239,13 @@ def render_recording_rules(truth: Truth) -> list[PromRule]:
         # Worst host/status of each quantile: Render gives no per-series request counts to weight them.
         PromRule(record=LATENCY_SECONDS,
                  expr=f"max by (job, quantile) ({render_selector(truth, names.http_latency)}){to_seconds}"),
+        # A restart: an instance's CPU-time counter reset, or an instance id that was not there one window ago
+        # while the service was (so a fresh Prometheus or a first push is not mistaken for a restart).
         PromRule(
             record=restarts_record(truth),
             expr=f"(sum by (job) (resets({cpu}[{window}])) > 0)"
-                 f" or (count by (job) ({memory} unless {memory} offset {window}) > 0)",
+                 f" or (count by (job) ({memory} unless {memory} offset {window})"
+                 f" and on (job) count by (job) ({memory} offset {window}))",
         ),
     ]
 
@@ -325,8 +328,9 @@ def uptime_recording_rules(truth: Truth) -> list[PromRule]:
 
 def error_ratio_recording_rules(truth: Truth) -> list[PromRule]:
     slo = truth.slos.error_ratio
-    requests = render_selector(truth, truth.render.metric_names.http_requests)
-    errors = requests[:-1] + ', status_code=~"5.."}'
+    job = exporters.render_job(truth)
+    requests = selector(truth.render.metric_names.http_requests, job=job)
+    errors = selector(truth.render.metric_names.http_requests, job=job, status_code=Regex("5.."))
     total_rate, error_rate = "slo:http_requests:rate5m", "slo:http_errors:rate5m"
     rules = [
         PromRule(record=total_rate, expr=f"sum by (job) (rate({requests}[5m]))"),

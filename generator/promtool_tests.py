@@ -165,74 +165,68 @@ def health_tests(truth: Truth, rule: rules.PromRule) -> list[dict[str, Any]]:
     ]
 
 
-def _render_series(truth: Truth, *, cpu: str, memory_bytes: str, limit_bytes: float) -> list[dict[str, str]]:
+def _instance_series(truth: Truth, instance: str, *, cpu: str, memory_bytes: str, limit: str) -> list[dict[str, str]]:
     names = truth.render.metric_names
-    labels = {"job": exporters.render_job(truth), "instance": RENDER_INSTANCE}
+    labels = {"job": exporters.render_job(truth), "instance": instance}
     return [
         {"series": series_text(names.cpu_time, labels), "values": cpu},
         {"series": series_text(names.memory_usage, labels), "values": memory_bytes},
-        {"series": series_text(names.memory_limit, labels), "values": f"{rules.number(limit_bytes)}x40"},
+        {"series": series_text(names.memory_limit, labels), "values": limit},
     ]
 
 
 def event_tests(truth: Truth, oom: rules.PromRule, startup: rules.PromRule) -> list[dict[str, Any]]:
-    """Restarts are CPU-time counter resets; every series starts at 0, so the first window looks like a new
-    instance: the scenarios happen after it."""
+    """Both signals of each inferred event, alone and together. A restart is a CPU-time counter reset or an instance
+    replaced by a new one; series that merely start (a fresh Prometheus) are not a restart."""
     assert oom.alert is not None and startup.alert is not None
     signals = truth.render.restart_signals
-    health = truth.health_check
+    assert truth.health_check.interval == STEP, "the event tests assume one probe per test step"
     warm = steps(signals.window) + 5  # minutes of history before the scenario
-    limit = truth.service.instance_memory_mb * rules.MIB
-    near_limit = rules.number(round(limit * min(0.99, signals.oom_memory_ratio_above + 0.05)))
-    normal = rules.number(round(limit * 0.5))
-    steady_cpu = f"0+6x{warm + 20}"
-    restarted_cpu = f"0+6x{warm} 1+6x20"  # the counter drops at minute warm+1: a restart
+    total = warm + 20
+    limit_bytes = truth.service.instance_memory_mb * rules.MIB
+    limit = f"{rules.number(limit_bytes)}x{total}"
+    near_limit = rules.number(round(limit_bytes * min(0.99, signals.oom_memory_ratio_above + 0.05)))
+    normal = rules.number(round(limit_bytes * 0.5))
+    steady_cpu, restarted_cpu = f"0+6x{total}", f"0+6x{warm} 1+6x20"  # the counter drops at minute warm+1
     job = {"job": exporters.render_job(truth)}
-    probe = series_text("probe_success", {"job": exporters.health_probe_job(truth), "instance": PROBE_TARGET})
+    probe_labels = {"job": exporters.health_probe_job(truth), "instance": PROBE_TARGET}
     check_at = str(STEP.scaled(warm + 3))
-    failing_probe = f"1x{warm} 0x20"
-    assert health.interval == STEP, "the event tests assume one probe per test step"
+
+    def one(cpu: str, memory: str) -> list[dict[str, str]]:
+        return _instance_series(truth, RENDER_INSTANCE, cpu=cpu, memory_bytes=memory, limit=limit)
+
+    # The instance is replaced at minute warm+1: the old one stops reporting, a new id starts.
+    replaced = [
+        *_instance_series(truth, RENDER_INSTANCE, cpu=f"0+6x{warm}", memory_bytes=f"{near_limit}x{warm}",
+                          limit=f"{rules.number(limit_bytes)}x{warm}"),
+        *_instance_series(truth, RENDER_INSTANCE + "-new", cpu=f"_x{warm} 0+6x20", memory_bytes=f"_x{warm} {normal}x20",
+                          limit=f"_x{warm} {rules.number(limit_bytes)}x20"),
+    ]
+    failing_probe = {"series": series_text("probe_success", probe_labels), "values": f"1x{warm} 0x20"}
+    failing_from_start = {"series": series_text("probe_success", probe_labels), "values": f"0x{total}"}
+
+    def case(alert: rules.PromRule, title: str, series: list[dict[str, str]], fires_with: dict[str, str] | None,
+             at: str = check_at) -> dict[str, Any]:
+        return {
+            "name": f"{alert.alert}: {title}",
+            "interval": str(STEP),
+            "input_series": series,
+            "alert_rule_test": [{"eval_time": at, "alertname": alert.alert,
+                                 "exp_alerts": [expected_alert(alert, fires_with, 0)] if fires_with else []}],
+        }
+
     return [
-        {
-            "name": f"{oom.alert}: memory near the limit, then a restart: fires",
-            "interval": str(STEP),
-            "input_series": _render_series(truth, cpu=restarted_cpu, memory_bytes=f"{near_limit}x{warm + 20}",
-                                           limit_bytes=limit),
-            "alert_rule_test": [{"eval_time": check_at, "alertname": oom.alert,
-                                 "exp_alerts": [expected_alert(oom, job, 0)]}],
-        },
-        {
-            "name": f"{oom.alert}: memory near the limit without a restart: silent",
-            "interval": str(STEP),
-            "input_series": _render_series(truth, cpu=steady_cpu, memory_bytes=f"{near_limit}x{warm + 20}",
-                                           limit_bytes=limit),
-            "alert_rule_test": [{"eval_time": check_at, "alertname": oom.alert, "exp_alerts": []}],
-        },
-        {
-            "name": f"{oom.alert}: a restart with normal memory (a deploy): silent",
-            "interval": str(STEP),
-            "input_series": _render_series(truth, cpu=restarted_cpu, memory_bytes=f"{normal}x{warm + 20}",
-                                           limit_bytes=limit),
-            "alert_rule_test": [{"eval_time": check_at, "alertname": oom.alert, "exp_alerts": []}],
-        },
-        {
-            "name": f"{startup.alert}: a restart, then /health keeps failing: fires",
-            "interval": str(STEP),
-            "input_series": [*_render_series(truth, cpu=restarted_cpu, memory_bytes=f"{normal}x{warm + 20}",
-                                             limit_bytes=limit),
-                             {"series": probe, "values": failing_probe}],
-            "alert_rule_test": [{"eval_time": check_at, "alertname": startup.alert,
-                                 "exp_alerts": [expected_alert(startup, {"job": exporters.health_probe_job(truth),
-                                                                         "instance": PROBE_TARGET}, 0)]}],
-        },
-        {
-            "name": f"{startup.alert}: /health failing without a restart: silent",
-            "interval": str(STEP),
-            "input_series": [*_render_series(truth, cpu=steady_cpu, memory_bytes=f"{normal}x{warm + 20}",
-                                             limit_bytes=limit),
-                             {"series": probe, "values": failing_probe}],
-            "alert_rule_test": [{"eval_time": check_at, "alertname": startup.alert, "exp_alerts": []}],
-        },
+        case(oom, "memory near the limit, then the process restarts: fires",
+             one(restarted_cpu, f"{near_limit}x{total}"), job),
+        case(oom, "memory near the limit, then the instance is replaced: fires", replaced, job),
+        case(oom, "memory near the limit without a restart: silent", one(steady_cpu, f"{near_limit}x{total}"), None),
+        case(oom, "a restart with normal memory (a deploy): silent", one(restarted_cpu, f"{normal}x{total}"), None),
+        case(startup, "a restart, then /health keeps failing: fires",
+             [*one(restarted_cpu, f"{normal}x{total}"), failing_probe], probe_labels),
+        case(startup, "/health failing without a restart: silent",
+             [*one(steady_cpu, f"{normal}x{total}"), failing_probe], None),
+        case(startup, "/health failing while metrics only begin (fresh Prometheus): silent",
+             [*one(steady_cpu, f"{normal}x{total}"), failing_from_start], None, at=str(STEP.scaled(3))),
     ]
 
 

@@ -3,6 +3,8 @@ edits, and summarise a truth.yaml change for review. Registered in generator/cli
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +14,9 @@ import click
 from generator import review
 from generator.provision import apply
 from generator.provision.config import ENV_VARS, ConfigError, Targets, targets_from_env
-from generator.provision.drift import State, StateError
+from generator.provision.drift import State, StateError, blocked, drifted
 from generator.provision.generated import Desired, GeneratedTreeError, discover
+from generator.provision.plan import Plan
 from generator.provision.retry import AuthError, ProvisionError, WrongTargetError
 
 _repo_option = click.option(
@@ -23,13 +26,20 @@ _repo_option = click.option(
 _ENV_HELP = "\n".join(f"  {name}: {text}" for name, text in ENV_VARS.items())
 
 
+# Values of variables named like credentials are redacted too (e.g. the Alertmanager bot token the runnable config
+# is built from): a tool's error message quoting one must not leak it.
+_SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|SECRET|_KEY)$")
+
+
 def _printer(targets: Targets | None, desired: Desired | None, err: bool = False) -> Callable[[str], None]:
     """Every line goes through the redaction of token values, whatever produced it."""
-    secrets = (targets.secrets() if targets else []) + (desired.secrets if desired else [])
+    values = [s.reveal() for s in (targets.secrets() if targets else []) + (desired.secrets if desired else [])]
+    values += [v for name, v in os.environ.items() if _SECRET_NAME.search(name) and len(v) >= 8]
+    values = sorted({v for v in values if v}, key=len, reverse=True)
 
     def say(line: str) -> None:
-        for secret in secrets:
-            line = line.replace(secret.reveal(), "***")
+        for value in values:
+            line = line.replace(value, "***")
         click.echo(line, err=err)
 
     return say
@@ -53,7 +63,7 @@ def _prepare(repo: Path, force: bool) -> tuple[Targets, Desired, State, list[app
 
 
 def _plan_or_exit(backends: list[apply.Backend], desired: Desired, state: State,
-                  say: Callable[[str], None]) -> apply.Plan:
+                  say: Callable[[str], None]) -> Plan:
     try:
         return apply.make_plan(backends, desired, state)
     except WrongTargetError as exc:
@@ -88,12 +98,12 @@ def provision(repo: Path, dry_run: bool, prune: bool, force: bool) -> None:
         say(f"target    {backend.name}: {backend.description}")
     for line in plan.lines(prune):
         say(line)
-    for note in notes:
+    for note in [*notes, *plan.notes]:
         say(f"note      {note}")
     if dry_run:
         say("dry run: nothing was written")
         return
-    refused = [] if force else apply.blocked(plan, prune)
+    refused = [] if force else blocked(plan, prune)
     if refused:
         for change in refused:
             say(f"REFUSED   {change.backend} {change.kind} {change.key}: {change.blocked_reason}")
@@ -117,7 +127,7 @@ def drift(repo: Path) -> None:
     targets, desired, state, backends, notes = _prepare(repo, force=False)
     say = _printer(targets, desired)
     plan = _plan_or_exit(backends, desired, state, say)
-    edited = apply.drifted(plan)
+    edited = drifted(plan)
     for change in edited:
         detail = f"  ({', '.join(change.fields)})" if change.fields and change.action != "delete" else ""
         say(f"drifted   {change.backend} {change.kind} {change.key}{detail}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import ExitStack
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from generator.backtest import AlertSummary, BacktestResult, backtest, load_rules
 from generator.log_inputs import (
     BotLineFormat,
     InputError,
@@ -25,7 +27,9 @@ from generator.log_inputs import (
     detect_format,
     iter_batches,
     peek_head,
+    read_records,
 )
+from generator.logql_engine import LogQLError
 from generator.scanner import Hit, Scanner, ScanReport
 from generator.truth import DEFAULT_TRUTH_PATH, Truth
 
@@ -85,8 +89,8 @@ def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> Non
     console.print(f"[bold]{escape(report.source)}[/bold] ({report.input_format}): {report.entries:,} entries, "
                   f"{mb:,.1f} MB in {report.elapsed_s:.2f} s ({speed:,.0f} MB/s)")
     if report.stopped_at_first_forbidden:
-        console.print("[yellow]stopped at the first forbidden hit (--fail-fast): counts cover the input up to it"
-                      "[/yellow]")
+        console.print("[yellow]stopped at the first forbidden hit (--fail-fast): counts cover the input up to the "
+                      "end of the block that holds it[/yellow]")
 
     table = Table(title="Forbidden patterns (must never appear)", title_justify="left")
     for column in ("pattern", "priority", "hits", "first", "last"):
@@ -104,7 +108,7 @@ def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> Non
         limit = f"{p.pattern.limit_count} per {(p.pattern.limit_per_ns or 0) / 1e9:g}s"
         worst = max((v.peak_in_window for v in p.violations), default=0)
         style = "bold red" if p.violations else "green"
-        table.add_row(p.pattern.id, limit, f"{p.hits:,}", f"[{style}]{len(p.violations):,}[/{style}]",
+        table.add_row(p.pattern.id, limit, f"{p.hits:,}", f"[{style}]{p.violation_count:,}[/{style}]",
                       f"{worst}" if worst else "", _short_time(p.violations[0].start_ns) if p.violations else "")
     console.print(table)
 
@@ -190,7 +194,8 @@ def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, 
                     progress.update(task, completed=stream.tell())
 
             try:
-                scanner.scan(iter_batches(stream, line_format, fmt, source=report.source, live=live), report,
+                batches = iter_batches(stream, line_format, fmt, source=report.source, live=live, reuse_buffers=True)
+                scanner.scan(batches, report,
                              fail_fast=fail_fast, on_hit=on_hit, on_batch=on_batch, live=live)
             except InputError as exc:
                 click.echo(f"{exc}; the scan stopped.", err=True)
@@ -237,4 +242,134 @@ def scan_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, f
         for report in reports:
             print_scan_report(out, report, truth)
     if not all(r.clean for r in reports):
+        sys.exit(EXIT_FINDINGS)
+
+
+# --- backtest ----------------------------------------------------------------------------------------------------
+
+TIMELINE_WIDTH = 72
+
+
+def _timeline(alert: AlertSummary, start_ns: int, end_ns: int) -> str:
+    """One character per time slice: █ firing, ▒ pending, · quiet."""
+    span = max(end_ns - start_ns, 1)
+    cells = ["·"] * TIMELINE_WIDTH
+    for episode in alert.episodes:
+        fired = episode.fired_at_ns
+        stop = episode.resolved_at_ns if episode.resolved_at_ns is not None else end_ns
+        for index in range(TIMELINE_WIDTH):
+            cell_start = start_ns + span * index // TIMELINE_WIDTH
+            cell_end = start_ns + span * (index + 1) // TIMELINE_WIDTH
+            if cell_end <= episode.pending_at_ns or cell_start > stop:
+                continue
+            if fired is not None and cell_end > fired:
+                cells[index] = "█"
+            elif cells[index] == "·":
+                cells[index] = "▒"
+    return "".join(cells)
+
+
+def _duration_text(ns: int) -> str:
+    seconds = round(ns / 1e9)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+
+
+def print_backtest(console: Console, result: BacktestResult, sources: list[str], max_pages: int | None) -> None:
+    console.print(f"[bold]Backtest[/bold] of {', '.join(escape(s) for s in sources)}: {result.entries:,} entries "
+                  f"from {_short_time(result.start_ns)} to {_short_time(result.end_ns)} UTC, "
+                  f"{result.evaluations:,} rule evaluations")
+    if result.untimed_entries:
+        console.print(f"[yellow]{result.untimed_entries:,} entries before the first timed line were skipped[/yellow]")
+    table = Table(title="Alerts that would have fired (█ firing, ▒ pending)", title_justify="left")
+    for column in ("alert", "tier", "pages", "firings", "firing time", "longest", "timeline"):
+        table.add_column(column, justify="right" if column in ("firings", "firing time", "longest") else "left",
+                         no_wrap=column == "timeline")
+    active = [a for a in result.alerts if a.episodes]
+    for alert in active:
+        firing = [e.firing_ns(result.end_ns) for e in alert.firings]
+        table.add_row(alert.alertname, alert.tier or "", "yes" if alert.pages else "no", f"{len(alert.firings):,}",
+                      _duration_text(sum(firing)), _duration_text(max(firing, default=0)),
+                      _timeline(alert, result.start_ns, result.end_ns))
+    if active:
+        console.print(table)
+    silent = [a.alertname for a in result.alerts if not a.episodes]
+    if silent:
+        console.print(f"silent ({len(silent)}): {', '.join(silent)}")
+    episodes = sorted((e for a in result.alerts for e in a.firings), key=lambda e: e.fired_at_ns or 0)
+    if episodes:
+        console.print("[bold]Firings[/bold] (first 50):")
+        for episode in episodes[:50]:
+            until = (_short_time(episode.resolved_at_ns) if episode.resolved_at_ns is not None
+                     else "still firing at the end")
+            console.print(f"  {_short_time(episode.fired_at_ns)} → {until} "
+                          f"({_duration_text(episode.firing_ns(result.end_ns))}) {episode.alertname}: "
+                          f"{escape(episode.summary)}", soft_wrap=True)
+    for error in result.errors[:20]:
+        console.print(f"[red]evaluation error[/red] {_short_time(error.ts_ns)} {error.group}/{error.rule}: "
+                      f"{escape(error.message)}")
+    limit = f" (limit {max_pages})" if max_pages is not None else ""
+    style = "bold red" if max_pages is not None and result.pages > max_pages else "bold"
+    console.print(f"[{style}]This log would have paged {result.pages:,} time(s){limit}; "
+                  f"{result.firings:,} alert firing(s) in all.[/]")
+
+
+def _parse_labels(pairs: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r}: write labels as name=value", param_hint="--label")
+        labels[name] = value
+    return labels
+
+
+@click.command("backtest")
+@click.argument("inputs", nargs=-1, required=True)
+@truth_option
+@format_option
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder of Loki rule files [default: loki/rules/<tenant from truth.yaml>].")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
+              help="Add or override a stream label on every entry (repeatable).")
+@click.option("--max-pages", type=click.IntRange(min=0), default=None,
+              help="Exit 1 when the log would have paged more than this many times.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the timeline.")
+def backtest_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, rules_dir: Path | None,
+                     labels: tuple[str, ...], max_pages: int | None, as_json: bool) -> None:
+    """Replay exported logs (files or `-`) through every generated Loki rule: when would each alert have fired?
+
+    \b
+    Example (CI): obsctl backtest --max-pages 3 last-week.json
+    Exit status: 0 ok, 1 more pages than --max-pages or a rule failed to evaluate, 2 bad input or no rules.
+    """
+    truth = _load_truth(truth_path)
+    line_format = BotLineFormat.from_truth(truth.logs)
+    overrides = _parse_labels(labels)
+    folder = rules_dir or Path("loki/rules") / truth.logs.tenant
+    try:
+        groups = load_rules(folder)
+    except (FileNotFoundError, LogQLError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    with ExitStack() as stack:
+        streams = []
+        for path in inputs:
+            stream = open_input(path, stack)
+            streams.append((path, stream, resolve_format(stream, input_format, line_format)))
+        records = chain.from_iterable(read_records(stream, line_format, fmt, source=path)
+                                      for path, stream, fmt in streams)
+        try:
+            result = backtest(records, groups, truth, overrides)
+        except InputError as exc:
+            click.echo(f"{exc}; nothing was evaluated.", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+    if as_json:
+        document = {"sources": list(inputs), "max_pages": max_pages, **result.as_json()}
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+        print_backtest(out, result, list(inputs), max_pages)
+    if result.errors or (max_pages is not None and result.pages > max_pages):
         sys.exit(EXIT_FINDINGS)

@@ -31,18 +31,19 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import methodcaller
+from operator import add, methodcaller
 from typing import Any, Literal
 
 import hyperscan
 
-from generator.log_inputs import Batch, BotLineFormat, LinesTiming
+from generator.log_inputs import Batch, BotLineFormat, Buffer, LinesTiming
 from generator.logql_syntax import re2_escape
 from generator.truth import Truth
 from generator.truth.types import compile_re2
 
 Kind = Literal["forbidden", "rate_limited", "secret"]
 MAX_EXAMPLES = 20  # hits kept per pattern for the report (counts are always complete)
+MAX_VIOLATIONS = 100  # rate-limit bursts kept per pattern (counted in full)
 MAX_SHOWN_CHARS = 400
 _NUMBER = re.compile(rb"[0-9]+(?:\.[0-9]+)?")
 # RE2 syntax Python's parser reads differently, and inline flags (RE2's (?i) folds Unicode, Hyperscan's does not).
@@ -118,18 +119,24 @@ def _width_sensitive(op: Any, av: Any) -> bool:
     return False
 
 
+def _vertical_tab_differs(op: Any, av: Any) -> bool:
+    """Hyperscan's `\\s` includes `\\v`, RE2's does not: a class that *excludes* spaces would miss `\\v` in Hyperscan.
+    (A class that includes them only matches more: harmless for a prefilter.)"""
+    if op is not sre_constants.IN:
+        return False
+    negated = any(o is sre_constants.NEGATE for o, _a in av)
+    categories = {a for o, a in av if o is sre_constants.CATEGORY}
+    return (negated and sre_constants.CATEGORY_SPACE in categories) or (
+        not negated and sre_constants.CATEGORY_NOT_SPACE in categories)
+
+
 def _sequence_safe(items: Iterable[tuple[Any, Any]]) -> bool:
     for op, av in items:
-        if op is sre_constants.LITERAL:
+        if _vertical_tab_differs(op, av):
+            return False
+        if op is sre_constants.LITERAL or (op is sre_constants.IN and not _width_sensitive(op, av)):
             continue
-        if op is sre_constants.IN:
-            if _width_sensitive(op, av) or any(o is sre_constants.CATEGORY and a is sre_constants.CATEGORY_NOT_SPACE
-                                               for o, a in av):
-                return False  # also: Hyperscan's \S excludes \v, RE2's does not
-            continue
-        if op is sre_constants.AT:
-            if av not in _ALLOWED_ANCHORS:
-                return False
+        if op is sre_constants.AT and av in _ALLOWED_ANCHORS:
             continue
         if op is sre_constants.SUBPATTERN:
             _group, add_flags, del_flags, sub = av
@@ -143,16 +150,13 @@ def _sequence_safe(items: Iterable[tuple[Any, Any]]) -> bool:
         if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
             _low, high, sub = av
             sub = list(sub)
-            if high is _UNBOUNDED and len(sub) == 1 and _width_sensitive(*sub[0]):
-                # a run of code points is a run of bytes with the same ends (multi-byte code points hold no ASCII)
-                if any(o is sre_constants.CATEGORY and a is sre_constants.CATEGORY_NOT_SPACE
-                       for o, a in (sub[0][1] if sub[0][0] is sre_constants.IN else [])):
-                    return False
-                continue
+            if (high is _UNBOUNDED and len(sub) == 1 and _width_sensitive(*sub[0])
+                    and not _vertical_tab_differs(*sub[0])):
+                continue  # a run of code points is a run of bytes with the same ends (multi-byte ones hold no ASCII)
             if not _sequence_safe(sub):
                 return False
             continue
-        return False  # anything else (ANY outside a run, back-references, lookaround...): not proven
+        return False  # anything else (a single `.` or negated class, back-references, lookaround...): not proven
     return True
 
 
@@ -220,19 +224,41 @@ def compile_patterns(regexes: list[str]) -> CompiledPatterns:
 
 
 class StatsPatterns:
-    """Levels and duration_ms: many reports per block, so their own database, kept apart from the rare-hit one
-    (Hyperscan slows down when frequent and rare patterns share a database)."""
+    """Levels and duration_ms: about one report per line, so their own database, apart from the rare-hit one
+    (Hyperscan slows down when frequent and rare patterns share a database).
+
+    Each pattern ends where the value starts (the level field of a text line, the level value of a JSON line, the
+    first digit of a duration); the values are then read from the block in bulk, without a Python loop per line.
+    """
+
+    TEXT_LEVEL, JSON_LEVEL, DURATION = 0, 1, 2
 
     def __init__(self, line_format: BotLineFormat):
-        expressions: list[bytes] = []
-        self.level_of_id: list[str] = []
-        for level in line_format.levels:
-            for regex in (line_format.text_level_regex(level), line_format.json_level_regex(level)):
-                expressions.append(regex.encode())
-                self.level_of_id.append(level)
-        self.duration_id = len(expressions)
-        expressions.append(duration_prefix_regex().encode())
-        self.database = _block_database(expressions, list(range(len(expressions))))
+        self.database = _block_database(
+            [line_format.text_level_prefix_regex().encode(), line_format.json_level_prefix_regex().encode(),
+             duration_prefix_regex().encode()],
+            [self.TEXT_LEVEL, self.JSON_LEVEL, self.DURATION])
+        # what must follow a level's start for the line to be at that level: `INFO - ` (text), `INFO"` (JSON)
+        suffix = line_format.text_level_suffix().encode()
+        self.text_levels = [(level, level.encode() + suffix) for level in line_format.levels]
+        self.json_levels = [(level, level.encode() + b'"') for level in line_format.levels]
+        self.text_width = max(len(marker) for _, marker in self.text_levels)
+        self.json_width = max(len(marker) for _, marker in self.json_levels)
+
+
+def _bulk_slices(data: bytes, starts: list[int], width: int) -> Counter[bytes]:
+    """How often each `data[start:start + width]` occurs, sliced and counted in C."""
+    return Counter(map(data.__getitem__, map(slice, starts, map(add, starts, repeat(width)))))
+
+
+def _levels_from(pieces: Counter[bytes], markers: list[tuple[str, bytes]]) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for piece, count in pieces.items():
+        for level, marker in markers:
+            if piece.startswith(marker):
+                found[level] += count
+                break
+    return found
 
 
 def duration_prefix_regex(tag: str = "duration_ms") -> str:
@@ -272,10 +298,12 @@ class PatternReport:
     first_ns: int | None = None
     last_ns: int | None = None
     examples: list[Hit] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)  # the first MAX_VIOLATIONS bursts
+    violation_count: int = 0
     violating_hits: int = 0
     untimed_hits: int = 0
     _window: deque[int] = field(default_factory=deque, repr=False)
+    _last_violation: Violation | None = field(default=None, repr=False)
 
     def add(self, hit: Hit) -> None:
         self.hits += 1
@@ -302,13 +330,16 @@ class PatternReport:
         if in_window <= allowed:
             return
         self.violating_hits += 1
-        last = self.violations[-1] if self.violations else None
+        last = self._last_violation
         if last is not None and ts - last.end_ns < per:
             last.end_ns = max(last.end_ns, ts)
             last.hits += 1
             last.peak_in_window = max(last.peak_in_window, in_window)
         else:  # a new burst: it starts with the oldest hit of the window that broke the limit
-            self.violations.append(Violation(window[0], ts, in_window, in_window))
+            self._last_violation = Violation(window[0], ts, in_window, in_window)
+            self.violation_count += 1
+            if len(self.violations) < MAX_VIOLATIONS:
+                self.violations.append(self._last_violation)
 
 
 class LatencyHistogram:
@@ -370,7 +401,7 @@ class ScanReport:
 
     @property
     def rate_violations(self) -> int:
-        return sum(len(p.violations) for p in self.of_kind("rate_limited"))
+        return sum(p.violation_count for p in self.of_kind("rate_limited"))
 
     @property
     def clean(self) -> bool:
@@ -388,6 +419,7 @@ class ScanReport:
                 out["priority"] = p.pattern.priority
             if p.pattern.kind == "rate_limited":
                 out["limit"] = {"count": p.pattern.limit_count, "per_s": (p.pattern.limit_per_ns or 0) / 1e9}
+                out["violation_count"] = p.violation_count
                 out["violations"] = [{"start": _iso(v.start_ns), "end": _iso(v.end_ns), "hits": v.hits,
                                       "peak_in_window": v.peak_in_window} for v in p.violations]
                 out["untimed_hits"] = p.untimed_hits
@@ -425,6 +457,20 @@ class StopScan(Exception):
     """Raised internally at the first forbidden hit under --fail-fast."""
 
 
+class _LineCounter:
+    """Numbers the lines of a block by counting its newlines once, front to back (positions must not go back)."""
+
+    def __init__(self, data: Buffer):
+        self.data = data
+        self.offset = 0
+        self.newlines = 0
+
+    def newlines_before(self, position: int) -> int:
+        self.newlines += self.data.count(b"\n", self.offset, position)
+        self.offset = position
+        return self.newlines
+
+
 class Scanner:
     """Scans batches of entries; keeps only counters and a few examples, so memory does not grow with the input.
 
@@ -450,9 +496,10 @@ class Scanner:
     def scan(self, batches: Iterable[Batch], report: ScanReport, fail_fast: bool = False,
              on_hit: Callable[[Hit], None] | None = None, on_batch: Callable[[Batch], None] | None = None,
              live: bool = False) -> ScanReport:
-        """`live`: report each block's hits before waiting for the next block (a `--tail` pipe)."""
+        """Batches must come in input order. `live`: report each block's hits before waiting for the next block
+        (a `--tail` pipe). At most two batches are held at a time (see iter_batches' `reuse_buffers`)."""
         started = time.perf_counter()
-        inflight: tuple[Batch, Future[list[tuple[int, int]]]] | None = None
+        inflight: tuple[Batch, Future[list[tuple[int, int]]], int | None] | None = None
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperscan") as pool:
                 for batch in batches:  # reading this block overlaps the pattern scan of the previous one
@@ -460,11 +507,11 @@ class Scanner:
                         self._finish(*inflight, report, fail_fast, on_hit, on_batch)
                         inflight = None
                     future = pool.submit(self.candidates, batch.data)
-                    self._count_stats(batch, report)
+                    leveled = self._count_stats(batch, report)
                     if live:
-                        self._finish(batch, future, report, fail_fast, on_hit, on_batch)
+                        self._finish(batch, future, leveled, report, fail_fast, on_hit, on_batch)
                     else:
-                        inflight = (batch, future)
+                        inflight = (batch, future, leveled)
                 if inflight is not None:
                     self._finish(*inflight, report, fail_fast, on_hit, on_batch)
         except StopScan:
@@ -473,23 +520,38 @@ class Scanner:
             report.elapsed_s += time.perf_counter() - started
         return report
 
-    def _finish(self, batch: Batch, future: Future[list[tuple[int, int]]], report: ScanReport, fail_fast: bool,
-                on_hit: Callable[[Hit], None] | None, on_batch: Callable[[Batch], None] | None) -> None:
-        candidates = future.result()
-        if candidates:
-            self._confirm(batch, sorted(candidates), report, fail_fast, on_hit)
+    def _finish(self, batch: Batch, future: Future[list[tuple[int, int]]], leveled: int | None,
+                report: ScanReport, fail_fast: bool, on_hit: Callable[[Hit], None] | None,
+                on_batch: Callable[[Batch], None] | None) -> None:
+        self._finish_batch(batch, future.result(), leveled, report, fail_fast, on_hit)
         if on_batch:
             on_batch(batch)
 
     def scan_batch(self, batch: Batch, report: ScanReport, fail_fast: bool = False,
                    on_hit: Callable[[Hit], None] | None = None) -> None:
         """One block, synchronously (tests, small inputs)."""
-        self._count_stats(batch, report)
-        candidates = self.candidates(batch.data)
-        if candidates:
-            self._confirm(batch, sorted(candidates), report, fail_fast, on_hit)
+        leveled = self._count_stats(batch, report)
+        self._finish_batch(batch, self.candidates(batch.data), leveled, report, fail_fast, on_hit)
 
-    def candidates(self, data: bytes) -> list[tuple[int, int]]:
+    def _finish_batch(self, batch: Batch, candidates: list[tuple[int, int]], leveled: int | None,
+                      report: ScanReport, fail_fast: bool, on_hit: Callable[[Hit], None] | None) -> None:
+        """Confirm the candidates in input order; number the lines of `lines` input in the same single pass."""
+        if batch.first_entry is None:
+            batch.first_entry = report.entries + 1
+        lines = _LineCounter(batch.data) if batch.entries is None else None
+        try:
+            if candidates:
+                self._confirm(batch, sorted(candidates), lines, report, fail_fast, on_hit)
+        except StopScan:
+            report.entries += lines.newlines_before(len(batch.data)) if lines else batch.entries or 0
+            raise
+        if batch.entries is None and lines is not None:
+            batch.entries = lines.newlines_before(len(batch.data))
+        report.entries += batch.entries or 0
+        if leveled is not None and (batch.entries or 0) > leveled:
+            report.levels["(none)"] += (batch.entries or 0) - leveled
+
+    def candidates(self, data: Buffer) -> list[tuple[int, int]]:
         """(end offset, pattern index) of every possible truth-pattern match; RE2 confirms them afterwards."""
         found: list[tuple[int, int]] = []
         if self.compiled.database is not None:
@@ -501,41 +563,35 @@ class Scanner:
             found.extend(self._re2_line_candidates(data, index))
         return found
 
-    def _count_stats(self, batch: Batch, report: ScanReport) -> None:
+    def _count_stats(self, batch: Batch, report: ScanReport) -> int | None:
+        """Levels and durations of one block; returns how many lines had a level (None: stats are off)."""
         report.bytes_scanned += len(batch.data)
-        report.entries += batch.entries
         if self.stats is None:
-            return
-        stats = self.stats
-        counts = [0] * (len(stats.level_of_id) + 1)
-        duration_ends: list[int] = []
-        append_end, duration_id = duration_ends.append, stats.duration_id
+            return None
+        stats, data = self.stats, batch.data
+        ends: tuple[list[int], list[int], list[int]] = ([], [], [])
+        appends = tuple(found.append for found in ends)
 
         def on_match(pattern_id: int, _start: int, end: int, _flags: int, _context: object) -> None:
-            # hot path: once per level line and per duration, so nothing here beyond recording
-            if pattern_id == duration_id:
-                append_end(end)
-            else:
-                counts[pattern_id] += 1
+            appends[pattern_id](end)  # hot path: about once per line, so nothing more
 
-        stats.database.scan(batch.data, match_event_handler=on_match)
-        if batch.levels is not None:  # records carry their level (line, else transport)
-            report.levels.update(level or "(none)" for level in batch.levels)
+        stats.database.scan(data, match_event_handler=on_match)
+        text_ends, json_ends, duration_ends = ends
+        if batch.levels is not None:  # records carry their level (the line's, else the transport's)
+            levels = Counter(level for level in batch.levels if level)
         else:
-            leveled = 0
-            for pattern_id, level in enumerate(stats.level_of_id):
-                if counts[pattern_id]:
-                    report.levels[level] += counts[pattern_id]
-                    leveled += counts[pattern_id]
-            if batch.entries > leveled:
-                report.levels["(none)"] += batch.entries - leveled
+            frozen = data if isinstance(data, bytes) else bytes(data)  # hashable slices for the counting
+            levels = _levels_from(_bulk_slices(frozen, text_ends, stats.text_width), stats.text_levels)
+            levels += _levels_from(_bulk_slices(frozen, json_ends, stats.json_width), stats.json_levels)
+        report.levels.update(levels)
         if duration_ends:
-            # each number starts at its match's last byte: parse them all without a Python-level loop
+            # each number starts at its match's last byte
             starts = [end - 1 for end in duration_ends]
-            numbers = map(methodcaller("group"), map(_NUMBER.match, repeat(batch.data, len(starts)), starts))
+            numbers = map(methodcaller("group"), map(_NUMBER.match, repeat(data, len(starts)), starts))
             report.latency.add_raw(Counter(numbers))
+        return sum(levels.values())
 
-    def _re2_line_candidates(self, data: bytes, index: int) -> Iterator[tuple[int, int]]:
+    def _re2_line_candidates(self, data: Buffer, index: int) -> Iterator[tuple[int, int]]:
         regex = self._re2[index]
         offset = 0
         for raw in data.split(b"\n")[:-1]:
@@ -543,12 +599,12 @@ class Scanner:
                 yield offset + len(raw), index
             offset += len(raw) + 1
 
-    def _confirm(self, batch: Batch, candidates: list[tuple[int, int]], report: ScanReport, fail_fast: bool,
-                 on_hit: Callable[[Hit], None] | None) -> None:
+    def _confirm(self, batch: Batch, candidates: list[tuple[int, int]], lines: _LineCounter | None,
+                 report: ScanReport, fail_fast: bool, on_hit: Callable[[Hit], None] | None) -> None:
         data = batch.data
+        first_entry = batch.first_entry or 1
         seen: set[tuple[int, int]] = set()
         matched_starts: set[int] = set()
-        line_no_offset, line_no = 0, batch.first_entry  # lines input: count newlines incrementally, in order
         for end, index in candidates:
             # The line holding the match's last byte. A match that crossed a newline is judged on the line it ends
             # in (and rejected there by RE2): a match inside the earlier line is reported with its own end offset.
@@ -561,12 +617,10 @@ class Scanner:
                 line = line.removesuffix("\r")
             if self._re2[index].search(line) is None:
                 continue
-            if batch.starts is None:
-                line_no += data.count(b"\n", line_no_offset, start)
-                line_no_offset = start
-                entry, ts = line_no, self.timing.timestamp_at(batch, start, stop)
+            if lines is not None:
+                entry, ts = first_entry + lines.newlines_before(start), self.timing.timestamp_at(batch, start, stop)
             else:
-                entry = batch.first_entry + record
+                entry = first_entry + record
                 ts = batch.timestamps[record] if batch.timestamps is not None else None
             matched_starts.add(start)
             pattern = self.patterns[index]

@@ -1,7 +1,7 @@
 """A stateful stand-in for the parts of Grafana's HTTP API obsctl uses (Grafana cannot run on this machine).
 
-It follows the documented contract (Grafana docs, "HTTP API" reference: Folder API, Dashboard API, Data source
-API, Search API):
+It follows the documented contract of Grafana's HTTP API (https://grafana.com/docs/grafana/latest/developers/http_api/
+pages folder/, dashboard/, data_source/ and folder_dashboard_search/):
 - Authentication: `Authorization: Bearer <service-account token>`; anything else is 401 `{"message": ...}`.
 - `GET /api/folders` lists `{id, uid, title}`; `POST /api/folders` `{uid, title}` creates one (409 when the title
   or uid is taken).
@@ -9,13 +9,15 @@ API, Search API):
   `overwrite`, a `dashboard.version` that is not the stored one is 412 `{"status": "version-mismatch"}`, and a
   new uid whose title exists in the folder is 412 `{"status": "name-exists"}`. The answer is
   `{id, uid, url, status: "success", version, slug}`; every save bumps the version; the JSON is stored as sent
-  with `id`, `uid` and `version` set by the server.
+  with `id`, `uid` and `version` set by the server. A dashboard loaded from provisioning files has
+  `meta.provisioned: true` and cannot be saved through the API (400).
 - `GET /api/dashboards/uid/{uid}` answers `{dashboard, meta: {folderUid, folderTitle, version, ...}}`, 404
   `{"message": "Dashboard not found"}`; `DELETE /api/dashboards/uid/{uid}` answers `{title, message, id}`.
 - `GET /api/search?type=dash-db&tag=...` lists dashboards having every given tag.
-- `GET /api/datasources` (a summary of each), `GET|PUT|DELETE /api/datasources/uid/{uid}` (the full object), `POST /api/datasources` (409 when the name
-  exists). Stored data sources get the fields Grafana fills in (id, orgId, typeLogoUrl, readOnly, version...);
-  `secureJsonData` is never returned, only `secureJsonFields: {key: true}`.
+- `GET /api/datasources` (a summary of each), `GET|PUT|DELETE /api/datasources/uid/{uid}` (the full object),
+  `POST /api/datasources` (409 when the name exists). Stored data sources get the fields Grafana fills in
+  (id, orgId, typeLogoUrl, readOnly, version...); `secureJsonData` is never returned, only
+  `secureJsonFields: {key: true}`.
 """
 
 from __future__ import annotations
@@ -47,16 +49,19 @@ class FakeGrafana(FakeServer):
         self.dashboards: dict[str, dict[str, Any]] = {}  # uid -> {"dashboard", "folderUid"}
         self.datasources: dict[str, dict[str, Any]] = {}  # uid -> stored data source
         self.secure_values: dict[str, dict[str, str]] = {}  # uid -> secureJsonData as received
+        self.file_provisioned: set[str] = set()  # dashboard uids Grafana loaded from provisioning files
 
     # -- helpers for tests (what a person would do in the UI) -------------------------------------------------
 
     def add_folder(self, uid: str, title: str) -> None:
         self.folders[uid] = {"id": next(self.ids), "uid": uid, "title": title, "version": 1}
 
-    def add_dashboard(self, body: dict[str, Any], folder_uid: str = "") -> None:
+    def add_dashboard(self, body: dict[str, Any], folder_uid: str = "", from_files: bool = False) -> None:
         stored = copy.deepcopy(body)
         stored.update(id=next(self.ids), version=1)
         self.dashboards[stored["uid"]] = {"dashboard": stored, "folderUid": folder_uid}
+        if from_files:
+            self.file_provisioned.add(stored["uid"])
 
     def edit_dashboard_in_ui(self, uid: str, edit: Callable[[dict[str, Any]], None]) -> None:
         with self.lock:
@@ -137,6 +142,8 @@ class FakeGrafana(FakeServer):
             return Reply(400, {"message": "Dashboard title cannot be empty"})
         uid = dash.get("uid") or f"d{next(self.ids)}"
         existing = self.dashboards.get(uid)
+        if uid in self.file_provisioned:
+            return Reply(400, {"message": "Cannot save provisioned dashboard"})
         overwrite = bool(data.get("overwrite"))
         if existing is None:
             for other_uid, other in self.dashboards.items():
@@ -162,7 +169,8 @@ class FakeGrafana(FakeServer):
         folder = self.folders.get(entry["folderUid"], {})
         dash = entry["dashboard"]
         return Reply(200, {"dashboard": dash, "meta": {
-            "type": "db", "slug": _slug(dash.get("title", "")), "version": dash["version"], "provisioned": False,
+            "type": "db", "slug": _slug(dash.get("title", "")), "version": dash["version"],
+            "provisioned": uid in self.file_provisioned,
             "folderUid": entry["folderUid"], "folderTitle": folder.get("title", "General"),
             "url": f"/d/{uid}/{_slug(dash.get('title', ''))}", "canSave": True}})
 

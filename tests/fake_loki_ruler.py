@@ -1,5 +1,6 @@
-"""A stateful stand-in for the Loki ruler API (Loki cannot run on this machine), per the Loki docs ("Loki HTTP
-API", ruler endpoints) and the behaviour REFERENCE.md records from a real Loki 3.4.6:
+"""A stateful stand-in for the Loki ruler API (Loki cannot run on this machine), per the Loki HTTP API docs
+(https://grafana.com/docs/loki/latest/reference/loki-http-api/, "Ruler" section) and behaviour checked against a
+real Loki 3.4.6 (the empty-ruler 404 body, 202 on writes with object-storage rule storage):
 
 - the tenant is `X-Scope-OrgID` (a request without it is 401 `no org id`);
 - `GET /loki/api/v1/rules` answers YAML `{namespace: [group, ...]}`, or 404 `no rule groups found` when the tenant

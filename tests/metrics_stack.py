@@ -155,6 +155,16 @@ class MetricsStack:
                         "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
                        check=True, capture_output=True, timeout=30)
 
+    def open_session(self, sql: str) -> subprocess.Popen[bytes]:
+        """A psql session that runs `sql` and stays connected until its stdin closes."""
+        session = subprocess.Popen([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U",
+                                    "postgres", "-d", "postgres", "-q"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert session.stdin is not None
+        session.stdin.write(sql.encode() + b"\n")
+        session.stdin.flush()
+        return session
+
     def query(self, promql: str) -> list[dict[str, Any]]:
         url = f"http://{self.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
         return list(json.loads(http_get(url))["data"]["result"])
@@ -166,6 +176,13 @@ class MetricsStack:
 
     def am_alerts(self) -> list[dict[str, Any]]:
         return list(json.loads(http_get(f"http://{self.alertmanager}/api/v2/alerts")))
+
+    def ensure_running(self) -> None:
+        """A process that exited lost its port (another test's server took the free port first): its address
+        would reach a stranger's server, so fail loudly instead."""
+        dead = [p.name for p in self.processes if p.popen.poll() is not None]
+        if dead:
+            raise RuntimeError(f"exited early: {', '.join(dead)}\n{self.logs()}")
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -241,10 +258,13 @@ def _launch(stack: MetricsStack) -> None:
         "prometheus-postgres-exporter", f"--web.listen-address={pg_exporter}",
         f"--extend.query-path={workdir / Path(exporter_configs.POSTGRES_QUERIES_FILE).name}",
     ], env={**os.environ, "DATA_SOURCE_NAME": f"postgresql://postgres@127.0.0.1:{stack.pg_port}/postgres"
-                                              "?sslmode=disable"})
+                                              "?sslmode=disable&application_name="
+                                              f"{exporter_configs.EXPORTER_APPLICATION_NAME}"})
     stack.start("blackbox", ["prometheus-blackbox-exporter", f"--web.listen-address={blackbox}",
                              f"--config.file={workdir / Path(exporter_configs.BLACKBOX_FILE).name}"])
-    stack.start("pushgateway", ["prometheus-pushgateway", f"--web.listen-address={pushgateway}"])
+    # Empty persistence file: Debian's default (/var/lib/prometheus) would leak pushes between runs.
+    stack.start("pushgateway", ["prometheus-pushgateway", f"--web.listen-address={pushgateway}",
+                                "--persistence.file="])
 
     am_config = alertmanager_config.with_local_receivers(
         alertmanager_config.build_config(truth, alertmanager_config.placeholder_values(truth)), f"http://{sink_addr}")
@@ -276,6 +296,8 @@ def _launch(stack: MetricsStack) -> None:
                       ("Alertmanager", f"http://{stack.alertmanager}/-/ready"),
                       ("pushgateway", f"http://{pushgateway}/-/ready")):
         wait_until(lambda url=url: http_get(url) is not None, 30, name)
+    time.sleep(1)
+    stack.ensure_running()
 
 
 def running_stack(truth: Truth) -> Iterator[MetricsStack]:

@@ -358,7 +358,162 @@ def test_group_evaluations_align_to_the_interval_plus_offset() -> None:
 
 
 def test_rule_files_with_unknown_keys_or_bad_expressions_are_refused_with_their_location() -> None:
-    with pytest.raises(RuleFileError, match=r"test: group 'g': rules\[0\] \(A\): unknown key\(s\) expresion"):
+    with pytest.raises(RuleFileError, match=r"test: groups\[0\]\.rules\[0\]: unknown key\(s\) expresion \(rule A\)"):
         parse_rule_groups({"groups": [{"name": "g", "rules": [{"alert": "A", "expresion": "x"}]}]}, "test")
-    with pytest.raises(RuleFileError, match=r"rules\[0\] \(A\): expr: unsupported in the offline engine"):
-        parse_rule_groups({"groups": [{"name": "g", "rules": [{"alert": "A", "expr": 'topk(1, x)'}]}]}, "test")
+    with pytest.raises(RuleFileError, match=r"rules\[0\]\.expr: unsupported in the offline engine: .*topk \(rule A\)"):
+        parse_rule_groups({"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "topk(1, x)"}]}]}, "test")
+
+
+# --- parser behaviour pinned to the cases Loki's own parser tests assert (pkg/logql/log/parser_test.go) ------------
+
+LOGFMT_CASES = [
+    # (line, stream labels, expected parsed labels lenient, (strict labels, strict error details) or None = same)
+    ("foobar====wqe=sdad1r", {"foo": "bar"}, {}, ({}, "logfmt syntax error at pos 8 : unexpected '='")),
+    ("buzz=foo bar=\ufffdf", {}, {"bar": " f", "buzz": "foo"}, None),
+    ("buzz bar=foo", {"foo": "bar"}, {"bar": "foo"}, None),
+    ('foobar="foo bar"', {}, {"foobar": "foo bar"}, None),
+    ('foobar="foo\\nbar\\tbaz"', {}, {"foobar": "foo\nbar\tbaz"}, None),
+    ('foobar="foo\nbar\tbaz"', {}, {"foobar": "foo\nbar\tbaz"}, None),
+    ('foobar="foo ba\\\\r baz"', {}, {"foobar": "foo ba\\r baz"}, None),
+    ('foobar="foo bar\nb\\\\az"', {}, {"foobar": "foo bar\nb\\az"}, None),
+    ('foobar="foo bar" foobar=10ms', {}, {"foobar": "10ms"}, None),
+    ('foo="foo bar" foo.bar=10ms test-dash=foo', {"foo": "bar"},
+     {"foo_extracted": "foo bar", "foo_bar": "10ms", "test_dash": "foo"}, None),
+    ('foo="foo bar" =notkey bar=10ms', {"foo": "bar"}, {"foo_extracted": "foo bar", "bar": "10ms"},
+     ({"foo_extracted": "foo bar"}, "logfmt syntax error at pos 15 : unexpected '='")),
+    ('foo="foo bar" b\ufffdr=10ms', {"foo": "bar"}, {"foo_extracted": "foo bar"},
+     ({"foo_extracted": "foo bar"}, "logfmt syntax error at pos 20 : invalid key")),
+    ('foo="foo bar" bu"zz=10ms', {"foo": "bar"}, {"foo_extracted": "foo bar"},
+     ({"foo_extracted": "foo bar"}, "logfmt syntax error at pos 17 : unexpected '\"'")),
+    ('bar=bu=zz foo="foo bar"', {"foo": "bar"}, {"foo_extracted": "foo bar"},
+     ({}, "logfmt syntax error at pos 7 : unexpected '='")),
+]
+
+
+@pytest.mark.parametrize("line, stream, lenient, strict", LOGFMT_CASES)
+def test_logfmt_matches_lokis_parser_cases(line: str, stream: dict[str, str], lenient: dict[str, str],
+                                            strict: tuple[dict[str, str], str] | None) -> None:
+    builder = LabelsBuilder(stream)
+    parse_logfmt(line, builder, ast.LogfmtParser())
+    assert (builder.parsed, builder.err) == (lenient, "")
+    builder = LabelsBuilder(stream)
+    parse_logfmt(line, builder, ast.LogfmtParser(strict=True))
+    expected_labels, expected_details = strict if strict else (lenient, "")
+    assert builder.parsed == expected_labels
+    assert builder.err_details == expected_details
+    assert builder.err == ("LogfmtParserErr" if expected_details else "")
+
+
+def test_logfmt_keep_empty_keeps_bare_keys_as_empty_values() -> None:
+    builder = LabelsBuilder({"foo": "bar"})
+    parse_logfmt("foo bar=buzz", builder, ast.LogfmtParser(keep_empty=True))
+    assert builder.parsed == {"foo_extracted": "", "bar": "buzz"}
+
+
+JSON_CASES = [
+    ('{"app":"foo","namespace":"prod","pod":{"uuid":"foo","deployment":{"ref":"foobar"}}}', {},
+     {"app": "foo", "namespace": "prod", "pod_uuid": "foo", "pod_deployment_ref": "foobar"}),
+    ('{"counter":1, "price": {"_net_":5.56909}}', {}, {"counter": "1", "price__net_": "5.56909"}),
+    ('{" ": {"foo":"bar"}}', {}, {"foo": "bar"}),
+    ('{"counter":1,"foo":"foo\\\\\\"bar", "price": {"_net_":5.56909}}', {},
+     {"counter": "1", "foo": 'foo\\"bar', "price__net_": "5.56909"}),
+    ('{"counter":1,"foo":"\ufffd", "price": {"_net_":5.56909}}', {},
+     {"counter": "1", "foo": " ", "price__net_": "5.56909"}),
+    ('{"counter":1, "price": {"net_":["10","20"]}}', {}, {"counter": "1"}),
+    ('{"cou-nter":1}', {}, {"cou_nter": "1"}),
+    ('{"app":"foo","namespace":"prod","pod":{"uuid":"foo","deployment":{"ref":"foobar"}},"next":{"err":false}}',
+     {"app": "bar"},
+     {"app_extracted": "foo", "namespace": "prod", "pod_uuid": "foo", "pod_deployment_ref": "foobar",
+      "next_err": "false"}),
+]
+
+
+@pytest.mark.parametrize("line, stream, expected", JSON_CASES)
+def test_json_matches_lokis_parser_cases(line: str, stream: dict[str, str], expected: dict[str, str]) -> None:
+    builder = LabelsBuilder(stream)
+    parse_json(line, builder)
+    assert (builder.parsed, builder.err) == (expected, "")
+
+
+def test_json_error_details_match_loki() -> None:
+    builder = LabelsBuilder({})
+    parse_json("{n}", builder)
+    assert builder.all_labels() == {"__error__": "JSONParserErr",
+                                    "__error_details__": "Value looks like object, but can't find closing '}' symbol"}
+
+
+@pytest.mark.parametrize("pattern, line, stream, expected", [
+    ("(?P<foo>foo|bar)buzz", "blah", {"app": "foo"}, {}),
+    ("(?P<foo>.*)buzz", "matchebuzz barbuzz", {"app": "bar"}, {"foo": "matchebuzz bar"}),
+    ("(?P<bar>bar)buzz", "barbuzz", {"bar": "foo"}, {"bar_extracted": "bar"}),
+    ("status=(?P<status>\\w+),latency=(?P<latency>\\w+)(ms|ns)", "status=200,latency=500ms", {},
+     {"status": "200", "latency": "500"}),
+])
+def test_regexp_parser_matches_lokis_parser_cases(pattern: str, line: str, stream: dict[str, str],
+                                                  expected: dict[str, str]) -> None:
+    from generator.logql_engine.stages import parse_regexp
+
+    builder = LabelsBuilder(stream)
+    parse_regexp(pattern, line, builder)
+    assert builder.parsed == expected
+
+
+@pytest.mark.parametrize("pattern, line, expected", [
+    ("foo <foo> bar", "foo buzz bar", ["buzz"]),
+    ("foo <foo> bar<fuzz>", "foo buzz bar", ["buzz", ""]),
+    ("<foo> bar<fuzz>", " bar", ["", ""]),
+    ("<path>?<_>", "/api/plugins/status", ["/api/plugins/status"]),
+    ('<ip> <userid> <user> [<_>] "<method> <path> <_>" <status> <size>',
+     '127.0.0.1 user-identifier frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326',
+     ["127.0.0.1", "user-identifier", "frank", "GET", "/apache_pb.gif", "200", "2326"]),
+    ('<_> msg="<method> <path> (<status>) <duration>"',
+     'level=debug ts=2021-05-19T07:54:26.864644382Z caller=logging.go:66 msg="POST /loki/api/v1/push (204) 1.2ms"',
+     ["POST", "/loki/api/v1/push", "204", "1.2ms"]),
+])
+def test_pattern_parser_matches_lokis_pattern_cases(pattern: str, line: str, expected: list[str]) -> None:
+    assert pattern_matches(parse_pattern(pattern), line) == expected
+
+
+@pytest.mark.parametrize("pattern", ["", "<_>", "foo bar buzz", "<f><f>", "<f> f<d><b>", "<f> f<f>"])
+def test_invalid_patterns_are_refused(pattern: str) -> None:
+    from generator.logql_engine.stages import PatternError
+
+    with pytest.raises(PatternError):
+        parse_pattern(pattern)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),
+                        max_size=20), min_size=1, max_size=8),
+       st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), min_size=1,
+               max_size=4))
+def test_a_regex_of_an_escaped_literal_selects_the_same_lines_as_the_literal(lines: list[str], literal: str) -> None:
+    from generator.logql_syntax import re2_escape
+
+    store = LogStore()
+    for i, line in enumerate(lines):
+        store.append(SHOP, (i + 1) * S, line)
+    as_literal = f'sum(count_over_time({{service="shop"}} |= {quote_string(literal)} [1h]))'
+    as_regex = f'sum(count_over_time({{service="shop"}} |~ {quote_string(re2_escape(literal))} [1h]))'
+    assert values(store, as_literal, 3600) == values(store, as_regex, 3600)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=15), st.integers(0, 4))
+def test_alert_fires_exactly_when_the_series_has_been_present_for_the_hold_duration(present: list[bool],
+                                                                                    for_minutes: int) -> None:
+    # Evaluation k (at k minutes) sees the line written 30 s before it when present[k - 1].
+    store = LogStore()
+    for k, here in enumerate(present, start=1):
+        if here:
+            store.append(SHOP, (k * 60 - 30) * S, "hit")
+    groups = _groups('sum(count_over_time({service="shop"}[1m])) > 0', f"{for_minutes}m")
+    run = evaluate_rules(groups, store, 60 * S, len(present) * 60 * S)
+    firing_at = {e.ts_ns // (60 * S) for e in run.events if e.state == "firing"}
+    # Model: a streak of consecutive present evaluations starting at s fires at s + for (once).
+    expected, streak_start = set(), None
+    for k, here in enumerate(present, start=1):
+        streak_start = (streak_start or k) if here else None
+        if here and k - streak_start == for_minutes:
+            expected.add(k)
+    assert firing_at == expected

@@ -108,14 +108,20 @@ def test_malformed_test_files_name_the_file_and_the_field(tmp_path: Path) -> Non
     (tmp_path / "t.yaml").write_text(
         "rule_files: [rules.yaml]\ntests:\n- input_streams:\n  - labels: '{app=\"x\"}'\n"
         "    entries: [{at: soon, line: x}]\n", encoding="utf-8")
-    with pytest.raises(RuleFileError, match=r"t\.yaml: tests\[0\]: input_streams\[0\]: entries\[0\]: at: invalid"):
+    with pytest.raises(RuleFileError,
+                       match=r"t\.yaml:5:20: tests\[0\]\.input_streams\[0\]\.entries\[0\]\.at: invalid duration"):
         run_test_file(tmp_path / "t.yaml")
     (tmp_path / "t.yaml").write_text("rule_files: [missing.yaml]\ntests: []\n", encoding="utf-8")
-    with pytest.raises(RuleFileError, match="missing.yaml: cannot read rule file"):
+    with pytest.raises(RuleFileError, match=r"rule file .*missing\.yaml:1:1: <file>: cannot read"):
+        run_test_file(tmp_path / "t.yaml")
+    (tmp_path / "rules.yaml").write_text("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: 'sum(x'\n",
+                                         encoding="utf-8")
+    (tmp_path / "t.yaml").write_text("rule_files: [rules.yaml]\ntests: []\n", encoding="utf-8")
+    with pytest.raises(RuleFileError, match=r"rules\.yaml:5:11: groups\[0\]\.rules\[0\]\.expr: parse error"):
         run_test_file(tmp_path / "t.yaml")
 
 
-def test_obsctl_test_exits_0_on_success_and_1_on_failure(tmp_path: Path) -> None:
+def test_obsctl_test_exits_0_on_success_1_on_failure_2_on_bad_input(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(main, ["test", str(REPO / "tests" / "logql" / "aggregations.yaml")])
     assert ok.exit_code == 0, ok.output
@@ -131,6 +137,11 @@ def test_obsctl_test_exits_0_on_success_and_1_on_failure(tmp_path: Path) -> None
     assert bad.exit_code == 1
     assert "test 'wrong expectation' at eval_time 1m" in bad.output
     assert '{service="shop"} 2.0' in bad.output and '{service="shop"} 1.0' in bad.output
+    malformed = tmp_path / "malformed.yaml"
+    malformed.write_text("tests: []\n", encoding="utf-8")
+    invalid = runner.invoke(main, ["test", str(malformed)])
+    assert invalid.exit_code == 2
+    assert "missing required key `rule_files`" in invalid.output
 
 
 def test_generation_is_deterministic_and_registered_in_the_pipeline() -> None:

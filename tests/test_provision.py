@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -148,7 +149,7 @@ def tree(tmp_path: Path) -> Tree:
 def base_env(tree: Tree) -> dict[str, str | None]:
     env: dict[str, str | None] = {name: None for name in ENV_VARS}
     env.update(FIXTURE_LOKI_URL="http://loki.internal:3100", FIXTURE_LOKI_PASSWORD=DATASOURCE_PASSWORD,
-               OBSCTL_STATE_FILE=str(tree.root / ".obsctl/state.json"), OBSCTL_HTTP_TIMEOUT="0.5",
+               OBSCTL_STATE_FILE=str(tree.root / ".obsctl/state.json"), OBSCTL_HTTP_TIMEOUT="1",
                OBSCTL_RETRY_DELAY="0.01", OBSCTL_RETRIES="4")
     return env
 
@@ -238,6 +239,16 @@ def test_a_changed_truth_updates_only_what_changed(tree: Tree, env: dict, grafan
     assert loki.groups("fake", "telegram-bot")["error-rate"]["rules"][0]["expr"].endswith("> 20")
 
 
+def test_a_field_the_generator_stopped_setting_is_removed(tree: Tree, env: dict, grafana: FakeGrafana,
+                                                          loki: FakeLokiRuler) -> None:
+    provision(tree, env)
+    del tree.dashboards[1]["time"]
+    tree.write()
+    output = provision(tree, env)
+    assert "update    grafana dashboard tb-latency  (time)" in output
+    assert "time" not in grafana.dashboard("tb-latency")
+
+
 def test_ruler_round_trip_normalisation_sees_no_change() -> None:
     # The ruler answers `interval: 1m` for `60s` and drops `for: 0s`: both mean the same group.
     sent = rule_group("error-rate", 10, "60s")
@@ -287,6 +298,17 @@ def test_an_existing_object_obsctl_did_not_create_is_not_overwritten_without_for
     assert writes(grafana, loki) == []
     provision(tree, env, "--force")
     assert MANAGED_TAG in grafana.dashboard("tb-overview")["tags"]
+
+
+def test_objects_grafana_loads_from_provisioning_files_are_left_to_it(tree: Tree, env: dict,
+                                                                       grafana: FakeGrafana) -> None:
+    grafana.add_folder("telegram-bot", "Telegram bot")
+    grafana.add_dashboard(dashboard("tb-overview", "Telegram bot: overview"), "telegram-bot", from_files=True)
+    grafana.add_datasource({**tree.datasources[0], "url": "http://loki:3100", "readOnly": True})
+    output = provision(tree, env)
+    assert "note      grafana: dashboard tb-overview is provisioned from files" in output
+    assert "note      grafana: data source 'Loki' is provisioned from files (read-only)" in output
+    assert writes(grafana) == ["POST /api/dashboards/db"]  # only tb-latency, which files do not provide
 
 
 # --- drift -------------------------------------------------------------------------------------------------------
@@ -346,8 +368,10 @@ def test_a_time_out_whose_write_landed_is_reconciled_through_412(tree: Tree, env
                                                                  loki: FakeLokiRuler) -> None:
     # The first save lands but its answer is lost; the retry meets 412 version-mismatch, reads the dashboard
     # back, sees its own content and moves on instead of failing or saving twice.
-    grafana.inject("POST", "/api/dashboards/db", delay=1.5, process_first=True)
-    loki.inject("POST", "/loki/api/v1/rules/", delay=1.5)  # answered too late: the retry sets the same group
+    grafana.inject("POST", "/api/folders", delay=3, process_first=True)  # retried: 409, the folder is there
+    grafana.inject("POST", "/api/datasources", delay=3, process_first=True)  # retried: 409, ours is there
+    grafana.inject("POST", "/api/dashboards/db", delay=3, process_first=True)
+    loki.inject("POST", "/loki/api/v1/rules/", delay=3, process_first=True)  # the retry sets the same group
     output = provision(tree, env)
     assert "done: 6 write(s)" in output
     assert_fully_applied(tree, grafana, loki)
@@ -397,6 +421,16 @@ def test_a_failure_midway_reports_what_was_applied_and_a_rerun_finishes(
     rerun = provision(tree, env)
     assert "plan: 2 create, 0 update, 0 delete, 4 unchanged" in rerun
     assert_fully_applied(tree, grafana, loki)
+
+
+def test_a_ruler_with_local_rule_storage_is_explained_not_retried(tree: Tree, env: dict, grafana: FakeGrafana,
+                                                                   loki: FakeLokiRuler) -> None:
+    # What a real Loki 3.4.6 answers to API writes when its rules live in a local directory.
+    fault = loki.inject("POST", "/loki/api/v1/rules/", status=500, times=10,
+                        body="SetRuleGroup unsupported in rule local store")
+    output = provision(tree, env, expect=1)
+    assert "keeps rules in local storage" in output and "mount loki/rules/" in output
+    assert fault.hits == 1
 
 
 def test_401_names_the_variable_to_fix_and_never_prints_the_token(tree: Tree, env: dict, grafana: FakeGrafana,
@@ -503,12 +537,16 @@ def test_the_committed_generated_tree_is_discovered_by_path() -> None:
     desired = discover(REPO_ROOT, env={name: "x" for name in _datasource_env_names()})
     assert {g.name for g in desired.loki_groups} >= {"forbidden-patterns", "error-rate"}
     assert all(g.tenant == "fake" and g.namespace == "telegram-bot" for g in desired.loki_groups)
+    assert desired.dashboards and all(d.source == f"dashboards/{d.uid}.json" for d in desired.dashboards)
+    assert "Loki" in {d.name for d in desired.datasources} and desired.folder_title
+    assert [f.source for f in desired.prometheus_rules] == ["alerts/prometheus/rules.yaml"]  # not its tests file
+    assert desired.alertmanager_config and desired.alertmanager_config.source.startswith("alerts/alertmanager/")
 
 
 def _datasource_env_names() -> list[str]:
     names = []
     for path in (REPO_ROOT / "dashboards/provisioning").rglob("*.yaml"):
-        names += [m for m in __import__("re").findall(r"\$\{(\w+)\}", path.read_text())]
+        names += re.findall(r"\$\{(\w+)\}", path.read_text())
     return names
 
 

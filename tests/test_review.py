@@ -1,8 +1,10 @@
 """`obsctl diff --base REF`: the pull-request summary speaks in on-call terms (thresholds, windows, tiers,
-receivers, pattern examples, panels), computed from what each side's truth.yaml generates."""
+receivers, pattern examples, panels), computed from what each side's own code generates from its truth.yaml.
+The repository under test is a temporary git repo holding a copy of this project's generator/ and product/."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -15,7 +17,6 @@ from click.testing import CliRunner
 from generator.alerting import GENERATED_HEADER
 from generator.cli import main
 from generator.review import compare, compare_patterns, expr_changes, render_markdown, side_from_artifacts
-from generator.truth import Truth, load_truth
 from tests.tooling import require_tool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,13 +25,14 @@ GIT = ["git", "-c", "user.name=obsctl test", "-c", "user.email=test@example.inva
 
 
 @pytest.fixture(scope="module")
-def truth() -> Truth:
-    return load_truth(TRUTH)
+def truth() -> dict:
+    return yaml.safe_load(TRUTH.read_text())
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     require_tool("git")
+    shutil.copytree(REPO_ROOT / "generator", tmp_path / "generator", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "product").mkdir()
     shutil.copy(TRUTH, tmp_path / "product" / "truth.yaml")
     subprocess.run([*GIT, "init", "-q", str(tmp_path)], check=True)
@@ -67,16 +69,30 @@ def test_a_truth_change_is_summarised_in_on_call_terms(repo: Path) -> None:
          '        - "2026-11-29 10:00:01,123 - bot.queue - WARNING - Queue full, rejecting update 555 with 429"\n'
          '        - "2026-11-29 10:00:01,123 - bot.queue - WARNING - Queue overflow, rejecting update 556"\n'),
     )
-    code, summary = diff(repo, "--base", "HEAD")
+    out = repo / "summary.md"
+    code, summary = diff(repo, "--base", "HEAD", "--output", str(out))
     assert code == 0, summary
+    assert out.read_text() == summary  # the file the PR workflow posts as a comment
     assert "## obsctl diff: `HEAD` → `working tree`" in summary
     assert "**ErrorLogRate** (loki): window 10m → 15m; threshold > 10 → > 20" in summary
     model_line = next(line for line in summary.splitlines() if "**ModelNotFound" in line)
     assert "tier 2 → 3" in model_line and "severity warning → high" in model_line
     assert "routing `tier2-low-priority` → `tier3-oncall`" in model_line
+    queue_line = next(line for line in summary.splitlines() if "**QueueFull**" in line)
+    assert "filter `Queue full` → " in queue_line and "`Queue (full|overflow)`" in queue_line
     assert "pattern **queue_full**: `Queue full` → `Queue (full|overflow)`" in summary
     assert "    - `2026-11-29 10:00:01,123 - bot.queue - WARNING - Queue overflow, rejecting update 556`" in summary
     assert "`M loki/rules/fake/telegram-bot.yaml`" in summary
+
+
+def test_a_generator_code_change_shows_up_even_when_truth_is_unchanged(repo: Path) -> None:
+    # Each side renders with its own code: a change to how alerts are named is a change reviewers must see.
+    alerting = repo / "generator" / "alerting.py"
+    alerting.write_text(alerting.read_text() + "\n\n_original_alert_name = alert_name\n\n\n"
+                        "def alert_name(alert_id: str) -> str:\n    return _original_alert_name(alert_id) + 'V2'\n")
+    code, summary = diff(repo, "--base", "HEAD")
+    assert code == 0, summary
+    assert "- ➕ **ErrorLogRateV2** (loki)" in summary and "- ➖ **ErrorLogRate** (loki)" in summary
 
 
 def test_an_unchanged_truth_says_so(repo: Path) -> None:
@@ -85,15 +101,9 @@ def test_an_unchanged_truth_says_so(repo: Path) -> None:
     assert "No change to the generated alerts, routing, log patterns or dashboards." in summary
 
 
-def test_the_summary_is_also_written_for_the_pr_comment(repo: Path, tmp_path: Path) -> None:
-    out = tmp_path / "summary.md"
-    code, summary = diff(repo, "--base", "HEAD", "--output", str(out))
-    assert code == 0 and out.read_text() == summary
-
-
 def test_an_unknown_ref_is_a_clear_error(repo: Path) -> None:
     code, output = diff(repo, "--base", "no-such-branch")
-    assert code == 2 and "git show no-such-branch:product/truth.yaml" in output
+    assert code == 2 and "git archive no-such-branch: fatal: not a valid object name" in output
 
 
 def test_an_invalid_truth_on_one_side_names_its_location(repo: Path) -> None:
@@ -106,15 +116,16 @@ def test_thresholds_and_windows_are_read_from_the_query() -> None:
     old = 'sum(count_over_time({service="bot"} |= `x` [10m])) > 10'
     assert expr_changes(old, old.replace("[10m]", "[15m]").replace("> 10", "> 20")) == [
         "window 10m → 15m", "threshold > 10 → > 20"]
-    assert expr_changes(old, old.replace("`x`", "`y`")) == ["query changed"]
+    assert expr_changes(old, old.replace("`x`", "`y`")) == ["filter `x` → `y`"]
+    assert expr_changes(old, old.replace("sum(", "max(")) == ["query changed"]
     assert expr_changes("a > bool 0.072", "a > bool 0.1") == ["threshold > 0.072 → > 0.1"]
     assert expr_changes(old, old) == []
 
 
-def test_a_pattern_change_lists_the_examples_that_now_match_differently(truth: Truth) -> None:
-    patterns = [p.model_copy(update={"regex": "Lock acquisition"}) if p.id == "lock_acquisition_failed" else p
-                for p in truth.forbidden_patterns]
-    head = truth.model_copy(update={"forbidden_patterns": patterns})
+def test_a_pattern_change_lists_the_examples_that_now_match_differently(truth: dict) -> None:
+    head = copy.deepcopy(truth)
+    [pattern] = [p for p in head["forbidden_patterns"] if p["id"] == "lock_acquisition_failed"]
+    pattern["regex"] = "Lock acquisition"
     [change] = compare_patterns(truth, head)
     assert change.id == "lock_acquisition_failed" and change.no_longer_match == []
     assert change.now_match == ["2026-11-29 10:00:01,123 - bot.lock - INFO - Lock acquisition succeeded",
@@ -133,7 +144,7 @@ def _dashboard(*panels: tuple[int, str, int]) -> str:
         for pid, title, y in panels]})
 
 
-def test_alerts_and_panels_added_removed_moved_and_retitled(truth: Truth) -> None:
+def test_alerts_and_panels_added_removed_moved_and_retitled(truth: dict) -> None:
     base = side_from_artifacts("main", truth, {
         "alerts/prometheus/rules.yaml": _rules(("Old", "up == 0", "5m", "3"), ("Kept", "x > 80", "5m", "3")),
         "dashboards/d.json": _dashboard((1, "Errors (10m)", 0), (2, "Latency", 4), (3, "Gone", 8)),

@@ -13,15 +13,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -43,7 +47,9 @@ from generator import (
     pipeline,
     stack_configs,
 )
+from generator.alerting import GENERATED_HEADER
 from generator.dashboards.common import DASHBOARD_DIR
+from generator.log_inputs import parse_syslog_line
 from generator.logql_engine import LogStore, evaluate_rules, parse_rule_groups
 from generator.truth import Truth, load_truth
 from generator.truth.types import compile_re2
@@ -287,6 +293,17 @@ def test_prometheus_and_exporters_mount_the_generated_configs(compose: dict[str,
 
 
 # --- generated configs, validated with the real tools ------------------------------------------------------------
+
+
+def test_stack_configs_are_generated_inside_the_owned_folders_with_the_header(truth: Truth) -> None:
+    artifacts = {a.path: a.content for a in stack_configs.render(truth)}
+    assert set(artifacts) == {stack_configs.LOKI_CONFIG_PATH, stack_configs.ALLOY_CONFIG_PATH,
+                              stack_configs.PROMETHEUS_CONFIG_PATH}
+    for path, content in artifacts.items():
+        assert any(path.startswith(owned + "/") for owned in pipeline.OWNED_DIRS)
+        comment = "//" if path.endswith(".alloy") else "#"
+        assert content.startswith(f"{comment} {GENERATED_HEADER}\n"), path
+    assert artifacts == {a.path: a.content for a in stack_configs.render(truth)}  # deterministic
 
 
 def test_generated_prometheus_config_passes_promtool_with_the_generated_rules(generated: Path,
@@ -614,6 +631,69 @@ def test_demo_bot_health_reports_overload_and_failure(running_bot: tuple[str, Pa
     health = failure.value.read().decode()
     assert not compile_re2(truth.health_check.expect_body_regex).search(health)
     assert json.loads(health)[truth.queue_depth.source_field] > truth.queue_depth.alert_above  # json_exporter
+
+
+class SyslogTlsReceiver:
+    """A TLS syslog listener on loopback standing in for Alloy's loki.source.syslog: octet-counted RFC 5424 frames
+    (RFC 5425 / 6587), as Render log streams deliver them."""
+
+    def __init__(self, workdir: Path):
+        openssl = require_tool("openssl")
+        self.cert, key = workdir / "syslog.crt", workdir / "syslog.key"
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=alloy",
+                        "-keyout", str(key), "-out", str(self.cert)], check=True, capture_output=True, timeout=60)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, key)
+        self.listener = context.wrap_socket(socket.create_server(("127.0.0.1", 0)), server_side=True)
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.frames: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = self.listener.accept()
+            buffer = b""
+            while chunk := connection.recv(65536):
+                buffer += chunk
+                while b" " in buffer:
+                    length, _, rest = buffer.partition(b" ")
+                    if len(rest) < int(length):
+                        break
+                    self.frames.append(rest[:int(length)])
+                    buffer = rest[int(length):]
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_demo_bot_sends_a_render_style_log_stream_that_fires_the_forbidden_alerts(tmp_path: Path,
+                                                                                  truth: Truth) -> None:
+    receiver = SyslogTlsReceiver(tmp_path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DEMO_"))}
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "demo/bot.py"), "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--log-format", "mixed", "--syslog", receiver.address, "--syslog-ca", str(receiver.cert),
+         "--log-file", str(tmp_path / "unused.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: urllib.request.urlopen(f"{url}/health", timeout=2).status == 200, 20, "the demo bot")
+        assert post(f"{url}/incident?scenario=forbidden")[0] == 202
+        needles = [compile_re2(p.regex) for p in truth.forbidden_patterns]
+        wait_until(lambda: all(any(n.search(f.decode()) for f in receiver.frames) for n in needles), 30,
+                   "every forbidden pattern on the syslog stream")
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+        receiver.close()
+    assert not (tmp_path / "unused.log").exists()  # the stream replaces the file: no line ingested twice
+    records = [parse_syslog_line(frame, "syslog", number) for number, frame in enumerate(receiver.frames, 1)]
+    lines = [(datetime.fromtimestamp(ts / NS, UTC), message) for ts, message, _labels in records]
+    assert {labels["app_name"] for _ts, _m, labels in records} == {"telegram-bot"}
+    start = lines[0][0].replace(microsecond=0)
+    assert fired(truth, lines, start, (lines[-1][0] - start).total_seconds() / 60 + 1) == {
+        p.id for p in truth.forbidden_patterns}
 
 
 # --- the bot's tables in a real PostgreSQL -----------------------------------------------------------------------

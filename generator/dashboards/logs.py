@@ -106,7 +106,7 @@ def build(context: Context) -> dict[str, Any]:
     grid.add(timeseries_panel(
         "Errors by error_type", f"{'/'.join(truth.logs.error_levels)} lines grouped by their `error_type` tag "
         "(exception class).", loki,
-        [logql(f"sum by (error_type) (count_over_time({q.error_lines(truth)} |= `error_type` | regexp "
+        [logql(f"sum by (error_type) (count_over_time({q.error_lines(truth, 'error_type')} | regexp "
                f"{quote_string(q.word_tag_extractor('error_type'))} [{q.AUTO}]))", legend="{{error_type}}")],
         "none", stacked=True, bars=True), 12, 8)
 

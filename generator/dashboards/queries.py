@@ -120,9 +120,13 @@ def tagged_lines(truth: Truth, *tags: str) -> str:
     return f"{dashboard_log_selector(truth)} {filters} {parsers}"
 
 
-def error_lines(truth: Truth) -> str:
-    """ERROR/CRITICAL lines in either format: the same filter the error-rate alert counts."""
-    return f"{dashboard_log_selector(truth)} |~ {quote_string(loki_rules.level_regex(truth))}"
+def error_lines(truth: Truth, containing: str | None = None) -> str:
+    """ERROR/CRITICAL lines in either format: the same filter the error-rate alert counts.
+
+    `containing`: a literal every wanted line holds, filtered first (`|=` is cheaper than `|~`).
+    """
+    literal = f" |= {quote_string(containing)}" if containing else ""
+    return f"{dashboard_log_selector(truth)}{literal} |~ {quote_string(loki_rules.level_regex(truth))}"
 
 
 # --- PromQL ------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`obsctl test FILE...`: run LogQL rule unit tests offline."""
+"""`obsctl test FILE...`: run LogQL rule unit tests offline. Exit 0 all pass, 1 a test failed, 2 bad input."""
 
 from __future__ import annotations
 
@@ -10,18 +10,21 @@ import click
 from generator.logql_engine.errors import LogQLError
 from generator.logql_engine.testfile import run_test_file
 
+EXIT_FAILED = 1
+EXIT_INVALID_INPUT = 2
+
 
 @click.command("test")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 def test_command(files: tuple[Path, ...]) -> None:
     """Run LogQL rule unit tests (promtool-style test files) against the offline engine."""
-    failed = False
+    failed = invalid = False
     for path in files:
         try:
             result = run_test_file(path)
         except LogQLError as exc:
             click.echo(f"ERROR {exc}", err=True)
-            failed = True
+            invalid = True
             continue
         for failure in result.failures:
             click.echo(str(failure), err=True)
@@ -29,4 +32,4 @@ def test_command(files: tuple[Path, ...]) -> None:
         click.echo(f"{status} {result.path}: {result.tests} tests, {result.assertions} assertions, "
                    f"{len(result.failures)} failed")
         failed = failed or not result.ok
-    sys.exit(1 if failed else 0)
+    sys.exit(EXIT_INVALID_INPUT if invalid else EXIT_FAILED if failed else 0)

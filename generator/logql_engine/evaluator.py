@@ -12,12 +12,14 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from generator.logql_engine import ast
 from generator.logql_engine.errors import PipelineError
 from generator.logql_engine.parser import parse_expr
 from generator.logql_engine.regex import matches_label
 from generator.logql_engine.stages import ERROR_LABEL, LabelSet, LogPipeline, filter_entries
+from generator.logql_syntax import quote_string
 
 
 @dataclass
@@ -31,12 +33,16 @@ class Stream:
 class LogStore:
     """Streams in memory. Streams with identical labels are merged; entries are kept sorted by timestamp."""
 
-    def __init__(self, streams: Iterable[Stream] = ()):
+    def __init__(self, streams: Iterable[Stream | Mapping[str, Any]] = ()):
+        """`streams`: Stream objects or mappings `{"labels": {...}, "entries": [(ts_ns, line), ...]}`."""
         self._streams: dict[LabelSet, Stream] = {}
         self._sorted = True
         self.version = 0  # bumped on every change so evaluation caches know they are stale
         for stream in streams:
-            self.add_stream(stream.labels, stream.entries)
+            if isinstance(stream, Stream):
+                self.add_stream(stream.labels, stream.entries)
+            else:
+                self.add_stream(stream["labels"], stream["entries"])
 
     def add_stream(self, labels: Mapping[str, str], entries: Iterable[tuple[int, str]]) -> None:
         for ts, line in entries:
@@ -85,8 +91,6 @@ def labels_key(labels: Mapping[str, str]) -> LabelSet:
 
 
 def format_labels(labels: Mapping[str, str]) -> str:
-    from generator.logql_syntax import quote_string
-
     inner = ", ".join(f"{k}={quote_string(v, prefer_backticks=False)}" for k, v in sorted(labels.items()))
     return "{" + inner + "}"
 
@@ -156,19 +160,31 @@ class Evaluator:
 
     def _range_aggregation(self, expr: ast.RangeAggregation, t: int) -> list[Sample]:
         lower = t - expr.log_range.range_ns
-        windows: dict[LabelSet, list[float]] = defaultdict(list)
+        windows: dict[LabelSet, list[tuple[int, float]]] = defaultdict(list)
+        merged: set[LabelSet] = set()
         for extraction in self._extractions(expr):
             start = bisect.bisect_right(extraction.timestamps, lower)  # excludes ts == t - range
             end = bisect.bisect_right(extraction.timestamps, t)  # includes ts == t
-            for i in range(start, end):
-                windows[extraction.series[i]].append(extraction.values[i])
+            if start == end:
+                continue
+            series_in_window = extraction.series[start:end]
+            # Samples of several streams landing in one series (grouping) must be merged in time order.
+            merged.update(set(series_in_window).intersection(windows))
+            for series, ts, value in zip(series_in_window, extraction.timestamps[start:end],
+                                         extraction.values[start:end], strict=True):
+                windows[series].append((ts, value))
         for series in windows:
             if any(name == ERROR_LABEL for name, _ in series):
                 # pkg/logql/evaluator.go RangeVectorEvaluator.Next: "Errors are not allowed in metrics unless
                 # they've been specifically requested."
                 raise PipelineError(dict(series))
         seconds = expr.log_range.range_ns / 1e9
-        return [Sample(dict(series), _range_function(expr, values, seconds)) for series, values in windows.items()]
+        out = []
+        for series, points in windows.items():
+            if series in merged:
+                points.sort(key=lambda point: point[0])  # Loki's iterators merge streams in time order
+            out.append(Sample(dict(series), _range_function(expr, [v for _, v in points], seconds)))
+        return out
 
 
 def _range_function(expr: ast.RangeAggregation, values: list[float], seconds: float) -> float:
@@ -178,11 +194,11 @@ def _range_function(expr: ast.RangeAggregation, values: list[float], seconds: fl
         return float(len(values))
     if op == "rate":
         # rateLogs: lines per second, or (with unwrap) the sum of the values per second.
-        return (sum(values) if expr.log_range.unwrap else float(len(values))) / seconds
+        return (_go_sum(values) if expr.log_range.unwrap else float(len(values))) / seconds
     if op in ("bytes_over_time", "sum_over_time"):
-        return math.fsum(values) if all(math.isfinite(v) for v in values) else sum(values)
+        return _go_sum(values)
     if op == "bytes_rate":
-        return sum(values) / seconds
+        return _go_sum(values) / seconds
     if op == "avg_over_time":
         return _avg_over_time(values)
     if op == "max_over_time":
@@ -201,6 +217,14 @@ def _range_function(expr: ast.RangeAggregation, values: list[float], seconds: fl
         assert expr.param is not None
         return quantile(expr.param, values)
     raise ValueError(op)
+
+
+def _go_sum(values: list[float]) -> float:
+    """Left-to-right float64 addition, as Go's `for ... { sum += v }` (not Python's compensated fsum)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
 
 
 def _avg_over_time(values: list[float]) -> float:

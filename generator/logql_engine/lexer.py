@@ -64,6 +64,8 @@ def tokenize(query: str) -> list[Token]:
             literal = query[i:end]
             try:
                 value = unquote_string(literal)
+                if char == "`":
+                    value = value.replace("\r", "")  # strconv.Unquote drops carriage returns from raw strings
             except (ValueError, IndexError) as exc:
                 raise LogQLParseError(f"invalid string literal {literal}: {exc}", query, i) from None
             tokens.append(Token("string", value, i))

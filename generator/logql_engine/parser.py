@@ -14,7 +14,7 @@ import re2
 from generator.logql_engine import ast
 from generator.logql_engine.errors import LogQLParseError, UnsupportedError
 from generator.logql_engine.lexer import Token, tokenize
-from generator.logql_engine.regex import compile_search, full_match
+from generator.logql_engine.regex import compile_search, matches_label
 
 VECTOR_OPS = {"sum", "avg", "min", "max", "count"}
 UNSUPPORTED_VECTOR_OPS = {"stddev", "stdvar", "topk", "bottomk", "sort", "sort_desc", "approx_topk"}
@@ -259,9 +259,9 @@ class _Parser:
             if not self.is_op("}"):
                 self.expect_op(",")
         self.expect_op("}")
-        # Loki refuses selectors that could match every stream (pkg/logql/syntax/parser.go, validateMatchers):
-        # "queries require at least one regexp or equality matcher that does not have an empty-compatible value".
-        if not any(m.op in ("=", "=~") and not _matches_empty(m) for m in matchers):
+        # Loki refuses selectors that could match every stream (pkg/logql/syntax/parser.go validateMatchers with
+        # util.SplitFiltersAndMatchers: a matcher counts only if it rejects the empty string, so `a!=""` counts).
+        if all(matches_label(m.op, m.value, "") for m in matchers):
             self.fail("queries require at least one regexp or equality matcher that does not have an "
                       'empty-compatible value. For instance, app=~".*" does not meet this requirement, but '
                       'app=~".+" will', start)
@@ -427,14 +427,6 @@ class _Parser:
         number = float(value.value) * (-1 if negative else 1)  # type: ignore[arg-type]
         compare = "==" if op == "=" else op
         return ast.NumericLabelFilter(name, compare, value.kind, number)  # type: ignore[arg-type]
-
-
-def _matches_empty(matcher: ast.LabelMatcher) -> bool:
-    if matcher.op == "=":
-        return matcher.value == ""
-    if matcher.op == "=~":
-        return full_match(matcher.value, "")
-    return True
 
 
 def parse_expr(query: str) -> ast.MetricExpr:

@@ -21,9 +21,22 @@ def _options() -> Any:
     return options
 
 
+def _reject_non_go_syntax(pattern: str) -> None:
+    """RE2 (C++) accepts `\\C` (any byte); Go's regexp/syntax does not, so neither may we."""
+    i = 0
+    while i < len(pattern) - 1:
+        if pattern[i] == "\\":
+            if pattern[i + 1] == "C":
+                raise re2.error("invalid escape sequence: \\C (not supported by Go's regexp)")
+            i += 2
+            continue
+        i += 1
+
+
 @lru_cache(maxsize=4096)
 def compile_search(pattern: str) -> Any:
     """Raises re2.error for invalid syntax."""
+    _reject_non_go_syntax(pattern)
     return re2.compile(pattern, _options())
 
 

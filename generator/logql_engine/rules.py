@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from generator.logql_engine import ast
-from generator.logql_engine.errors import LogQLError, RuleFileError
+from generator.logql_engine.errors import LogQLError
 from generator.logql_engine.evaluator import Evaluator, LogStore, Sample, labels_key
 from generator.logql_engine.gocompat import GoParseError, parse_prometheus_duration_ns
 from generator.logql_engine.located import Where, load_located_yaml
@@ -80,7 +80,8 @@ def _string_map(value: Any, where: Where) -> dict[str, str]:
     return {k: "" if v is None else str(v) for k, v in value.items()}
 
 
-def parse_rule_groups(data: Any, source: str | Where, default_interval_ns: int = DEFAULT_INTERVAL_NS) -> list[RuleGroup]:
+def parse_rule_groups(data: Any, source: str | Where,
+                      default_interval_ns: int = DEFAULT_INTERVAL_NS) -> list[RuleGroup]:
     """Rule groups from a parsed Loki rule file (Prometheus rule-file format, LogQL expressions)."""
     root = source if isinstance(source, Where) else Where(source)
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):

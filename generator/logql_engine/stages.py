@@ -264,9 +264,10 @@ def parse_json(line: str, builder: LabelsBuilder) -> None:
     scanner = _JsonScanner(line, builder)
     try:
         scanner.object("")
-    except _JsonSyntaxError as exc:
-        # Labels extracted before the error stay; the error is recorded (parser.go JSONParser.Process).
-        builder.set_error(ERR_JSON, f"Value looks like object, but can't find closing '}}' symbol: {exc}")
+    except _JsonSyntaxError:
+        # Labels extracted before the error stay; the error is recorded (parser.go JSONParser.Process). The details
+        # text is jsonparser's MalformedObjectError; other jsonparser errors word it differently.
+        builder.set_error(ERR_JSON, "Value looks like object, but can't find closing '}' symbol")
 
 
 # --- logfmt (a port of the decoder in pkg/logql/log/logfmt/decode.go) -------------------------------------------
@@ -397,15 +398,39 @@ def _has_invalid_utf8(data: bytes) -> bool:
         return True
 
 
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "'": "'", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
 def _unquote_json_bytes(quoted: bytes) -> bytes | None:
-    """encoding/json unquoteBytes semantics: JSON escapes (plus \\'), no raw control characters."""
-    body = quoted[1:-1].replace(b"\\'", b"'")
-    if any(b < 0x20 for b in body):
-        return None
-    try:
-        return json.loads(b'"' + body + b'"').encode("utf-8", "surrogatepass")
-    except ValueError:
-        return None
+    """logfmt/jsonstring.go unquoteBytes (encoding/json's, plus \\'): JSON escapes; an unpaired surrogate becomes
+    U+FFFD; raw control characters are kept (Loki's tests expect `"foo bar<LF>b\\\\az"` -> `foo bar<LF>b\\az`)."""
+    body = quoted[1:-1].decode("utf-8", "replace")
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char != "\\":
+            out.append(char)
+            i += 1
+            continue
+        escape = body[i + 1:i + 2]
+        if escape in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[escape])
+            i += 2
+            continue
+        if escape != "u" or not re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2:i + 6]):
+            return None
+        code = int(body[i + 2:i + 6], 16)
+        i += 6
+        if 0xD800 <= code <= 0xDFFF:
+            low = body[i + 2:i + 6] if body[i:i + 2] == "\\u" else ""
+            if 0xD800 <= code < 0xDC00 and re.fullmatch(r"[dD][c-fC-F][0-9a-fA-F]{2}", low):
+                code = 0x10000 + ((code - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+                i += 6
+            else:
+                code = 0xFFFD
+        out.append(chr(code))
+    return "".join(out).encode("utf-8")
 
 
 def parse_logfmt(line: str, builder: LabelsBuilder, stage: ast.LogfmtParser) -> None:

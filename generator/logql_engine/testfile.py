@@ -33,12 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from generator.logql_engine.errors import LogQLError, RuleFileError
+from generator.logql_engine.errors import LogQLError
 from generator.logql_engine.evaluator import Evaluator, LogStore, format_labels, labels_key
 from generator.logql_engine.gocompat import GoParseError, parse_prometheus_duration_ns
 from generator.logql_engine.lexer import tokenize
+from generator.logql_engine.located import Where, load_located_yaml
 from generator.logql_engine.rules import DEFAULT_INTERVAL_NS, Alert, RuleEngine, RuleGroup, load_rule_file
 
 _TOP_KEYS = {"rule_files", "evaluation_interval", "tests"}
@@ -82,89 +81,86 @@ def _fmt_time(ns: int) -> str:
     return str(Duration(ns / 1e9)) if ns % 10**6 == 0 else f"{ns}ns"
 
 
-def _time(value: Any, where: str) -> int:
+def _time(value: Any, where: Where) -> int:
     if isinstance(value, bool):
-        raise RuleFileError(f"{where}: expected a duration such as 1m30s, got {value!r}")
+        raise where.error(f"expected a duration such as 1m30s, got {value!r}")
     if isinstance(value, int) and value == 0:
         return 0
     if not isinstance(value, str):
-        raise RuleFileError(f"{where}: expected a duration such as 1m30s, got {value!r}")
+        raise where.error(f"expected a duration such as 1m30s, got {value!r}")
     try:
         return parse_prometheus_duration_ns(value)
     except GoParseError:
-        raise RuleFileError(f"{where}: invalid duration {value!r} (use e.g. 0s, 30s, 1m30s)") from None
+        raise where.error(f"invalid duration {value!r} (use e.g. 0s, 30s, 1m30s)") from None
 
 
-def _keys(data: Any, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+def _keys(data: Any, allowed: set[str], where: Where, required: tuple[str, ...] = ()) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise RuleFileError(f"{where}: expected a mapping")
+        raise where.error("expected a mapping")
     unknown = set(data) - allowed
     if unknown:
-        raise RuleFileError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
-                            f"(allowed: {', '.join(sorted(allowed))})")
+        raise where.error(f"unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                          f"(allowed: {', '.join(sorted(allowed))})")
     for key in required:
         if key not in data:
-            raise RuleFileError(f"{where}: missing required key `{key}`")
+            raise where.error(f"missing required key `{key}`")
     return data
 
 
-def parse_labels(value: Any, where: str) -> dict[str, str]:
+def parse_labels(value: Any, where: Where) -> dict[str, str]:
     """`{a="b", c="d"}` in LogQL syntax, or a YAML mapping."""
     if isinstance(value, dict):
         return {str(k): str(v) for k, v in value.items()}
+    bad = where.error(f"labels must look like {{name=\"value\", ...}} or be a mapping, got {value!r}")
     if not isinstance(value, str):
-        raise RuleFileError(f"{where}: labels must be '{{name=\"value\", ...}}' or a mapping")
+        raise bad
     try:
         tokens = tokenize(value)
     except LogQLError as exc:
-        raise RuleFileError(f"{where}: {exc}") from None
+        raise where.error(str(exc)) from None
     labels: dict[str, str] = {}
     i = 0
-
-    def bad() -> RuleFileError:
-        return RuleFileError(f"{where}: labels must look like {{name=\"value\", ...}}, got {value!r}")
-
     if tokens[i].text != "{":
-        raise bad()
+        raise bad
     i += 1
     while tokens[i].text != "}":
         if tokens[i].kind != "ident" or tokens[i + 1].text != "=" or tokens[i + 2].kind != "string":
-            raise bad()
+            raise bad
         labels[tokens[i].text] = tokens[i + 2].text
         i += 3
         if tokens[i].text == ",":
             i += 1
         elif tokens[i].text != "}":
-            raise bad()
+            raise bad
     if tokens[i + 1].kind != "eof":
-        raise bad()
+        raise bad
     return labels
 
 
-def _load_store(streams: Any, where: str) -> LogStore:
+def _load_store(streams: Any, where: Where) -> LogStore:
     store = LogStore()
     if streams is None:
         return store
     if not isinstance(streams, list):
-        raise RuleFileError(f"{where}: input_streams must be a list")
+        raise where.error("input_streams must be a list")
     for si, stream in enumerate(streams):
-        swhere = f"{where}: input_streams[{si}]"
+        swhere = where / si
         _keys(stream, _STREAM_KEYS, swhere, ("labels", "entries"))
-        labels = parse_labels(stream["labels"], f"{swhere}: labels")
+        labels = parse_labels(stream["labels"], swhere / "labels")
         if not isinstance(stream["entries"], list):
-            raise RuleFileError(f"{swhere}: entries must be a list")
+            raise (swhere / "entries").error("entries must be a list")
         for ei, entry in enumerate(stream["entries"]):
-            ewhere = f"{swhere}: entries[{ei}]"
+            ewhere = swhere / "entries" / ei
             _keys(entry, _ENTRY_KEYS, ewhere, ("at", "line"))
             if not isinstance(entry["line"], str):
-                raise RuleFileError(f"{ewhere}: line must be a string")
-            at = _time(entry["at"], f"{ewhere}: at")
+                raise (ewhere / "line").error("line must be a string")
+            at = _time(entry["at"], ewhere / "at")
             count = entry.get("count", 1)
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise RuleFileError(f"{ewhere}: count must be a positive integer")
-            every = _time(entry["every"], f"{ewhere}: every") if "every" in entry else 0
+                raise (ewhere / "count").error("count must be a positive integer")
+            every = _time(entry["every"], ewhere / "every") if "every" in entry else 0
             if count > 1 and every <= 0:
-                raise RuleFileError(f"{ewhere}: count > 1 needs a positive `every`")
+                raise ewhere.error("count > 1 needs a positive `every`")
             for n in range(count):
                 store.append(labels, at + n * every, entry["line"])
     return store
@@ -182,14 +178,14 @@ def _render_alerts(alerts: list[tuple[dict[str, str], dict[str, str] | None]]) -
     return "\n".join(lines)
 
 
-def _compare_alerts(expected: Any, got: list[Alert], alertname: str, what: str, where: str) -> str | None:
+def _compare_alerts(expected: Any, got: list[Alert], alertname: str, what: str, where: Where) -> str | None:
     if expected is None:
         expected = []
     if not isinstance(expected, list):
-        raise RuleFileError(f"{where}: {what} must be a list")
+        raise (where / what).error("must be a list")
     wanted: list[tuple[dict[str, str], dict[str, str] | None]] = []
     for ai, item in enumerate(expected):
-        _keys(item, _EXPECTED_ALERT_KEYS, f"{where}: {what}[{ai}]")
+        _keys(item, _EXPECTED_ALERT_KEYS, where / what / ai)
         labels = {str(k): str(v) for k, v in (item.get("exp_labels") or {}).items()}
         labels["alertname"] = alertname
         annotations = item.get("exp_annotations")
@@ -223,26 +219,20 @@ def _same_value(a: float, b: float) -> bool:
 def run_test_file(path: str | Path) -> TestFileResult:
     """Run every test of one test file. Raises RuleFileError for a malformed test or rule file."""
     path = Path(path)
-    shown = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RuleFileError(f"{shown}: cannot read test file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise RuleFileError(f"{shown}: invalid YAML: {exc}") from None
-    _keys(data, _TOP_KEYS, shown, ("rule_files", "tests"))
-    default_interval = (_time(data["evaluation_interval"], f"{shown}: evaluation_interval")
+    data, root = load_located_yaml(path, "test file")
+    _keys(data, _TOP_KEYS, root, ("rule_files", "tests"))
+    default_interval = (_time(data["evaluation_interval"], root / "evaluation_interval")
                         if "evaluation_interval" in data else DEFAULT_INTERVAL_NS)
     if not isinstance(data["rule_files"], list) or not data["rule_files"]:
-        raise RuleFileError(f"{shown}: rule_files must be a non-empty list")
+        raise (root / "rule_files").error("rule_files must be a non-empty list")
     groups: list[RuleGroup] = []
     for rule_file in data["rule_files"]:
         groups.extend(load_rule_file(path.parent / str(rule_file), default_interval))
     if not isinstance(data["tests"], list):
-        raise RuleFileError(f"{shown}: tests must be a list")
-    result = TestFileResult(shown)
+        raise (root / "tests").error("tests must be a list")
+    result = TestFileResult(str(path))
     for ti, test in enumerate(data["tests"]):
-        where = f"{shown}: tests[{ti}]"
+        where = root / "tests" / ti
         _keys(test, _TEST_KEYS, where)
         name = str(test.get("name") or f"#{ti + 1}")
         result.tests += 1
@@ -250,14 +240,15 @@ def run_test_file(path: str | Path) -> TestFileResult:
     return result
 
 
-def _run_test(test: dict[str, Any], name: str, where: str, groups: list[RuleGroup], result: TestFileResult) -> None:
-    store = _load_store(test.get("input_streams"), where)
+def _run_test(test: dict[str, Any], name: str, where: Where, groups: list[RuleGroup],
+              result: TestFileResult) -> None:
+    store = _load_store(test.get("input_streams"), where / "input_streams")
     engine = RuleEngine(groups, store)
     checks = []
     for ci, check in enumerate(test.get("alert_rule_test") or []):
-        cwhere = f"{where}: alert_rule_test[{ci}]"
+        cwhere = where / "alert_rule_test" / ci
         _keys(check, _ALERT_TEST_KEYS, cwhere, ("eval_time", "alertname"))
-        checks.append((_time(check["eval_time"], f"{cwhere}: eval_time"), ci, check, cwhere))
+        checks.append((_time(check["eval_time"], cwhere / "eval_time"), ci, check, cwhere))
     for eval_time, _ci, check, cwhere in sorted(checks, key=lambda c: (c[0], c[1])):
         alertname = str(check["alertname"])
         shown_time = _fmt_time(eval_time)
@@ -283,9 +274,9 @@ def _run_test(test: dict[str, Any], name: str, where: str, groups: list[RuleGrou
             result.failures.append(TestFailure(result.path, name, shown_time, problem))
     evaluator = Evaluator(store)
     for ci, check in enumerate(test.get("logql_expr_test") or []):
-        cwhere = f"{where}: logql_expr_test[{ci}]"
+        cwhere = where / "logql_expr_test" / ci
         _keys(check, _EXPR_TEST_KEYS, cwhere, ("expr", "eval_time"))
-        eval_time = _time(check["eval_time"], f"{cwhere}: eval_time")
+        eval_time = _time(check["eval_time"], cwhere / "eval_time")
         result.assertions += 1
         failure = _check_expr(evaluator, check, eval_time, cwhere)
         if failure:
@@ -293,7 +284,7 @@ def _run_test(test: dict[str, Any], name: str, where: str, groups: list[RuleGrou
                                                f"expr {check['expr']}\n{failure}"))
 
 
-def _check_expr(evaluator: Evaluator, check: dict[str, Any], eval_time: int, where: str) -> str | None:
+def _check_expr(evaluator: Evaluator, check: dict[str, Any], eval_time: int, where: Where) -> str | None:
     expected_error = check.get("exp_error")
     try:
         samples = evaluator.instant(str(check["expr"]), eval_time)
@@ -307,13 +298,13 @@ def _check_expr(evaluator: Evaluator, check: dict[str, Any], eval_time: int, whe
                (", ".join(str(s) for s in samples) or "(none)")
     wanted = []
     for si, item in enumerate(check.get("exp_samples") or []):
-        _keys(item, _SAMPLE_KEYS, f"{where}: exp_samples[{si}]", ("labels", "value"))
+        _keys(item, _SAMPLE_KEYS, where / "exp_samples" / si, ("labels", "value"))
         value = item["value"]
         if isinstance(value, str):
             value = {"NaN": math.nan, "+Inf": math.inf, "Inf": math.inf, "-Inf": -math.inf}.get(value, value)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RuleFileError(f"{where}: exp_samples[{si}]: value must be a number")
-        wanted.append((parse_labels(item["labels"], f"{where}: exp_samples[{si}]: labels"), float(value)))
+            raise (where / "exp_samples" / si / "value").error("value must be a number")
+        wanted.append((parse_labels(item["labels"], where / "exp_samples" / si / "labels"), float(value)))
     got = [(s.labels, s.value) for s in samples]
     remaining = list(got)
     ok = True

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from generator.provision.config import Targets
-from generator.provision.drift import State, blocked, drifted
-from generator.provision.generated import Desired, discover
+from generator.provision.drift import State
+from generator.provision.generated import Desired
 from generator.provision.grafana import GrafanaBackend
 from generator.provision.loki_ruler import LokiRulerBackend
 from generator.provision.plan import Change, Plan
@@ -31,6 +31,7 @@ EXIT_REFUSED = 4
 
 class Backend(Protocol):
     name: str
+    notes: list[str]  # things the plan leaves alone on purpose, for the output
 
     @property
     def description(self) -> str: ...
@@ -38,6 +39,10 @@ class Backend(Protocol):
     def plan(self, desired: Desired, state: State) -> list[Change]: ...
 
     def apply(self, change: Change) -> None: ...
+
+    def finish(self, applied: list[Change]) -> str | None:
+        """After the backend's writes (e.g. a reload); raising here rolls them back. Returns a note."""
+        ...
 
     def state_key(self, change: Change) -> str: ...
 
@@ -72,6 +77,7 @@ def make_plan(backends: list[Backend], desired: Desired, state: State) -> Plan:
     plan = Plan()
     for backend in backends:
         plan.changes.extend(backend.plan(desired, state))
+        plan.notes.extend(backend.notes)
     return plan
 
 
@@ -115,10 +121,9 @@ def execute(backends: list[Backend], plan: Plan, state: State, prune: bool,
                 report.failed = (change, str(exc))
                 pending.remove(change)
                 report.not_applied = pending
-                finish = getattr(backend, "finish", None)
-                if finish is not None and applied_here:  # reload what did land, or roll it back
+                if applied_here:  # reload what did land, or roll it back
                     try:
-                        note = finish(applied_here)
+                        note = backend.finish(applied_here)
                         if note:
                             report.notes.append(note)
                     except ProvisionError as reload_exc:
@@ -134,19 +139,17 @@ def execute(backends: list[Backend], plan: Plan, state: State, prune: bool,
             state.record(backend.name, backend.description, backend.state_key(change), backend.record_hash(change))
             state.save()
             progress(f"applied   {change.describe()}")
-        finish = getattr(backend, "finish", None)
-        if finish is not None:
-            try:
-                note = finish(applied_here)
-            except ProvisionError as exc:
-                state.restore(before)
-                state.save()
-                report.failed = (None, str(exc))
-                report.applied = [c for c in report.applied if c not in applied_here]
-                report.not_applied = applied_here + pending
-                return report
-            if note:
-                report.notes.append(note)
+        try:
+            note = backend.finish(applied_here)
+        except ProvisionError as exc:
+            state.restore(before)
+            state.save()
+            report.failed = (None, str(exc))
+            report.applied = [c for c in report.applied if c not in applied_here]
+            report.not_applied = applied_here + pending
+            return report
+        if note:
+            report.notes.append(note)
         # Objects already right are recorded too: the record then describes the whole managed set.
         for change in plan.changes:
             if change.backend == backend.name and change.action == "unchanged" and change.kind != "reload":
@@ -154,11 +157,3 @@ def execute(backends: list[Backend], plan: Plan, state: State, prune: bool,
                              backend.record_hash(change))
         state.save()
     return report
-
-
-def load_desired(repo: Path) -> Desired:
-    return discover(repo)
-
-
-__all__ = ["EXIT_APPLY_FAILED", "EXIT_BAD_INPUT", "EXIT_OK", "EXIT_REFUSED", "EXIT_UNSAFE_TARGET", "Backend",
-           "Report", "blocked", "build_backends", "drifted", "execute", "load_desired", "make_plan"]

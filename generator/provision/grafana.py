@@ -32,6 +32,7 @@ from generator.provision.plan import (
     content_hash,
     dashboard_hash_tag,
     differences,
+    exact_differences,
     is_marker_tag,
     normalise_dashboard,
     normalise_datasource,
@@ -90,6 +91,7 @@ class GrafanaBackend:
         self.api = GrafanaApi.from_url(target.url, credential=target.token.reveal(), timeout=timeout)
         self.folder = target.folder or DEFAULT_GRAFANA_FOLDER
         self.folder_uid = folder_uid_for(self.folder)
+        self.notes: list[str] = []
 
     def choose_folder(self, desired: Desired) -> None:
         """GRAFANA_FOLDER wins; otherwise the folder the generated dashboards provider names."""
@@ -166,10 +168,14 @@ class GrafanaBackend:
             if summary is None:
                 changes.append(Change(BACKEND, "datasource", ds.name, "create", payload=ds.body))
                 continue
+            wanted.add(summary.get("uid"))
+            if summary.get("readOnly"):
+                self.notes.append(f"grafana: data source {ds.name!r} is provisioned from files (read-only): left "
+                                  "to Grafana's file provisioning")
+                continue
             # The list is a summary (no basicAuthUser, secureJsonFields...): compare against the full object.
             live = self._call(f"get data source {ds.name}",
                               partial(self.api.datasource.get_datasource_by_uid, summary["uid"])) or summary
-            wanted.add(live.get("uid"))
             json_data = live.get("jsonData") or {}
             managed = json_data.get("obsctlManaged") is True
             got = normalise_datasource(live)
@@ -189,7 +195,7 @@ class GrafanaBackend:
 
     def _plan_dashboards(self, desired: Desired, state: State, folder_exists: bool) -> list[Change]:
         hits = self._call("search managed dashboards",
-                          lambda: self.api.search.search_dashboards(tag=MANAGED_TAG, type_="dash-db")) or []
+                          lambda: self.api.search.search_dashboards(tag=MANAGED_TAG, type_="dash-db", limit=5000)) or []
         managed_uids = {h["uid"] for h in hits if isinstance(h, dict) and "uid" in h}
         recorded = state.recorded(BACKEND, self.description) or {}
         recorded_dashboards = [k for k in recorded if k.startswith("dashboard/")]
@@ -206,9 +212,16 @@ class GrafanaBackend:
                 continue
             body = live.get("dashboard") or {}
             meta = live.get("meta") or {}
+            if meta.get("provisioned"):
+                # Grafana refuses API saves of file-provisioned dashboards: one way in per dashboard.
+                self.notes.append(f"grafana: dashboard {dash.uid} is provisioned from files: left to Grafana's "
+                                  "file provisioning")
+                continue
             managed = MANAGED_TAG in (body.get("tags") or [])
             got = normalise_dashboard(body)
-            fields = differences(normalise_dashboard(dash.body), got)
+            # Grafana stores a dashboard's JSON as sent: compare exactly, so a field the generator stopped
+            # setting is removed too.
+            fields = exact_differences(normalise_dashboard(dash.body), got)
             if meta.get("folderUid", "") != self.folder_uid:
                 fields.append("folder")
             drift = managed and dashboard_hash_tag(body) != content_hash(got)
@@ -241,8 +254,14 @@ class GrafanaBackend:
 
     def apply(self, change: Change) -> None:
         if change.kind == "folder":
-            self._call(f"create folder {change.key!r}",
-                       lambda: self.api.folder.create_folder(change.payload["title"], uid=change.payload["uid"]))
+            try:
+                self._call(f"create folder {change.key!r}",
+                           lambda: self.api.folder.create_folder(change.payload["title"], uid=change.payload["uid"]))
+            except ProvisionError:
+                # An earlier attempt whose answer was lost may have created it (409 now): look before failing.
+                folders = self._call("list folders", lambda: self.api.folder.get_all_folders()) or []
+                if not any(f.get("uid") == change.payload["uid"] for f in folders):
+                    raise
         elif change.kind == "datasource":
             self._apply_datasource(change)
         elif change.kind == "dashboard":
@@ -254,15 +273,27 @@ class GrafanaBackend:
         else:
             raise ProvisionError(f"Grafana: cannot apply {change.kind}")
 
+    def finish(self, applied: list[Change]) -> str | None:
+        del applied  # every write took effect when it was answered: nothing to reload
+        return None
+
     def _apply_datasource(self, change: Change) -> None:
         if change.action == "delete":
             uid = change.live["uid"]
             self._call(f"delete data source {change.key}",
                        lambda: self.api.datasource.delete_datasource_by_uid(uid), missing_ok=True)
             return
-        sent, _ = datasource_for_upload(change.payload)
+        sent, digest = datasource_for_upload(change.payload)
         if change.action == "create":
-            self._call(f"create data source {change.key}", lambda: self.api.datasource.create_datasource(sent))
+            try:
+                self._call(f"create data source {change.key}", lambda: self.api.datasource.create_datasource(sent))
+            except ProvisionError:
+                # 409 after a lost answer: fine if what is there now is exactly what we sent.
+                live = self._call(f"get data source {change.key}",
+                                  partial(self.api.datasource.get_datasource_by_uid, sent.get("uid", "")),
+                                  missing_ok=True) if sent.get("uid") else None
+                if not live or (live.get("jsonData") or {}).get("obsctlHash") != digest:
+                    raise
         else:
             uid = change.live["uid"]
             sent["uid"] = uid

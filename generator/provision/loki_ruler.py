@@ -1,4 +1,4 @@
-"""The Loki ruler through its HTTP API (Loki docs, "Loki HTTP API", ruler section):
+"""The Loki ruler through its HTTP API (https://grafana.com/docs/loki/latest/reference/loki-http-api/, "Ruler"):
 
 - `GET /loki/api/v1/rules` lists every group of the tenant as YAML `{namespace: [group, ...]}`; a ruler holding
   none answers 404 with the body `no rule groups found`.
@@ -24,11 +24,12 @@ from generator.provision.config import LokiTarget, RetryPolicy
 from generator.provision.drift import State
 from generator.provision.generated import Desired, LokiGroup
 from generator.provision.plan import Change, content_hash, differences, normalise_rule_group
-from generator.provision.retry import ProvisionError, WrongTargetError, http, with_retries
+from generator.provision.retry import ProvisionError, TransientError, WrongTargetError, http, with_retries
 
 BACKEND = "loki ruler"
 RULES_PATH = "/loki/api/v1/rules"
 EMPTY_RULER_BODY = "no rule groups found"
+LOCAL_STORE_REFUSAL = "unsupported in rule local store"  # Loki's 500 for API writes with local rule storage
 AUTH_HINT = "LOKI_TOKEN and LOKI_TENANT"
 
 
@@ -48,6 +49,7 @@ class LokiRulerBackend:
         if target.token:
             self.session.headers["Authorization"] = f"Bearer {target.token.reveal()}"
         self._tenants: list[str] = []
+        self.notes: list[str] = []
 
     def tenant_of(self, group: LokiGroup) -> str:
         return self.target.tenant or group.tenant
@@ -58,9 +60,20 @@ class LokiRulerBackend:
 
     def _request(self, method: str, path: str, tenant: str, what: str, **kwargs: Any) -> requests.Response:
         headers = {"X-Scope-OrgID": tenant, **kwargs.pop("headers", {})}
-        return with_retries(what, lambda: http(self.session, method, self.target.url + path, what=what,
-                                               auth_vars=AUTH_HINT, timeout=self.timeout, headers=headers,
-                                               **kwargs), self.policy)
+
+        def once() -> requests.Response:
+            try:
+                return http(self.session, method, self.target.url + path, what=what, auth_vars=AUTH_HINT,
+                            timeout=self.timeout, headers=headers, **kwargs)
+            except TransientError as exc:
+                if LOCAL_STORE_REFUSAL in str(exc):  # a 500 that no retry will fix
+                    raise ProvisionError(
+                        f"{what}: this Loki keeps rules in local storage, which its API cannot write: mount "
+                        "loki/rules/ as the ruler's rules directory instead, or give the ruler object storage "
+                        "(ruler_storage)") from exc
+                raise
+
+        return with_retries(what, once, self.policy)
 
     def list_groups(self, tenant: str) -> dict[str, list[dict[str, Any]]]:
         what = f"Loki ruler: list rule groups of tenant {tenant!r}"
@@ -145,6 +158,10 @@ class LokiRulerBackend:
 
     def record_hash(self, change: Change) -> str | None:
         return None if change.action == "delete" else group_hash(change.payload.body)
+
+    def finish(self, applied: list[Change]) -> str | None:
+        del applied  # every write took effect when it was answered: nothing to reload
+        return None
 
     def apply(self, change: Change) -> None:
         tenant, namespace, name = change.key.split("/", 2)

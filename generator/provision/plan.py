@@ -129,6 +129,30 @@ def differences(desired: Any, live: Any, path: str = "") -> list[str]:
     return [] if desired == live else [path or "."]
 
 
+def extra_paths(desired: Any, live: Any, path: str = "") -> list[str]:
+    """Paths that hold a value live but are absent from `desired` (e.g. a field the generator stopped setting)."""
+    desired, live = canonical(desired), canonical(live)
+    if isinstance(desired, dict) and isinstance(live, dict):
+        found = []
+        for key, value in live.items():
+            sub = f"{path}.{key}" if path else key
+            if key not in desired:
+                if not _empty(value):
+                    found.append(sub)
+            else:
+                found.extend(extra_paths(desired[key], value, sub))
+        return found
+    if isinstance(desired, list) and isinstance(live, list) and len(desired) == len(live):
+        return [p for index, (a, b) in enumerate(zip(desired, live, strict=True))
+                for p in extra_paths(a, b, f"{path}[{index}]")]
+    return []
+
+
+def exact_differences(desired: Any, live: Any) -> list[str]:
+    """For objects stored as sent: every path that differs, including ones only the live copy has."""
+    return differences(desired, live) + extra_paths(desired, live)
+
+
 # Grafana sets these itself; they say nothing about content.
 _DASHBOARD_SERVER_KEYS = ("id", "version", "iteration")
 

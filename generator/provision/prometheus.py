@@ -84,6 +84,7 @@ class ReloadedFilesBackend:
         self.tool = tool
         self.only = only  # the one file name this backend may touch (Alertmanager), or any *.yml/*.yaml
         self.session = requests.Session()
+        self.notes: list[str] = []
         self._backups: dict[str, str | None] = {}
 
     @property
@@ -175,12 +176,15 @@ class ReloadedFilesBackend:
         if change.kind == "reload":
             return  # done by finish()
         target = self.server.folder / change.key
-        if change.key not in self._backups:
-            self._backups[change.key] = target.read_text(encoding="utf-8") if target.exists() else None
-        if change.action == "delete":
-            target.unlink(missing_ok=True)
-        else:
-            _write_atomically(target, change.payload.content, self.server.new_file_mode)
+        try:
+            if change.key not in self._backups:
+                self._backups[change.key] = target.read_text(encoding="utf-8") if target.exists() else None
+            if change.action == "delete":
+                target.unlink(missing_ok=True)
+            else:
+                _write_atomically(target, change.payload.content, self.server.new_file_mode)
+        except OSError as exc:
+            raise ProvisionError(f"{self.name}: cannot write {target}: {exc.strerror}") from exc
 
     def finish(self, applied: list[Change]) -> str | None:
         """Reload after the writes; on rejection restore the previous files. Returns a note for the report."""
