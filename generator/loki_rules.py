@@ -7,10 +7,10 @@ evaluation ("rule result is not a vector or scalar").
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator import log_format
 from generator.alerting import alert_annotations, alert_labels, alert_name, go_template_text
 from generator.artifacts import Artifact, yaml_document
 from generator.logql_syntax import LineFilter, line_filters_for, quote_string, re2_escape, render_line_filters
@@ -59,30 +59,8 @@ def count_query(truth: Truth, filters: str, window: Duration, threshold: int) ->
 
 
 def level_regex(truth: Truth) -> str:
-    """Matches a line at one of the error levels in either log format.
-
-    Text: the level stands between the literal separators around %(levelname)s in the format (` - ERROR - `).
-    JSON: the level key holds the level (`"levelname": "ERROR"`). No parser needed, so the query stays cheap.
-    """
-    fmt = truth.logs.text_format
-    start = fmt.index("%(levelname)s")
-    before = re.split(r"%\([a-zA-Z_]+\)[a-z]", fmt[:start])[-1]
-    after = re.split(r"%\([a-zA-Z_]+\)[a-z]", fmt[start + len("%(levelname)s"):])[0]
-    levels = "|".join(truth.logs.error_levels)
-    key = re2_escape(truth.logs.json_fields.level)
-    return f'{re2_escape(before)}(?:{levels}){re2_escape(after)}|"{key}"\\s*:\\s*"(?:{levels})"'
-
-
-def tag_value_regex(tag: str, value: str) -> str:
-    """`tag` equal to `value` as a JSON key (`"operation": "webhook"`) or a text `key=value` pair."""
-    t, v = re2_escape(tag), re2_escape(value)
-    return f'"{t}"\\s*:\\s*"{v}"|\\b{t}={v}\\b'
-
-
-def numeric_tag_extractor(tag: str) -> str:
-    """A `regexp` parser pattern extracting a numeric tag from JSON (`"duration_ms": 45`) or text (`duration_ms=45`)."""
-    t = re2_escape(tag)
-    return f'\\b{t}"?\\s*[:=]\\s*"?(?P<{tag}>[0-9]+(?:\\.[0-9]+)?)'
+    """Error-level lines in either format, matched without a parser so the error-rate query stays cheap."""
+    return log_format.level_regex(truth.logs, list(truth.logs.error_levels))
 
 
 def webhook_duration_pipeline(truth: Truth) -> str:
@@ -90,9 +68,9 @@ def webhook_duration_pipeline(truth: Truth) -> str:
     latency = truth.log_alerts.webhook_latency
     filters = [
         LineFilter("|=", "duration_ms"),
-        LineFilter("|~", tag_value_regex("operation", latency.operation)),
+        LineFilter("|~", log_format.tag_value_regex("operation", latency.operation)),
     ]
-    return f"{render_line_filters(filters)} | regexp {quote_string(numeric_tag_extractor('duration_ms'))}"
+    return f"{render_line_filters(filters)} | regexp {quote_string(log_format.numeric_tag_extractor('duration_ms'))}"
 
 
 # --- one rule per truth entry ------------------------------------------------------------------------------------

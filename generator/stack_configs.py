@@ -22,11 +22,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from generator import exporter_configs, prometheus_rules
+from generator import exporter_configs, log_format, prometheus_rules
 from generator.alerting import GENERATED_HEADER, go_template_text
 from generator.alloy_syntax import quote as alloy_quote
 from generator.artifacts import Artifact, yaml_document
-from generator.logql_syntax import quote_string, re2_escape
+from generator.logql_syntax import quote_string
 from generator.truth import Truth
 from generator.truth.types import Duration, compile_re2
 
@@ -136,26 +136,6 @@ def non_capturing(regex: str) -> str:
 
 
 # --- level extraction --------------------------------------------------------------------------------------------
-
-
-def text_level_regex(truth: Truth) -> str:
-    """Reads the level from a text-format line: the literal parts of truth.logs.text_format anchored at the line
-    start, fields before the level skipped, the level captured as `level`. Stops at the level: the message may
-    hold anything."""
-    fmt = truth.logs.text_format
-    levels = "|".join(level.name for level in truth.logs.levels)
-    parts = re.split(r"(%\([a-zA-Z_]+\)[a-z])", fmt[: fmt.index("%(levelname)s") + len("%(levelname)s")])
-    regex = ["^"]
-    for part in parts:
-        if part == "%(levelname)s":
-            regex.append(f"(?P<level>{levels})")
-        elif re.fullmatch(r"%\([a-zA-Z_]+\)[a-z]", part):
-            regex.append(".*?")
-        else:
-            regex.append(re2_escape(part))
-    after = re.split(r"%\([a-zA-Z_]+\)[a-z]", fmt[fmt.index("%(levelname)s") + len("%(levelname)s"):])[0]
-    regex.append(re2_escape(after))
-    return "".join(regex)
 
 
 JSON_LINE_FILTER = r"^\s*\{"  # a JSON log line starts with `{`
@@ -313,7 +293,7 @@ loki.process "bot" {{
     pipeline_name = "text_level"
 
     stage.regex {{
-      expression = {alloy_quote(text_level_regex(truth))}
+      expression = {alloy_quote(log_format.text_level_regex(truth.logs))}
     }}
   }}
   stage.labels {{

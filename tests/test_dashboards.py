@@ -16,10 +16,16 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import dashboard_validation, dashboards, grafana_provisioning, loki_rules, prometheus_rules
+from generator import (
+    dashboard_validation,
+    dashboards,
+    grafana_provisioning,
+    log_format,
+    loki_rules,
+    prometheus_rules,
+)
 from generator.alerting import GENERATED_HEADER, alert_name
 from generator.artifacts import Artifact
-from generator.dashboards import queries as q
 from generator.dashboards.common import DASHBOARDS, serialize
 from generator.logql_engine import LogStore, evaluate_instant
 from generator.pipeline import write_tree
@@ -274,13 +280,14 @@ def _sample_lines(level: str, message: str, tags: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("level", [level.name for level in TRUTH.logs.levels])
 def test_panel_parsers_extract_level_and_tags_from_both_log_formats(level: str) -> None:
     """Loki's regexp parser is Go RE2: google-re2 reads the same syntax and finds the same leftmost match."""
-    level_parser = compile_re2(q.level_capture_regex(TRUTH, "log_level"))
+    level_parser = compile_re2(log_format.level_capture_regex(TRUTH.logs, "log_level"))
     tags = {"operation": "webhook", "duration_ms": 734, "error_type": "TimeoutError"}
     for line in _sample_lines(level, "handled - ERROR - retried", tags):
         assert level_parser.search(line).group("log_level") == level, line
-        assert compile_re2(q.word_tag_extractor("error_type")).search(line).group("error_type") == "TimeoutError"
-        assert compile_re2(q.word_tag_extractor("operation")).search(line).group("operation") == "webhook"
-        duration = compile_re2(loki_rules.numeric_tag_extractor("duration_ms")).search(line)
+        error_type = compile_re2(log_format.word_tag_extractor("error_type")).search(line)
+        assert error_type.group("error_type") == "TimeoutError"
+        assert compile_re2(log_format.word_tag_extractor("operation")).search(line).group("operation") == "webhook"
+        duration = compile_re2(log_format.numeric_tag_extractor("duration_ms")).search(line)
         assert duration.group("duration_ms") == "734"
 
 

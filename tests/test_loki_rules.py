@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator import loki_rules
+from generator import log_format, loki_rules
 from generator.alerting import GENERATED_HEADER, alert_name
 from generator.logql_grammar import parse_batch
 from generator.logql_syntax import line_filters_for, quote_string, required_literal, unquote_string
@@ -109,8 +109,8 @@ def test_latency_rules_extract_duration_from_both_formats(rules: dict[str, dict]
     assert "| unwrap duration_ms" in p95["expr"] and p95["for"] == "5m" and "[5m]" in p95["expr"]
     slow = rules["WebhookSlowResponses"]
     assert "| duration_ms > 300 |" in slow["expr"] and slow["labels"]["tier"] == "2"
-    extractor = compile_re2(loki_rules.numeric_tag_extractor("duration_ms"))
-    webhook = compile_re2(loki_rules.tag_value_regex("operation", "webhook"))
+    extractor = compile_re2(log_format.numeric_tag_extractor("duration_ms"))
+    webhook = compile_re2(log_format.tag_value_regex("operation", "webhook"))
     json_line = '{"levelname": "INFO", "message": "handled", "operation": "webhook", "duration_ms": 1234.5}'
     text_line = "2026-11-29 10:00:01,123 - bot.webhook - INFO - handled operation=webhook duration_ms=45"
     assert extractor.search(json_line).group("duration_ms") == "1234.5"

@@ -43,6 +43,7 @@ from generator import (
     alloy_syntax,
     exporter_configs,
     grafana_provisioning,
+    log_format,
     loki_rules,
     pipeline,
     stack_configs,
@@ -460,8 +461,8 @@ def test_alloy_sets_the_truth_labels_and_extracts_the_level_from_both_formats(ge
     assert f"|~ `{stack_configs.JSON_LINE_FILTER}`" in json_match.attributes["selector"]
     assert f"!~ `{stack_configs.JSON_LINE_FILTER}`" in text_match.attributes["selector"]
     seen = set()
-    for log_format in ("text", "json", "mixed"):
-        lines = demo_bot.simulate(6, SIM_START, log_format, incidents=((1, "forbidden"),))
+    for line_format in ("text", "json", "mixed"):
+        lines = demo_bot.simulate(6, SIM_START, line_format, incidents=((1, "forbidden"),))
         for _when, line in lines:
             if line_filter.search(line):
                 level = json.loads(line)[json_key]
@@ -470,9 +471,9 @@ def test_alloy_sets_the_truth_labels_and_extracts_the_level_from_both_formats(ge
                 assert match, line
                 level = match.group("level")
             assert level in {lv.name for lv in truth.logs.levels}
-            seen.add((log_format, level))
-    for log_format in ("text", "json"):
-        assert {level for fmt, level in seen if fmt == log_format} == {lv.name for lv in truth.logs.levels}
+            seen.add((line_format, level))
+    for line_format in ("text", "json"):
+        assert {level for fmt, level in seen if fmt == line_format} == {lv.name for lv in truth.logs.levels}
 
 
 # --- the demo bot ------------------------------------------------------------------------------------------------
@@ -481,7 +482,7 @@ def test_alloy_sets_the_truth_labels_and_extracts_the_level_from_both_formats(ge
 def level_of(line: str, truth: Truth) -> str:
     if line.lstrip().startswith("{"):
         return str(json.loads(line)[truth.logs.json_fields.level])
-    match = compile_re2(stack_configs.text_level_regex(truth)).search(line)
+    match = compile_re2(log_format.text_level_regex(truth.logs)).search(line)
     assert match, line
     return str(match.group("level"))
 

@@ -10,6 +10,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from grafana_foundation_sdk.models import dashboard as dashboard_models
 
+from generator import log_format
 from generator.alerting import alert_name
 from generator.dashboards import queries as q
 from generator.dashboards.common import Context, assemble, log_label_variables
@@ -97,7 +98,7 @@ def build(context: Context) -> dict[str, Any]:
 
     grid.row("Volume and errors")
     selector = q.dashboard_log_selector(truth)
-    level_regex = q.level_capture_regex(truth, LEVEL_LABEL)
+    level_regex = log_format.level_capture_regex(truth.logs, LEVEL_LABEL)
     grid.add(timeseries_panel(
         "Lines per level", f"Log lines per level in both formats (production level: {truth.logs.production_level}; "
         "DEBUG in production is a misconfiguration).", loki,
@@ -107,7 +108,7 @@ def build(context: Context) -> dict[str, Any]:
         "Errors by error_type", f"{'/'.join(truth.logs.error_levels)} lines grouped by their `error_type` tag "
         "(exception class).", loki,
         [logql(f"sum by (error_type) (count_over_time({q.error_lines(truth, 'error_type')} | regexp "
-               f"{quote_string(q.word_tag_extractor('error_type'))} [{q.AUTO}]))", legend="{{error_type}}")],
+               f"{quote_string(log_format.word_tag_extractor('error_type'))} [{q.AUTO}]))", legend="{{error_type}}")],
         "none", stacked=True, bars=True), 12, 8)
 
     timed = q.tagged_lines(truth, "operation", "duration_ms")

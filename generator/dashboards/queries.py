@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 from generator import exporter_configs as exporters
-from generator import loki_rules
+from generator import log_format, loki_rules
 from generator import prometheus_rules as prom_rules
-from generator.logql_syntax import quote_string, re2_escape
+from generator.logql_syntax import quote_string
 from generator.truth import Truth
 from generator.truth.model import Slo
 from generator.truth.types import Duration
@@ -87,34 +87,16 @@ def with_quantile(expr: str, old: float, new: float) -> str:
     return expr.replace(head, f"quantile_over_time({new}, ")
 
 
-def level_capture_regex(truth: Truth, group: str) -> str:
-    """A `regexp` parser pattern capturing the level of a line in either log format into `group`.
-
-    Text lines: the level sits between the literal separators around %(levelname)s in the format (` - INFO - `).
-    JSON lines: the value of the level key. One named group, so Loki extracts one label whatever the format.
-    """
-    fmt = truth.logs.text_format
-    start = fmt.index("%(levelname)s")
-    placeholder = r"%\([a-zA-Z_]+\)[a-z]"
-    before = re.split(placeholder, fmt[:start])[-1]
-    after = re.split(placeholder, fmt[start + len("%(levelname)s"):])[0]
-    levels = "|".join(level.name for level in truth.logs.levels)
-    key = re2_escape(truth.logs.json_fields.level)
-    return f'(?:{re2_escape(before)}|"{key}"\\s*:\\s*")(?P<{group}>{levels})(?:{re2_escape(after)}|")'
-
-
-def word_tag_extractor(tag: str) -> str:
-    """A `regexp` parser pattern for a word-valued tag: JSON (`"error_type": "TimeoutError"`) or text (`k=v`)."""
-    t = re2_escape(tag)
-    return f'\\b{t}"?\\s*[:=]\\s*"?(?P<{tag}>[A-Za-z_][A-Za-z0-9_.]*)'
-
-
 def tagged_lines(truth: Truth, *tags: str) -> str:
     """Lines carrying every tag, each extracted as a label (cheap `|=` prefilter first, then one regexp per tag)."""
     filters = " ".join(f"|= {quote_string(tag)}" for tag in tags)
     numeric = {"duration_ms"}
+
+    def extractor(tag: str) -> str:
+        return log_format.numeric_tag_extractor(tag) if tag in numeric else log_format.word_tag_extractor(tag)
+
     parsers = " ".join(
-        f"| regexp {quote_string(loki_rules.numeric_tag_extractor(t) if t in numeric else word_tag_extractor(t))}"
+        f"| regexp {quote_string(extractor(t))}"
         for t in tags
     )
     return f"{dashboard_log_selector(truth)} {filters} {parsers}"
