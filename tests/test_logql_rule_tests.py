@@ -84,7 +84,9 @@ def test_a_broken_rule_fails_the_generated_tests_with_a_readable_message(rendere
     assert len(result.failures) == 1
     message = str(result.failures[0])
     assert "silent at 10 error lines" in message
-    assert "eval_time 6m" in message
+    tests = yaml.safe_load((broken / logql_test_generator.TESTS_DIR / "error-rate.yaml").read_text())["tests"]
+    at_threshold = next(t for t in tests if "silent at 10 error lines" in t["name"])
+    assert f"eval_time {at_threshold['alert_rule_test'][0]['eval_time']}" in message
     assert "alertname ErrorLogRate: firing alerts differ" in message
     assert "expected:\n      (none)" in message
     assert 'got:\n      - labels: {alert_id="error_log_rate", alertname="ErrorLogRate"' in message

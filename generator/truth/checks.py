@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from generator.truth.loader import Positions, Problem
 from generator.truth.model import Pattern, Truth
-from generator.truth.types import regex_matches
+from generator.truth.types import Duration, regex_matches
 
 
 def _pattern_sections(truth: Truth) -> list[tuple[tuple[str | int, ...], Pattern]]:
@@ -122,7 +122,8 @@ def _inhibition_problems(truth: Truth, positions: Positions) -> list[Problem]:
 
 
 def _rate_limit_interval_problems(truth: Truth, positions: Positions) -> list[Problem]:
-    """A rate-limit group evaluated less often than its window misses pairs of hits that straddle an evaluation."""
+    """Hits `g` apart are counted together only by an evaluation in [second hit, first hit + window): pairs with
+    g > window - interval can slip between evaluations, so the interval must be well under the window."""
     interval = truth.logs.ruler.rate_limited_interval
     return [
         positions.problem(
@@ -131,6 +132,16 @@ def _rate_limit_interval_problems(truth: Truth, positions: Positions) -> list[Pr
         )
         for index, pattern in enumerate(truth.rate_limited_patterns)
         if pattern.limit.per <= interval
+    ] + [
+        positions.problem(
+            ("logs", "ruler", "rate_limited_interval"),
+            f"{interval} is too coarse for {pattern.id!r} (window {pattern.limit.per}): pairs of hits more than "
+            f"{Duration(pattern.limit.per.seconds - interval.seconds)} apart may go unseen; "
+            "use at most a tenth of the window",
+        )
+        # One line, for the shortest window: it is the one that constrains the interval.
+        for pattern in sorted(truth.rate_limited_patterns, key=lambda p: p.limit.per)[:1]
+        if interval < pattern.limit.per and interval.seconds * 10 > pattern.limit.per.seconds
     ]
 
 
