@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from generator import pipeline
-from generator.alertmanager_config import alertmanager_config_command
-from generator.logql_engine.cli import test_command as logql_test_command
-from generator.provision_cli import diff_command, drift, provision
-from generator.scan_cli import backtest_command, scan_command
 from generator.truth import DEFAULT_TRUTH_PATH, Truth, TruthError, load_truth
 
 EXIT_INVALID_INPUT = 2
 EXIT_STALE = 1
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Subcommands living in their own modules, imported only when used: `obsctl scan` on a pipe should not pay for
+# loading the Grafana SDK and every renderer (about a second).
+LAZY_COMMANDS = {
+    "alertmanager-config": "generator.alertmanager_config:alertmanager_config_command",
+    "provision": "generator.provision_cli:provision",
+    "drift": "generator.provision_cli:drift",
+    "diff": "generator.provision_cli:diff_command",
+    "test": "generator.logql_engine.cli:test_command",
+    "scan": "generator.scan_cli:scan_command",
+    "backtest": "generator.scan_cli:backtest_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module on first use (click's documented lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            if not isinstance(command, click.Command) or command.name != cmd_name:
+                raise RuntimeError(f"{LAZY_COMMANDS[cmd_name]} is not the `{cmd_name}` command")
+            return command
+        return super().get_command(ctx, cmd_name)
 
 truth_option = click.option(
     "--truth", "truth_path", type=click.Path(path_type=Path), default=DEFAULT_TRUTH_PATH, show_default=True,
@@ -41,7 +62,7 @@ def load_or_exit(truth_path: Path) -> Truth:
         sys.exit(EXIT_INVALID_INPUT)
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="obsctl")
 def main() -> None:
     """Observability as code for the Telegram bot: truth.yaml -> rules, routing, dashboards, tests."""
@@ -60,6 +81,8 @@ def lint(truth_path: Path) -> None:
 @repo_option
 def generate(truth_path: Path, repo: Path) -> None:
     """Render every artifact, validate it with the real tools, then swap it in atomically."""
+    from generator import pipeline
+
     truth = load_or_exit(truth_path)
     try:
         artifacts = pipeline.generate(truth, repo)
@@ -76,6 +99,8 @@ def generate(truth_path: Path, repo: Path) -> None:
 @repo_option
 def check(truth_path: Path, repo: Path) -> None:
     """Fail (exit 1) with a diff when the committed artifacts differ from a fresh generation."""
+    from generator import pipeline
+
     truth = load_or_exit(truth_path)
     try:
         report = pipeline.stale_report(truth, repo)
@@ -90,14 +115,6 @@ def check(truth_path: Path, repo: Path) -> None:
         sys.exit(EXIT_STALE)
     click.echo("generated artifacts are up to date")
 
-
-main.add_command(alertmanager_config_command)
-main.add_command(provision)
-main.add_command(drift)
-main.add_command(diff_command)
-main.add_command(logql_test_command)
-main.add_command(scan_command)
-main.add_command(backtest_command)
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from generator.logql_syntax import re2_escape
-from generator.truth.model import Logs
+from generator.truth.model import Logs, SecretPattern
 
 LEVEL_PLACEHOLDER = "%(levelname)s"
 PLACEHOLDER = re.compile(r"%\([a-zA-Z_]+\)[a-z]")
@@ -57,6 +57,12 @@ def text_level_regex(logs: Logs, group: str = "level") -> str:
             regex.append(re2_escape(part))
     regex.append(re2_escape(level_separators(logs)[1]))
     return "".join(regex)
+
+
+def secret_detection_regex(secret: SecretPattern) -> str:
+    """A secret counts as leaked raw or already masked at ingestion (its `redact_as` marker): a masked leak still
+    pages, and the scanner sees what the alert sees."""
+    return secret.regex if secret.redact_as is None else f"{secret.regex}|{re2_escape(secret.redact_as)}"
 
 
 def tag_value_regex(tag: str, value: str) -> str:

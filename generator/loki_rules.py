@@ -13,7 +13,7 @@ from typing import Any
 from generator import log_format
 from generator.alerting import alert_annotations, alert_labels, alert_name, go_template_text
 from generator.artifacts import Artifact, yaml_document
-from generator.logql_syntax import LineFilter, line_filters_for, quote_string, re2_escape, render_line_filters
+from generator.logql_syntax import LineFilter, line_filters_for, quote_string, render_line_filters
 from generator.truth import Truth
 from generator.truth.model import ForbiddenPattern, RateLimitedPattern, SecretPattern
 from generator.truth.types import Duration
@@ -127,8 +127,7 @@ def rate_limited_pattern_rule(truth: Truth, pattern: RateLimitedPattern) -> Loki
 def secret_leak_rule(truth: Truth, secret: SecretPattern) -> LokiRule:
     """A leaked secret pages whether the line arrived raw or already masked by the ingestion pipeline."""
     window = truth.logs.ruler.occurrence_window
-    regex = secret.regex if secret.redact_as is None else f"{secret.regex}|{re2_escape(secret.redact_as)}"
-    filters = render_line_filters(line_filters_for(regex))
+    filters = render_line_filters(line_filters_for(log_format.secret_detection_regex(secret)))
     labels = alert_labels(truth, secret.id, "secret_leak")
     labels["pattern_id"] = secret.id
     return LokiRule(
