@@ -68,6 +68,7 @@ class BacktestResult:
     evaluations: int
     alerts: list[AlertSummary]
     errors: list[RuleEvalError]
+    skipped_evaluations: int = 0  # of `evaluations`, those proved no-ops and not computed (see logql_engine.rules)
 
     @property
     def pages(self) -> int:
@@ -78,23 +79,24 @@ class BacktestResult:
         return sum(len(a.firings) for a in self.alerts)
 
     def as_json(self) -> dict[str, Any]:
-        from generator.scanner import _iso
+        from generator.scanner import iso_time
 
         def episode(e: Episode) -> dict[str, Any]:
-            return {"labels": e.labels, "pending_at": _iso(e.pending_at_ns), "fired_at": _iso(e.fired_at_ns),
-                    "resolved_at": _iso(e.resolved_at_ns), "firing_s": e.firing_ns(self.end_ns) / 1e9,
+            return {"labels": e.labels, "pending_at": iso_time(e.pending_at_ns), "fired_at": iso_time(e.fired_at_ns),
+                    "resolved_at": iso_time(e.resolved_at_ns), "firing_s": e.firing_ns(self.end_ns) / 1e9,
                     "value_at_fire": e.value_at_fire, "summary": e.summary}
 
         return {
-            "from": _iso(self.start_ns), "to": _iso(self.end_ns), "entries": self.entries,
+            "from": iso_time(self.start_ns), "to": iso_time(self.end_ns), "entries": self.entries,
             "untimed_entries_skipped": self.untimed_entries, "evaluations": self.evaluations,
+            "evaluations_skipped_as_idle": self.skipped_evaluations,
             "firings": self.firings, "pages": self.pages,
             "alerts": [{"alertname": a.alertname, "tier": a.tier, "severity": a.severity, "pages": a.pages,
                         "firings": len(a.firings),
                         "firing_s": sum(e.firing_ns(self.end_ns) for e in a.firings) / 1e9,
                         "longest_s": max((e.firing_ns(self.end_ns) for e in a.firings), default=0) / 1e9,
                         "episodes": [episode(e) for e in a.episodes]} for a in self.alerts],
-            "errors": [{"at": _iso(e.ts_ns), "group": e.group, "rule": e.rule, "message": e.message}
+            "errors": [{"at": iso_time(e.ts_ns), "group": e.group, "rule": e.rule, "message": e.message}
                        for e in self.errors],
         }
 
@@ -192,4 +194,4 @@ def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth
     end = until_ns if until_ns is not None else last + settle
     run = evaluate_rules(groups, store, first, end)
     return BacktestResult(first, end, entries, untimed, run.evaluations, summarise(run.events, groups, truth),
-                          run.errors)
+                          run.errors, run.skipped_evaluations)

@@ -6,9 +6,9 @@ Input formats:
 - `syslog`: RFC 5424 lines as Render log streams deliver them: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`.
 - `lines`: the bot's own output, one entry per line: the text format of truth.yaml (`%(asctime)s - %(name)s -
   %(levelname)s - %(message)s`) and the bot's JSON lines (`asctime`, `name`, `levelname`, `message` and tags), mixed.
-  A line without its own time (a traceback line) takes the time of the line before it, as the ingestion would.
+  A line without its own time (a traceback line) takes the time of the line before it (it was written right after).
 
-The bot's `asctime` carries no zone: it is read as UTC (Render runs containers in UTC).
+The bot's `asctime` carries no zone: it is read as UTC (assumed: the containers run with TZ unset, i.e. UTC).
 
 Two views of the same input: `read_records` yields one `LogRecord` per entry (timestamp, labels, line, level), for the
 backtest; `iter_batches` yields newline-separated blocks of entry lines with just enough index to find a line's time
@@ -22,6 +22,7 @@ import json
 import re
 from array import array
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,11 +31,12 @@ from functools import lru_cache
 from itertools import chain
 from typing import IO
 
+from generator.log_format import level_separators
 from generator.logql_syntax import re2_escape
 from generator.truth.model import Logs
 
 Buffer = bytes | bytearray  # blocks are bytearrays read in place; single lines may be either
-CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024  # fits in the CPU cache: the read, Hyperscan and the newline count reuse it there
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one line longer than this is cut: it cannot be a real log line
 
 # Python logging's default asctime: `2026-11-29 10:00:01,123`.
@@ -137,6 +139,7 @@ class BotLineFormat:
     """
 
     text_regex: str  # whole text line, named groups asctime/name/levelname/message
+    level_suffix: str  # the literal text right after the level in a text line (` - `)
     levels: tuple[str, ...]
     time_key: str
     level_key: str
@@ -158,6 +161,7 @@ class BotLineFormat:
         parts.append(re2_escape(logs.text_format[pos:]))
         return cls(
             text_regex="^" + "".join(parts) + "$",
+            level_suffix=level_separators(logs)[1],
             levels=levels,
             time_key=logs.json_fields.time,
             level_key=logs.json_fields.level,
@@ -168,13 +172,6 @@ class BotLineFormat:
     def text_level_prefix_regex(self) -> str:
         """Matches a text line from its start to where its level begins (`2026-... - bot.api - `)."""
         return self.text_regex[: self.text_regex.index("(?P<levelname>")]
-
-    def text_level_suffix(self) -> str:
-        """The literal text the format puts right after the level (` - `)."""
-        after = self.text_regex[self.text_regex.index("(?P<levelname>"):]
-        after = after[after.index(")") + 1:]
-        literal = re.match(r"(?:\\.|[^\\(.*+?\[{|^$])*", after)
-        return re.sub(r"\\(.)", r"\1", literal.group(0) if literal else "")
 
     def json_level_prefix_regex(self) -> str:
         """Matches a JSON line from its start to where its level value begins (`{... "levelname": "`)."""
@@ -267,28 +264,27 @@ def peek_head(stream: IO[bytes], size: int = 65536) -> bytes:
 
 def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES, live: bool = False,
                      reuse_buffers: int = 0) -> Iterator[bytearray]:
-    """Blocks of whole lines, each ending in `\\n` (a missing final newline is added). Memory: about two blocks.
+    """Blocks of whole lines, each ending in `\\n` (a missing final newline is added). Memory: a few blocks.
 
     Each block is read into directly (no concatenation copies: this runs at memory speed). `reuse_buffers=n` cycles
-    through n buffers instead of allocating one per block (fresh 8 MiB buffers cost page faults and zeroing): a
+    through n buffers instead of allocating one per block (fresh buffers cost page faults and zeroing): a
     block then stays valid only until n - 1 more blocks have been taken. `live` reads whatever has arrived (a
     `--tail` pipe) instead of waiting for a full block.
     """
     readinto = getattr(stream, "readinto1", None) if live else None
     readinto = readinto or getattr(stream, "readinto", None)
-    ring: list[bytearray] = []
+    buffers: list[bytearray] = []  # at most `reuse_buffers` of them
+    in_use: deque[bytearray] = deque(maxlen=max(reuse_buffers - 1, 1))  # the last blocks handed out
     pending = b""
-    taken = 0
     while True:
         size = len(pending) + chunk_bytes
-        if reuse_buffers and len(ring) == reuse_buffers:
-            block = ring[taken % reuse_buffers]
-            if len(block) < size:
-                block.extend(bytes(size - len(block)))  # regrows within its allocation: no copy
-        else:
+        block = next((b for b in buffers if not any(b is used for used in in_use)), None) if reuse_buffers else None
+        if block is None:
             block = bytearray(size)
             if reuse_buffers:
-                ring.append(block)
+                buffers.append(block)
+        elif len(block) < size:
+            block.extend(bytes(size - len(block)))  # regrows within its allocation: no copy
         block[:len(pending)] = pending
         with memoryview(block) as view:
             if readinto is not None:
@@ -309,7 +305,7 @@ def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES, live: bo
         del block[cut:]  # truncating the end of a bytearray does not copy
         if block[-1:] != b"\n":
             block += b"\n"
-        taken += 1
+        in_use.append(block)
         yield block
     if pending:
         yield bytearray(pending + b"\n")
@@ -469,16 +465,23 @@ def _iter_json_values(blocks: Iterator[bytearray], source: str) -> Iterator[tupl
 
 def _iter_json_array(blocks: Iterator[Buffer], source: str) -> Iterator[tuple[str, object]]:
     decoder = json.JSONDecoder()
-    buffer, pos, line_base = "", 0, 1  # line_base: input line number of buffer[0]
+    buffer, pos = "", 0
+    line_at, line_at_pos = 1, 0  # the input line number of buffer[line_at_pos], advanced as we go (no rescans)
     state = "open"  # open -> first -> (value -> comma)* -> done
 
+    def line_of(position: int) -> int:
+        nonlocal line_at, line_at_pos
+        line_at += buffer.count("\n", line_at_pos, position)
+        line_at_pos = position
+        return line_at
+
     def refill() -> bool:
-        nonlocal buffer, pos, line_base
+        nonlocal buffer, pos, line_at_pos
         block = next(blocks, None)
         if block is None:
             return False
-        line_base += buffer.count("\n", 0, pos)
-        buffer, pos = buffer[pos:] + _decode(block), 0
+        line_of(pos)
+        buffer, pos, line_at_pos = buffer[pos:] + _decode(block), 0, 0
         return True
 
     while True:
@@ -491,16 +494,15 @@ def _iter_json_array(blocks: Iterator[Buffer], source: str) -> Iterator[tuple[st
                 raise InputError(f"{source}: the JSON array is not closed (truncated export?)")
             return
         char = buffer[pos]
-        where = f"{source}:{line_base + buffer.count(chr(10), 0, pos)}"
         if state == "open":
             state, pos = "first", pos + 1  # detection saw the `[`
         elif state == "done":
-            raise InputError(f"{where}: unexpected data after the JSON array")
+            raise InputError(f"{source}:{line_of(pos)}: unexpected data after the JSON array")
         elif char == "]" and state in ("first", "comma"):
             state, pos = "done", pos + 1
         elif state == "comma":
             if char != ",":
-                raise InputError(f"{where}: expected `,` or `]` between array elements")
+                raise InputError(f"{source}:{line_of(pos)}: expected `,` or `]` between array elements")
             state, pos = "value", pos + 1
         else:
             try:
@@ -509,8 +511,8 @@ def _iter_json_array(blocks: Iterator[Buffer], source: str) -> Iterator[tuple[st
                 # the element may continue in the next block; a broken one fails once it is implausibly long
                 if len(buffer) - pos < MAX_LINE_BYTES and refill():
                     continue
-                raise InputError(f"{where}: invalid JSON: {exc.msg}") from None
-            yield where, value
+                raise InputError(f"{source}:{line_of(pos)}: invalid JSON: {exc.msg}") from None
+            yield f"{source}:{line_of(pos)}", value
             state, pos = "comma", end
 
 

@@ -78,9 +78,9 @@ def _hit_line(hit: Hit, priority: str | None) -> str:
 
 
 def _short_time(ns: int | None) -> str:
-    from generator.scanner import _iso
+    from generator.scanner import iso_time
 
-    return (_iso(ns) or "time unknown").replace("T", " ").removesuffix("Z")
+    return (iso_time(ns) or "time unknown").replace("T", " ").removesuffix("Z")
 
 
 def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> None:

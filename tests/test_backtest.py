@@ -65,11 +65,13 @@ def test_a_forbidden_line_fires_its_alert_once_and_pages(truth: Truth, groups: l
     assert firings(result) == {"DatabaseConnectionLost": 1}
     (alert,) = [a for a in result.alerts if a.firings]
     (episode,) = alert.firings
-    minute = 60 * 10**9
-    start = int(T0.timestamp()) * 10**9
-    # evaluated every minute on aligned times: first seen at 10:02, gone once 5m window (left-open) passed it
-    assert episode.fired_at_ns == start + 2 * minute
-    assert episode.resolved_at_ns == start + 7 * minute
+    interval = next(g.interval_ns for g in groups if g.name == "forbidden-patterns")
+    window = round(truth.logs.ruler.occurrence_window.seconds * 1e9)
+    line_at = int(T0.timestamp()) * 10**9 + 75 * 10**9
+    # evaluated at times aligned to the group interval: first seen at the first one at or after the line; resolved
+    # at the first one whose window (t - window, t] (left-open) no longer holds it
+    assert episode.fired_at_ns == -(-line_at // interval) * interval
+    assert episode.resolved_at_ns == -(-(line_at + window) // interval) * interval
     assert alert.tier == "4" and alert.pages and result.pages == 1
 
 
@@ -159,3 +161,10 @@ def test_missing_rules_and_bad_input_exit_two(tmp_path: Path, rules_dir: Path, i
     bad.write_text('[{"timestamp": "2026-11-29T10:00:00Z", "message": 5}]')
     result = CliRunner().invoke(main, ["backtest", "--truth", str(TRUTH_PATH), "--rules", str(rules_dir), str(bad)])
     assert result.exit_code == 2 and "field `message`" in result.output
+
+
+def test_label_override_changes_which_streams_the_rules_select(incident_log: Path, rules_dir: Path) -> None:
+    result = CliRunner().invoke(main, ["backtest", "--json", "--truth", str(TRUTH_PATH), "--rules", str(rules_dir),
+                                       "--label", "service=another-service", str(incident_log)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["firings"] == 0  # the rules select {service="telegram-bot"} only

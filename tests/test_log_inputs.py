@@ -128,6 +128,14 @@ def test_render_record_with_a_bad_field_names_line_and_field(line_format: BotLin
         records((json.dumps(RENDER_OBJECT) + "\n" + json.dumps(bad) + "\n").encode(), line_format)
 
 
+def test_bad_element_of_a_render_array_is_located_by_line_across_blocks(line_format: BotLineFormat) -> None:
+    objects = [RENDER_OBJECT] * 30 + [dict(RENDER_OBJECT, message=None)]
+    text = json.dumps(objects, indent=1)  # one object spans many lines
+    bad_line = text[:text.rindex("\n {")].count("\n") + 2  # where the last object starts
+    with pytest.raises(InputError, match=rf"<input>:{bad_line}: field `message` must be a string"):
+        records(text.encode(), line_format, chunk_bytes=101)
+
+
 def test_truncated_render_array_is_an_error_not_a_silent_end(line_format: BotLineFormat) -> None:
     data = json.dumps([RENDER_OBJECT, RENDER_OBJECT]).encode()[:-1]
     with pytest.raises(InputError, match="not closed"):
@@ -172,6 +180,18 @@ def test_blocks_are_whole_lines_that_rebuild_the_input(lines: list[bytes], final
     assert all(block.endswith(b"\n") for block in blocks)
     expected = data if (not data or data.endswith(b"\n")) else data + b"\n"
     assert b"".join(blocks) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+       st.integers(min_value=1, max_value=64))
+def test_recycled_block_buffers_stay_intact_while_the_next_two_are_read(lines: list[bytes], chunk: int) -> None:
+    data = b"\n".join(lines) + b"\n"
+    held: list[tuple[bytearray, bytes]] = []
+    for block in iter_line_blocks(io.BytesIO(data), chunk, reuse_buffers=3):
+        assert all(bytes(buffer) == content for buffer, content in held[-2:])
+        held.append((block, bytes(block)))
+    assert b"".join(content for _buffer, content in held) == data
 
 
 def test_record_batches_keep_multi_line_messages_as_one_entry(line_format: BotLineFormat) -> None:

@@ -19,6 +19,7 @@ from generator.scanner import (
     ScanReport,
     WatchedPattern,
     compile_patterns,
+    count_newlines,
     hyperscan_safe,
     watched_patterns,
 )
@@ -45,9 +46,11 @@ def scanner(truth: Truth, line_format: BotLineFormat) -> Scanner:
     return Scanner(truth, line_format, environ={})
 
 
-def scan(scanner: Scanner, data: bytes, fmt: InputFormat = InputFormat.LINES, chunk: int = 1 << 20) -> ScanReport:
+def scan(scanner: Scanner, data: bytes, fmt: InputFormat = InputFormat.LINES, chunk: int = 1 << 20,
+         reuse_buffers: bool = False) -> ScanReport:
     report = scanner.new_report("test", fmt.value)
-    batches = iter_batches(io.BufferedReader(io.BytesIO(data)), scanner.line_format, fmt, chunk_bytes=chunk)
+    batches = iter_batches(io.BufferedReader(io.BytesIO(data)), scanner.line_format, fmt, chunk_bytes=chunk,
+                           reuse_buffers=reuse_buffers)
     return scanner.scan(batches, report)
 
 
@@ -118,6 +121,17 @@ def test_hyperscan_and_re2_agree_on_every_truth_pattern(single_pattern_databases
         for text in lines:
             expected = compile_re2(regex).search(text) is not None
             assert _hyperscan_says(database, text.encode()) == expected, (regex, text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(lines_strategy, min_size=1, max_size=30), st.integers(min_value=1, max_value=400))
+def test_the_whole_scan_reports_exactly_the_lines_re2_matches(scanner: Scanner, lines: list[str], chunk: int) -> None:
+    report = scan(scanner, ("\n".join(lines) + "\n").encode(), chunk=chunk, reuse_buffers=True)
+    for pattern_report in report.patterns:
+        regex = compile_re2(pattern_report.pattern.regex)
+        expected = [number for number, text in enumerate(lines, 1) if regex.search(text) is not None]
+        assert pattern_report.hits == len(expected), pattern_report.pattern.id
+        assert [h.entry for h in pattern_report.examples] == expected[:len(pattern_report.examples)]
 
 
 @settings(max_examples=200, deadline=None)
@@ -196,22 +210,38 @@ def test_patterns_hyperscan_cannot_take_are_matched_by_re2_line_by_line(truth: T
     assert [h.entry for p in report.patterns for h in p.examples] == [1, 2]
 
 
+def test_anchored_patterns_anchor_at_each_line_of_a_block(truth: Truth, line_format: BotLineFormat) -> None:
+    patterns = [WatchedPattern("line_start", "forbidden", "^Queue full", priority="P2"),
+                WatchedPattern("line_end", "forbidden", "Queue full$", priority="P2")]
+    own = Scanner(truth, line_format, patterns=patterns, environ={})
+    # `$` goes to RE2: Hyperscan's multi-line `$` would miss it before a CRLF line end
+    assert [engine.split(" ")[0] for engine in own.compiled.engines] == ["hyperscan+re2", "re2"]
+    report = scan(own, b"Queue full\nQueue full!\nx Queue full\nQueue full\r\n")
+    assert [h.entry for h in report.patterns[0].examples] == [1, 2, 4]
+    assert [h.entry for h in report.patterns[1].examples] == [1, 3, 4]
+
+
 # --- secrets ---------------------------------------------------------------------------------------------------------
 
 
 def test_leaked_secrets_are_reported_masked_in_tables_and_json(tmp_path: Path) -> None:
     log = tmp_path / "leak.log"
     log.write_text(line(1, "INFO", f"HTTP Request: POST https://api.telegram.org/bot{TOKEN}/sendMessage") + "\n"
-                   + line(2, "DEBUG", "KIE_API_KEY=sk_live_0123456789abcdef0123") + "\n")
+                   + line(2, "DEBUG", "KIE_API_KEY=sk_live_0123456789abcdef0123") + "\n"
+                   + line(3, "INFO", "generation started prompt=a cat in space") + "\n"
+                   + json.dumps({"asctime": "2026-11-29 10:00:04,000", "message": "generation started",
+                                 "prompt": "my secret wish"}) + "\n")
     for args in (["scan", "--truth", str(TRUTH_PATH), str(log)],
                  ["scan", "--json", "--truth", str(TRUTH_PATH), str(log)]):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1, result.output
         assert TOKEN not in result.output and "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0" not in result.output
         assert "sk_live_0123456789abcdef0123" not in result.output
+        assert "a cat in space" not in result.output and "my secret wish" not in result.output
         assert "<redacted:TELEGRAM_BOT_TOKEN>" in result.output and "<redacted:KIE_API_KEY>" in result.output
+        assert "<redacted:user_prompt_logged>" in result.output
     document = json.loads(result.output)
-    assert document["inputs"][0]["summary"]["leaked_secrets"] == 2
+    assert document["inputs"][0]["summary"]["leaked_secrets"] == 4
 
 
 def test_a_secret_from_the_environment_is_masked_wherever_it_appears(tmp_path: Path,
@@ -279,11 +309,15 @@ def test_text_render_json_and_syslog_inputs_scan_alike(scanner: Scanner) -> None
 
 
 def test_hits_on_block_boundaries_are_neither_lost_nor_doubled(scanner: Scanner) -> None:
-    data = "".join(line(i, "ERROR", "Queue full") + "\n" for i in range(40)).encode()
+    data = "".join(line(i, "ERROR", "Queue full") + "\n" + line(i, "INFO", "ok duration_ms=5") + "\n"
+                   for i in range(40)).encode()
     for chunk in (7, 64, 100, 1 << 20):
-        report = scan(scanner, data, chunk=chunk)
-        assert hits(report) == {"queue_full": 40}
-        assert [h.entry for h in report.patterns[4].examples] == list(range(1, 21))
+        for reuse_buffers in (False, True):  # the scanner's own pipeline may recycle block buffers
+            report = scan(scanner, data, chunk=chunk, reuse_buffers=reuse_buffers)
+            assert hits(report) == {"queue_full": 40}
+            assert [h.entry for h in report.patterns[4].examples] == list(range(1, 41, 2))
+            assert (report.entries, report.latency.count) == (80, 40)
+            assert dict(report.levels) == {"ERROR": 40, "INFO": 40}
 
 
 # --- the command -----------------------------------------------------------------------------------------------------
@@ -310,6 +344,12 @@ def test_clean_log_exits_zero_and_bad_input_exits_two(tmp_path: Path) -> None:
     assert "bad.syslog:2" in result.output
     missing = CliRunner().invoke(main, ["scan", "--truth", str(TRUTH_PATH), str(tmp_path / "nope.log")])
     assert missing.exit_code == 2
+
+
+@given(st.binary(max_size=300), st.integers(min_value=0, max_value=310), st.integers(min_value=0, max_value=310))
+def test_newline_counting_matches_bytes_count(data: bytes, start: int, end: int) -> None:
+    assert count_newlines(data) == data.count(b"\n")
+    assert count_newlines(bytearray(data), start, end) == data.count(b"\n", start, end)
 
 
 def test_latency_percentiles_are_nearest_rank() -> None:

@@ -8,8 +8,10 @@ Public API (the scanner/backtest build on these):
     Evaluator(store).instant(query_or_ast, t_ns) -> list[Sample]          # PipelineError like Loki
     evaluate_instant(store, query, t_ns) -> list[Sample]
     load_rule_file(path) -> list[RuleGroup]; parse_rule_groups(data, source)
-    evaluate_rules(groups, store, start_ns, end_ns, offset_ns=0) -> RuleRun(events, errors, evaluations)
+    evaluate_rules(groups, store, start_ns, end_ns, offset_ns=0, skip_idle=True)
+        -> RuleRun(events, errors, evaluations, skipped_evaluations)   # skip_idle: same result, proved no-ops skipped
     RuleEngine(groups, store).advance(start_ns, until_ns); engine.alerts(alertname, state)
+    store.next_entry_after(selector, after_ns); Evaluator(store).next_sample_after(range_aggregation, after_ns)
     run_test_file(path) -> TestFileResult
 """
 

@@ -8,6 +8,7 @@ up to t plus one nanosecond: "range iterators work on start exclusive, end inclu
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -66,6 +67,18 @@ class LogStore:
             self._sorted = True
         return list(self._streams.values())
 
+    def next_entry_after(self, selector: ast.StreamSelector, after_ns: int) -> int | None:
+        """The earliest timestamp > `after_ns` of any entry of a stream `selector` matches (None: there is none).
+        A bisection per matching stream over its time-sorted entries."""
+        earliest: int | None = None
+        for stream in self.streams:
+            if not selector_matches(selector, stream.labels):
+                continue
+            i = bisect.bisect_right(stream.entries, after_ns, key=_entry_time)
+            if i < len(stream.entries) and (earliest is None or stream.entries[i][0] < earliest):
+                earliest = stream.entries[i][0]
+        return earliest
+
     def time_bounds(self) -> tuple[int, int] | None:
         stamps = [ts for s in self.streams for ts in (s.entries[0][0], s.entries[-1][0]) if s.entries]
         return (min(stamps), max(stamps)) if stamps else None
@@ -84,6 +97,10 @@ class Sample:
 
     def __str__(self) -> str:
         return f"{format_labels(self.labels)} {self.value!r}"
+
+
+def _entry_time(entry: tuple[int, str]) -> int:
+    return entry[0]
 
 
 def labels_key(labels: Mapping[str, str]) -> LabelSet:
@@ -115,6 +132,7 @@ class Evaluator:
     def __init__(self, store: LogStore):
         self.store = store
         self._cache: dict[int, tuple[ast.RangeAggregation, int, list[_Extraction]]] = {}
+        self._sample_times: dict[int, tuple[ast.RangeAggregation, int, list[int]]] = {}
 
     def instant(self, query: str | ast.MetricExpr, t_ns: int) -> list[Sample]:
         """The instant vector of `query` at `t_ns`, sorted by labels. Raises PipelineError like Loki would."""
@@ -157,6 +175,22 @@ class Evaluator:
                 result.append(extraction)
         self._cache[id(expr)] = (expr, self.store.version, result)
         return result
+
+    def next_sample_after(self, expr: ast.RangeAggregation, after_ns: int) -> int | None:
+        """The earliest timestamp > `after_ns` of a sample `expr` aggregates (an entry of a matching stream that its
+        pipeline keeps, error samples included), None when there is none. The window (t - range, t] holds a sample
+        exactly when `next_sample_after(expr, t - range) <= t`. A line the pipeline marks with `__error__` is a sample
+        here too, so the window holding it is not empty and `instant` there raises, as Loki does."""
+        cached = self._sample_times.get(id(expr))
+        if cached is not None and cached[0] is expr and cached[1] == self.store.version:
+            times = cached[2]
+        else:
+            if len(self._sample_times) > 256:
+                self._sample_times.clear()
+            times = list(heapq.merge(*(e.timestamps for e in self._extractions(expr))))
+            self._sample_times[id(expr)] = (expr, self.store.version, times)
+        i = bisect.bisect_right(times, after_ns)
+        return times[i] if i < len(times) else None
 
     def _range_aggregation(self, expr: ast.RangeAggregation, t: int) -> list[Sample]:
         lower = t - expr.log_range.range_ns

@@ -4,6 +4,15 @@ expression returns nothing (Prometheus rules/alerting.go AlertingRule.Eval).
 
 Evaluation times are `offset + k * interval`. Prometheus adds a per-group hash offset (rules/group.go
 EvalTimestamp); promtool's unit tests and this engine default to offset 0, i.e. times aligned to the interval.
+
+Idle evaluations are skipped, not computed (a 1s group over a week of logs is 600 000 evaluations per rule). An
+evaluation of an alerting rule is provably a no-op when (1) its expression is empty whenever every range window in it
+is empty (`window_ranges_deciding_emptiness`), (2) every one of those windows (t - range, t] holds no sample (no entry
+of a matching stream that the range's pipeline keeps) and (3) the rule has no alert at all (not pending, not firing,
+not resolved-but-kept): AlertingRule.Eval over an empty vector with no alerts changes nothing and reports nothing.
+Given the first sample s after t - range, every aligned time in [t, s) satisfies (2) too, so the engine jumps to the
+first aligned time >= s (the earliest over the group's rules and ranges). Results are identical to evaluating every
+step; `RuleEngine(..., skip_idle=False)` does the latter (the differential tests compare both).
 """
 
 from __future__ import annotations
@@ -144,6 +153,32 @@ def load_rule_file(path: str | Path, default_interval_ns: int = DEFAULT_INTERVAL
     return parse_rule_groups(data, where, default_interval_ns)
 
 
+# Range operations that yield one sample per series with at least one sample in the window, and nothing else
+# (pkg/logql/range_vector.go): all windows empty -> an empty vector. absent_over_time does the opposite.
+_EMPTY_WHEN_WINDOWS_EMPTY_RANGE_OPS = frozenset({
+    "count_over_time", "rate", "bytes_over_time", "bytes_rate", "sum_over_time", "avg_over_time", "min_over_time",
+    "max_over_time", "quantile_over_time"})
+# Vector aggregations without a parameter: one output per group of input samples; no input, no output.
+_EMPTY_WHEN_INPUT_EMPTY_VECTOR_OPS = frozenset({"sum", "avg", "min", "max", "count"})
+
+
+def window_ranges_deciding_emptiness(expr: ast.MetricExpr) -> tuple[ast.RangeAggregation, ...] | None:
+    """The range aggregations of `expr` such that, when all their windows hold no sample, `expr` is the empty vector;
+    None when that cannot be proved for this shape (e.g. `vector(1)`, `absent_over_time`, `or`, a bare number), so
+    the rule is evaluated at every step. Proof by structure: each node listed here maps an empty input to an empty
+    output; any node not listed refuses."""
+    if isinstance(expr, ast.RangeAggregation):
+        return (expr,) if expr.op in _EMPTY_WHEN_WINDOWS_EMPTY_RANGE_OPS else None
+    if isinstance(expr, ast.VectorAggregation):
+        if expr.op not in _EMPTY_WHEN_INPUT_EMPTY_VECTOR_OPS:
+            return None
+        return window_ranges_deciding_emptiness(expr.inner)
+    if isinstance(expr, ast.Comparison):
+        # A vector against a number keeps (or, with `bool`, maps) each sample: one output per input sample at most.
+        return window_ranges_deciding_emptiness(expr.vector)
+    return None
+
+
 # --- alert state ---------------------------------------------------------------------------------------------------
 
 
@@ -185,6 +220,7 @@ class AlertingRuleState:
         self.rule = rule
         self.group = group
         self.active: dict[LabelSet, Alert] = {}
+        self.deciding_ranges = window_ranges_deciding_emptiness(rule.query)
 
     def eval(self, evaluator: Evaluator, ts: int) -> list[AlertEvent]:
         """rules/alerting.go AlertingRule.Eval. A query error leaves every alert as it was (the rule is unhealthy)."""
@@ -246,20 +282,25 @@ class AlertingRuleState:
 
 @dataclass
 class RuleRun:
-    """Everything that happened while evaluating rule groups over a time range."""
+    """Everything that happened while evaluating rule groups over a time range.
+
+    `evaluations` counts rule evaluations at every aligned time, as the ruler runs them; `skipped_evaluations` is how
+    many of those were proved no-ops (see the module docstring) and not computed."""
 
     events: list[AlertEvent] = field(default_factory=list)
     errors: list[RuleEvalError] = field(default_factory=list)
     evaluations: int = 0
+    skipped_evaluations: int = 0
 
 
 class RuleEngine:
     """Steps rule groups forward in time over one store; query the alert states between steps."""
 
-    def __init__(self, groups: Iterable[RuleGroup], store: LogStore, offset_ns: int = 0):
+    def __init__(self, groups: Iterable[RuleGroup], store: LogStore, offset_ns: int = 0, skip_idle: bool = True):
         self.groups = list(groups)
         self.evaluator = Evaluator(store)
         self.offset_ns = offset_ns
+        self.skip_idle = skip_idle
         self.states = [[AlertingRuleState(r, g.name) for r in g.alert_rules] for g in self.groups]
         self.next_eval = [None] * len(self.groups)  # type: list[int | None]
         self.run = RuleRun()
@@ -278,17 +319,55 @@ class RuleEngine:
             heapq.heappush(heap, (t, gi))
         while heap:
             t, gi = heapq.heappop(heap)
+            group = self.groups[gi]
             if t > until_ns:
                 self.next_eval[gi] = t
                 continue
-            self._eval_group(gi, t)
-            heapq.heappush(heap, (t + self.groups[gi].interval_ns, gi))
+            busy_from = [self._idle_until(state, t) for state in self.states[gi]]
+            if t not in busy_from:  # every rule of the group is idle at t: jump to where one may not be
+                wake = min((w for w in busy_from if w is not None), default=None)
+                resume = self._first_eval(group, wake) if wake is not None else None
+                if resume is None or resume > until_ns:
+                    # Idle through until_ns. Stop at the first aligned time after it: entries may still be added
+                    # to the store before the next advance().
+                    resume = t + ((until_ns - t) // group.interval_ns + 1) * group.interval_ns
+                self._count_skipped(gi, (resume - t) // group.interval_ns)
+                heapq.heappush(heap, (resume, gi))  # re-checked there, in time order with the other groups
+                continue
+            self._eval_group(gi, t, [w == t for w in busy_from])
+            heapq.heappush(heap, (t + group.interval_ns, gi))
         return self.run
 
-    def _eval_group(self, gi: int, t: int) -> None:
+    def _idle_until(self, state: AlertingRuleState, t: int) -> int | None:
+        """The earliest time >= t at which evaluating this rule may do something: t when it may now (or when
+        idleness cannot be proved), None when never again (no sample left in the store for its windows)."""
+        if not self.skip_idle or state.active or state.deciding_ranges is None:
+            return t
+        wake: int | None = None
+        for aggregation in state.deciding_ranges:
+            try:
+                sample_at = self.evaluator.next_sample_after(aggregation, t - aggregation.log_range.range_ns)
+            except LogQLError:
+                return t  # evaluating reports the error, as without skipping
+            if sample_at is None:
+                continue
+            if sample_at <= t:
+                return t  # the window (t - range, t] holds a sample
+            wake = sample_at if wake is None else min(wake, sample_at)
+        return wake
+
+    def _count_skipped(self, gi: int, steps: int) -> None:
+        rules = len(self.states[gi]) * steps
+        self.run.evaluations += rules
+        self.run.skipped_evaluations += rules
+
+    def _eval_group(self, gi: int, t: int, busy: list[bool]) -> None:
         group = self.groups[gi]
-        for state in self.states[gi]:
+        for state, is_busy in zip(self.states[gi], busy, strict=True):
             self.run.evaluations += 1
+            if not is_busy:  # proved a no-op; rules of a group do not affect each other
+                self.run.skipped_evaluations += 1
+                continue
             try:
                 self.run.events.extend(state.eval(self.evaluator, t))
             except LogQLError as exc:
@@ -302,8 +381,9 @@ class RuleEngine:
 
 
 def evaluate_rules(groups: Iterable[RuleGroup], store: LogStore, start_ns: int, end_ns: int,
-                   offset_ns: int = 0) -> RuleRun:
-    """Evaluate rule groups at their aligned times in [start_ns, end_ns]; returns alert transitions and errors."""
-    engine = RuleEngine(groups, store, offset_ns)
+                   offset_ns: int = 0, skip_idle: bool = True) -> RuleRun:
+    """Evaluate rule groups at their aligned times in [start_ns, end_ns]; returns alert transitions and errors.
+    `skip_idle=False` computes every evaluation, even those proved to be no-ops (same result, slower)."""
+    engine = RuleEngine(groups, store, offset_ns, skip_idle)
     return engine.advance(start_ns, end_ns)
 
