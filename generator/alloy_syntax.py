@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.go_strings import go_quote, go_unquote
+
 # Components this project uses and the fields each exports (Alloy reference, "Exported fields" of each page).
 COMPONENT_EXPORTS: dict[str, set[str]] = {
     "local.file_match": {"targets"},
@@ -38,26 +40,9 @@ class AlloySyntaxError(ValueError):
         super().__init__(f"line {line}: {message}")
 
 
-def quote(text: str) -> str:
-    """An Alloy double-quoted string literal (Go escape rules): backslash, quote and control characters escaped."""
-    out = ['"']
-    for char in text:
-        if char == "\\":
-            out.append("\\\\")
-        elif char == '"':
-            out.append('\\"')
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
+# Alloy string literals are Go's: double-quoted with strconv escapes, or raw backticks.
+quote = go_quote
+unquote = go_unquote
 
 
 @dataclass(frozen=True)
@@ -100,36 +85,6 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
-_SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f",
-                   "v": "\v"}
-
-
-def unquote(literal: str) -> str:
-    """The value of an Alloy string literal (double-quoted with Go escapes, or raw backticks)."""
-    if literal.startswith("`"):
-        return literal[1:-1]
-    body, out, i = literal[1:-1], [], 0
-    while i < len(body):
-        char = body[i]
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        nxt = body[i + 1]
-        if nxt in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[nxt])
-            i += 2
-        elif nxt == "x":
-            out.append(chr(int(body[i + 2:i + 4], 16)))
-            i += 4
-        elif nxt == "u":
-            out.append(chr(int(body[i + 2:i + 6], 16)))
-            i += 6
-        else:
-            raise ValueError(f"invalid escape \\{nxt} in {literal}")
-    return "".join(out)
-
-
 def _tokens(text: str) -> list[tuple[str, str, int]]:
     tokens, pos, line = [], 0, 1
     while pos < len(text):

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from generator.go_strings import go_quote, go_unquote
+
 # Python's own regex parser reads the RE2 subset we accept (truth regexes are RE2-validated first); where it cannot,
 # or where the structure is not a plain sequence, we emit no literal prefilter: correctness over speed.
 try:  # Python 3.11+
@@ -31,67 +33,16 @@ def quote_string(text: str, prefer_backticks: bool = True) -> str:
     """A LogQL string literal for `text`: a raw backtick string when possible, else an escaped Go string.
 
     Backtick strings are raw in LogQL (Go syntax): no escape is interpreted, so a regex reads as written. They cannot
-    hold a backtick, and Go also strips carriage returns from them; those fall back to double quotes, where Go's
-    strconv.Unquote rules apply: backslash and quote escaped, control characters as \\xNN, \\n, \\t.
+    hold a backtick, and Go strips carriage returns from them; those fall back to double quotes (strconv rules).
     """
     if prefer_backticks and "`" not in text and "\r" not in text:
         return f"`{text}`"
-    out = ['"']
-    for char in text:
-        if char == "\\":
-            out.append("\\\\")
-        elif char == '"':
-            out.append('\\"')
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
+    return go_quote(text)
 
 
 def unquote_string(literal: str) -> str:
-    """Inverse of quote_string for both LogQL string forms (used by tests and the offline engine)."""
-    if literal.startswith("`") and literal.endswith("`") and len(literal) >= 2:
-        return literal[1:-1]
-    if not (literal.startswith('"') and literal.endswith('"') and len(literal) >= 2):
-        raise ValueError(f"not a LogQL string literal: {literal!r}")
-    body = literal[1:-1]
-    out = []
-    i = 0
-    simple = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
-              "'": "'"}
-    while i < len(body):
-        char = body[i]
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        nxt = body[i + 1] if i + 1 < len(body) else ""
-        if nxt in simple:
-            out.append(simple[nxt])
-            i += 2
-        elif nxt == "x":
-            out.append(chr(int(body[i + 2:i + 4], 16)))
-            i += 4
-        elif nxt == "u":
-            out.append(chr(int(body[i + 2:i + 6], 16)))
-            i += 6
-        elif nxt == "U":
-            out.append(chr(int(body[i + 2:i + 10], 16)))
-            i += 10
-        elif nxt in "01234567":
-            out.append(chr(int(body[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            raise ValueError(f"invalid escape \\{nxt} in LogQL string {literal!r}")
-    return "".join(out)
+    """Inverse of quote_string for both LogQL string forms (used by validation, tests and the offline engine)."""
+    return go_unquote(literal)
 
 
 def _literal_runs(parsed: list[tuple[Any, Any]]) -> list[str] | None:
