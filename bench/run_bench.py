@@ -7,11 +7,15 @@
    with the full report (plus levels and duration percentiles), the whole `obsctl scan` command (Python start-up
    included), `rg -c -f patterns` and `grep -E -c -f patterns`. All of them must agree on the number of matching lines.
 3. Peak RSS of a full scan in a fresh process, at the small size and at 1 GB: flat memory shows as equal numbers.
+4. `obsctl backtest` over a simulated quiet week (a small bot: an update every few minutes, rare pattern hits and
+   bursts) through the generated Loki rules (one group every 1 s, the others every 15 s): seconds with idle
+   evaluations skipped and with every evaluation computed (the baseline); both results must be identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
@@ -31,7 +35,8 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from generator.log_inputs import BotLineFormat, InputFormat, iter_batches  # noqa: E402
+from generator.backtest import backtest, load_rules  # noqa: E402
+from generator.log_inputs import BotLineFormat, InputFormat, iter_batches, read_records  # noqa: E402
 from generator.scanner import Scanner, watched_patterns  # noqa: E402
 from generator.truth import Truth, load_truth  # noqa: E402
 
@@ -147,6 +152,77 @@ def bench_log(size_mb: int, truth: Truth) -> Path:
     return path
 
 
+# --- backtest over a quiet week ----------------------------------------------------------------------------------
+
+
+def quiet_week_log(truth: Truth) -> bytes:
+    """A week of a small bot's log in the seed's text format: an update every ~2 min by day and ~10 min at night,
+    each a webhook line with its duration; ~2% external API errors; about once a day a truth pattern hit; now and
+    then a burst of three rate-limited lines within seconds; look-alikes. Deterministic."""
+    rnd = random.Random(SEED)
+    patterns = (*truth.forbidden_patterns, *truth.privacy.never_log)
+    hits = [e for p in patterns for e in p.examples.match if not e.startswith("{")]
+    bursts = [e for p in truth.rate_limited_patterns for e in p.examples.match if not e.startswith("{")]
+    look_alikes = [e for p in (*patterns, *truth.rate_limited_patterns) for e in p.examples.no_match
+                   if e[:4].isdigit()]
+    clock = datetime(2026, 11, 22, tzinfo=UTC)
+    end = clock + timedelta(days=7)
+    lines: list[str] = []
+
+    def stamp(line: str, at: datetime) -> None:
+        # the examples are "<time> - logger - LEVEL - message": keep all but the time
+        lines.append(f"{at:%Y-%m-%d %H:%M:%S},{at.microsecond // 1000:03d}{line[23:]}")
+
+    update_id = 880_000_000
+    while clock < end:
+        clock += timedelta(seconds=rnd.expovariate(1 / (120 if 8 <= clock.hour < 23 else 600)))
+        update_id += 1
+        duration = max(1, int(rnd.lognormvariate(4.8, 0.6)))
+        stamp(f"{'':23} - bot.webhook - INFO - Received update update_id={update_id}", clock)
+        stamp(f"{'':23} - bot.webhook - {'WARNING' if duration > 300 else 'INFO'} - Webhook handled "
+              f"update_id={update_id} operation=webhook duration_ms={duration}",
+              clock + timedelta(milliseconds=duration))
+        roll = rnd.random()
+        if roll < 0.02:
+            stamp(f"{'':23} - bot.api - ERROR - External API timeout after 30000 ms operation=generation", clock)
+        elif roll < 0.025:
+            stamp(rnd.choice(hits), clock)
+        elif roll < 0.027:
+            example = rnd.choice(bursts)
+            for k in range(3):
+                stamp(example, clock + timedelta(seconds=2 * k))
+        elif roll < 0.04:
+            stamp(rnd.choice(look_alikes), clock)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def backtest_week(truth: Truth) -> None:
+    log = quiet_week_log(truth)
+    groups = load_rules(REPO / "loki" / "rules" / truth.logs.tenant)
+    line_format = BotLineFormat.from_truth(truth.logs)
+    table = Table(title="obsctl backtest over a simulated quiet week (generated Loki rules)", title_justify="left")
+    for column in ("evaluation", "seconds", "rule evaluations", "computed", "firings", "pages"):
+        table.add_column(column, justify="left" if column == "evaluation" else "right")
+    outcomes = []
+    for skip_idle in (True, False):
+        records = read_records(io.BufferedReader(io.BytesIO(log)), line_format, InputFormat.LINES)
+        started = time.perf_counter()
+        result = backtest(records, groups, truth, skip_idle=skip_idle)
+        elapsed = time.perf_counter() - started
+        table.add_row("idle evaluations skipped" if skip_idle else "every evaluation computed (baseline)",
+                      f"{elapsed:,.1f}", f"{result.evaluations:,}",
+                      f"{result.evaluations - result.skipped_evaluations:,}", f"{result.firings:,}",
+                      f"{result.pages:,}")
+        outcome = result.as_json()
+        outcome.pop("evaluations_skipped_as_idle")
+        outcomes.append(outcome)
+    console.print(f"input: {len(log) / MB:.1f} MB, {result.entries:,} entries over 7 days")
+    console.print(table)
+    if outcomes[0] != outcomes[1]:
+        console.print("[red]skipping idle evaluations changed the backtest result[/red]")
+        sys.exit(1)
+
+
 # --- timing ------------------------------------------------------------------------------------------------------
 
 
@@ -215,8 +291,12 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=200, help="log size for throughput (default 200)")
     parser.add_argument("--big-mb", type=int, default=1000, help="log size for the memory check (default 1000)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per tool; the median is shown (default 5)")
+    parser.add_argument("--backtest-only", action="store_true", help="only the backtest benchmark")
     args = parser.parse_args()
     truth = load_truth(REPO / "product" / "truth.yaml")
+    if args.backtest_only:
+        backtest_week(truth)
+        return
     rg, grep = shutil.which("rg"), shutil.which("grep")
     if not rg or not grep:
         raise SystemExit("bench needs ripgrep (`rg`) and grep: run `make deps`")
@@ -280,6 +360,7 @@ def main() -> None:
     console.print(table)
     console.print("obsctl reads 1 MiB blocks (three buffers in turn): its memory does not depend on the input size. "
                   "rg maps the file, so its RSS counts the mapped file pages.")
+    backtest_week(truth)
 
 
 if __name__ == "__main__":

@@ -185,13 +185,15 @@ def summarise(events: Iterable[AlertEvent], groups: list[RuleGroup], truth: Trut
 
 
 def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth,
-             overrides: Mapping[str, str] | None = None, until_ns: int | None = None) -> BacktestResult:
+             overrides: Mapping[str, str] | None = None, until_ns: int | None = None,
+             skip_idle: bool = True) -> BacktestResult:
+    """`skip_idle=False` computes every rule evaluation (same result, slower: the benchmark's baseline)."""
     store, entries, untimed, first, last = fill_store(records, truth.service.log_labels, overrides or {})
     if first is None or last is None:
         return BacktestResult(0, 0, 0, untimed, 0, summarise([], groups, truth), [])
     # after the last entry, run until every window has emptied (plus one interval, as evaluations are aligned)
     settle = longest_lookback_ns(groups) + max(g.interval_ns for g in groups)
     end = until_ns if until_ns is not None else last + settle
-    run = evaluate_rules(groups, store, first, end)
+    run = evaluate_rules(groups, store, first, end, skip_idle=skip_idle)
     return BacktestResult(first, end, entries, untimed, run.evaluations, summarise(run.events, groups, truth),
                           run.errors, run.skipped_evaluations)

@@ -187,7 +187,10 @@ class Evaluator:
         else:
             if len(self._sample_times) > 256:
                 self._sample_times.clear()
-            times = list(heapq.merge(*(e.timestamps for e in self._extractions(expr))))
+            extractions = self._extractions(expr)
+            # one matching stream (the usual export): its own sorted list, no copy
+            times = extractions[0].timestamps if len(extractions) == 1 else list(
+                heapq.merge(*(e.timestamps for e in extractions)))
             self._sample_times[id(expr)] = (expr, self.store.version, times)
         i = bisect.bisect_right(times, after_ns)
         return times[i] if i < len(times) else None
