@@ -98,7 +98,10 @@ def _to_regex(value: Any) -> str:
         compiled = compile_re2(value)
     except Exception as exc:  # re2.error: message names the RE2 complaint
         hint = next((why for pattern, why in _UNSUPPORTED_HINTS if pattern.search(value)), None)
-        raise ValueError(hint or f"invalid RE2 regex {value!r}: {exc}") from None
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):  # google-re2 reports RE2's message as bytes
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(hint or f"invalid RE2 regex {value!r}: {reason}") from None
     if compiled.search("") is not None:
         raise ValueError(f"regex {value!r} matches the empty line, so it would match every log line")
     return value
