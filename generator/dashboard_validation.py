@@ -31,7 +31,7 @@ with warnings.catch_warnings():
     from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from generator.artifacts import Artifact
-from generator.dashboards.common import DASHBOARD_DIR, MAX_UID_LENGTH, serialize
+from generator.dashboards.common import DASHBOARD_DIR, MAX_UID_LENGTH, OMITTED_SDK_DEFAULTS, serialize
 from generator.dashboards.panels import GRID_COLUMNS
 from generator.grafana_provisioning import PROVISIONING_DIR
 from generator.logql_grammar import GrammarUnavailable, parse_batch
@@ -78,7 +78,7 @@ def _diff(original: Any, rebuilt: Any, path: str) -> Iterator[str]:
             else:
                 yield from _diff(original[key], rebuilt[key], f"{path}/{key}")
         for key in rebuilt:
-            if key not in original:
+            if key not in original and not OMITTED_SDK_DEFAULTS.fullmatch(f"{path}/{key}"):
                 yield f"key {path}/{key} is added by the SDK models (the file is not what the SDK writes)"
     elif isinstance(original, list) and isinstance(rebuilt, list):
         if len(original) != len(rebuilt):

@@ -531,3 +531,10 @@ def test_diagnostics_shows_each_seed_sql_query_as_a_table_and_every_runbook_step
         assert (step.sql or step.command or "").strip() in text
     for alert_id in TRUTH.alert_ids():
         assert f"| {alert_name(alert_id)} |" in text
+
+
+def test_dashboard_links_show_in_the_link_bar_not_the_controls_menu() -> None:
+    for artifact in dashboards.render(TRUTH):
+        if artifact.path.endswith(".json"):
+            links = json.loads(artifact.content)["links"]
+            assert links and all("placement" not in link for link in links), artifact.path

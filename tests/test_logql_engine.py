@@ -245,7 +245,8 @@ def test_count_over_time_counts_lines_in_the_left_open_right_closed_window(stamp
     store = LogStore()
     for ms in stamps_ms:
         store.append(SHOP, ms * 10**6, "line")
-    expected = sum(1 for ms in stamps_ms if t_ms - range_ms < ms <= t_ms)
+    # Identical lines at one timestamp are stored once (as Loki does): count distinct timestamps.
+    expected = sum(1 for ms in set(stamps_ms) if t_ms - range_ms < ms <= t_ms)
     got = evaluate_instant(store, f'count_over_time({{service="shop"}} [{range_ms}ms])', t_ms * 10**6)
     assert [s.value for s in got] == ([float(expected)] if expected else [])
 
@@ -517,3 +518,16 @@ def test_alert_fires_exactly_when_the_series_has_been_present_for_the_hold_durat
         if here and k - streak_start == for_minutes:
             expected.add(k)
     assert firing_at == expected
+
+
+def test_an_identical_line_at_the_same_timestamp_is_stored_once_as_loki_does() -> None:
+    """Loki's ingester and chunks drop an entry equal in time and content to one already in the stream."""
+    labels = {"service": "telegram-bot"}
+    store = LogStore()
+    for ts, line in [(41, "Duplicate update_id 1"), (41, "Duplicate update_id 1"), (41, "Duplicate update_id 2"),
+                     (40, "x"), (39, "x"), (40, "x"), (41, "Duplicate update_id 1")]:
+        store.append(labels, ts * 10**9, line)
+    assert store.streams[0].entries == [(39 * 10**9, "x"), (40 * 10**9, "x"), (41 * 10**9, "Duplicate update_id 1"),
+                                        (41 * 10**9, "Duplicate update_id 2")]
+    query = 'sum by (service) (count_over_time({service="telegram-bot"} |= `Duplicate update_id` [30s]))'
+    assert [s.value for s in evaluate_instant(store, query, 41 * 10**9)] == [2.0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -135,7 +136,16 @@ def assemble(context: Context, slug: str, grid: Grid,
     )
     model = builder.build()
     model.panels = grid.panels
-    return json.loads(json.dumps(model, cls=JSONEncoder))
+    dashboard: dict[str, Any] = json.loads(json.dumps(model, cls=JSONEncoder))
+    for link in dashboard.get("links", []):
+        link.pop("placement", None)  # see OMITTED_SDK_DEFAULTS
+    return dashboard
+
+
+# SDK defaults the generated JSON leaves out on purpose (JSON-pointer shapes). The SDK sets every dashboard link's
+# `placement` to the "controls menu", where current Grafana hides it (and `dashboards` links entirely); without the
+# key, links show in the dashboard's link bar as intended.
+OMITTED_SDK_DEFAULTS = re.compile(r"/links/\d+/placement")
 
 
 def serialize(dashboard: dict[str, Any]) -> str:

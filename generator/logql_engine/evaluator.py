@@ -31,6 +31,20 @@ class Stream:
     entries: list[tuple[int, str]] = field(default_factory=list)
 
 
+def _same_time_duplicate(entries: list[tuple[int, str]], before: int, entry: tuple[int, str]) -> bool:
+    """Whether `entry` repeats one of `entries[:before]` with the same timestamp (time-sorted `entries`).
+
+    Loki stores such an entry once: the ingester skips a line equal to the stream's last one at the same timestamp
+    (pkg/ingester/stream.go, validateEntries) and the chunk "de-duplicates entries at the same time with the same
+    content" (pkg/chunkenc/unordered.go). Counts and quantiles must see it once too."""
+    i = before - 1
+    while i >= 0 and entries[i][0] == entry[0]:
+        if entries[i][1] == entry[1]:
+            return True
+        i -= 1
+    return False
+
+
 class LogStore:
     """Streams in memory. Streams with identical labels are merged; entries are kept sorted by timestamp."""
 
@@ -54,9 +68,12 @@ class LogStore:
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = Stream(dict(key))
-        if stream.entries and stream.entries[-1][0] > ts_ns:
-            self._sorted = False
-        stream.entries.append((int(ts_ns), line))
+        entry = (int(ts_ns), line)
+        if stream.entries and stream.entries[-1][0] > entry[0]:
+            self._sorted = False  # duplicates among out-of-order entries are dropped when sorting
+        elif _same_time_duplicate(stream.entries, len(stream.entries), entry):
+            return
+        stream.entries.append(entry)
         self.version += 1
 
     @property
@@ -64,6 +81,8 @@ class LogStore:
         if not self._sorted:
             for stream in self._streams.values():
                 stream.entries.sort(key=lambda entry: entry[0])  # stable: same-timestamp lines keep their order
+                stream.entries[:] = [e for i, e in enumerate(stream.entries)
+                                     if not _same_time_duplicate(stream.entries, i, e)]
             self._sorted = True
         return list(self._streams.values())
 
