@@ -108,11 +108,6 @@ def required_literal(regex: str) -> str | None:
     return best if len(best) >= MIN_LITERAL_LENGTH else None
 
 
-def is_plain_literal(regex: str) -> bool:
-    """True when the regex matches exactly its own text (no metacharacters): a `|=` filter says the same."""
-    return re.escape(regex) == regex or (required_literal(regex) == regex and _only_literals(regex))
-
-
 def _only_literals(regex: str) -> bool:
     if _RE2_ONLY_SYNTAX.search(regex) or regex.startswith("(?"):
         return False
