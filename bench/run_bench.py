@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from generator.backtest import backtest, load_rules  # noqa: E402
-from generator.log_inputs import BotLineFormat, InputFormat, iter_batches, read_records  # noqa: E402
-from generator.scanner import Scanner, watched_patterns  # noqa: E402
+from generator.logs.backtest import backtest, load_rules  # noqa: E402
+from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches, read_records  # noqa: E402
+from generator.logs.scanner import Scanner, watched_patterns  # noqa: E402
 from generator.truth import Truth, load_truth  # noqa: E402
 
 BENCH_DIR = REPO / ".bench"

@@ -11,22 +11,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import (
-    alertmanager_config,
-    dashboard_validation,
+from generator.artifacts import (
+    alertmanager,
     dashboards,
-    exporter_configs,
+    exporters,
     grafana_provisioning,
-    logql_test_generator,
+    logql_tests,
     loki_rules,
-    loki_validation,
     prometheus_rules,
-    prometheus_validation,
     promtool_tests,
-    stack_configs,
-    stack_validation,
+    stack,
 )
-from generator.artifacts import Artifact
+from generator.artifacts.base import Artifact
+from generator.checks import dashboards as dashboard_checks
+from generator.checks import loki_rules as loki_checks
+from generator.checks import prometheus as prometheus_checks
+from generator.checks import stack as stack_checks
 from generator.truth import Truth
 
 Renderer = Callable[[Truth], list[Artifact]]
@@ -35,24 +35,28 @@ Validator = Callable[[Path, list[Artifact]], list[str]]
 # Each artifact kind, in pipeline order. A renderer returns files; a validator checks them with real tools.
 RENDERERS: list[Renderer] = [
     loki_rules.render,
-    logql_test_generator.render,
+    logql_tests.render,
     prometheus_rules.render,
     promtool_tests.render,
-    alertmanager_config.render,
-    exporter_configs.render,
+    alertmanager.render,
+    exporters.render,
     dashboards.render,
     grafana_provisioning.render,
-    stack_configs.render,
+    stack.render,
 ]
 VALIDATORS: list[Validator] = [
-    loki_validation.validate,
-    logql_test_generator.validate,
-    prometheus_validation.validate,
-    dashboard_validation.validate,
-    stack_validation.validate,
+    loki_checks.validate,
+    logql_tests.validate,
+    prometheus_checks.validate,
+    dashboard_checks.validate,
+    stack_checks.validate,
 ]
 # Folders generation owns entirely: swapped in whole, so a removed rule leaves no stale file behind.
 OWNED_DIRS: tuple[str, ...] = ("loki", "alerts", "dashboards", "tests/generated")
+
+
+def owned_dirs() -> tuple[str, ...]:
+    return OWNED_DIRS
 
 
 class GenerationError(Exception):

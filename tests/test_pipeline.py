@@ -82,7 +82,7 @@ def test_failed_validation_leaves_the_tree_untouched(repo_copy: Path, monkeypatc
 
 
 def test_renderers_may_only_write_inside_generated_folders(monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator.artifacts import Artifact
+    from generator.artifacts.base import Artifact
 
     monkeypatch.setattr(pipeline, "RENDERERS", [lambda truth: [Artifact("README.md", "x")]])
     with pytest.raises(pipeline.GenerationError, match="outside the generated folders"):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]  # the repository root
 
 
 def in_ci() -> bool:

@@ -20,7 +20,7 @@ from generator.logql_engine.errors import PipelineError
 from generator.logql_engine.parser import parse_expr
 from generator.logql_engine.regex import matches_label
 from generator.logql_engine.stages import ERROR_LABEL, LabelSet, LogPipeline, filter_entries
-from generator.logql_syntax import quote_string
+from generator.syntax.logql import quote_string
 
 
 @dataclass

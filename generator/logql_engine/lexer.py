@@ -10,7 +10,7 @@ from typing import Literal
 
 from generator.logql_engine.errors import LogQLParseError
 from generator.logql_engine.gocompat import GoParseError, parse_bytes, parse_logql_duration_ns
-from generator.logql_syntax import unquote_string
+from generator.syntax.logql import unquote_string
 
 TokenKind = Literal["string", "number", "duration", "bytes", "ident", "op", "flag", "eof"]
 

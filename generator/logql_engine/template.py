@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from generator.logql_engine.errors import UnsupportedError
 from generator.logql_engine.gocompat import format_go_float
-from generator.logql_syntax import unquote_string
+from generator.syntax.logql import unquote_string
 
 _LABEL_REF = re.compile(r"(?:\$labels|\.Labels)\.([A-Za-z_][A-Za-z0-9_]*)")
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`', re.DOTALL)

@@ -42,7 +42,7 @@ class Service(Strict):
     @property
     def log_selector(self) -> str:
         """The LogQL stream selector for the bot's logs, e.g. `{service="telegram-bot"}`."""
-        from generator.logql_syntax import quote_string  # lazy: keeps the model free of rendering imports
+        from generator.syntax.logql import quote_string  # lazy: keeps the model free of rendering imports
 
         inner = ", ".join(f"{name}={quote_string(value, prefer_backticks=False)}"
                           for name, value in sorted(self.log_labels.items()))

@@ -1,0 +1,199 @@
+"""Alertmanager routing by tier: alerts/alertmanager/alertmanager.yml.
+
+Every alert (Loki and Prometheus) carries `tier` (see generator.plan.alerting); the route tree sends each tier to the
+receiver its `notify` mode demands:
+- tier 1 (none): an automation webhook if the truth names one, otherwise a receiver with no integration: no human;
+- tier 2 (low-priority): Telegram low-priority chat with silent notifications; long repeat; never pages;
+- tier 3 (page): Telegram on-call chat;
+- tier 4 (escalate): no group wait, short repeat, on-call chat plus the escalation chat.
+Inhibitions come from the truth: a firing tier-4 alert silences lower-tier alerts about the same thing.
+
+Secrets: Alertmanager 0.25 (the version validated here) has no `bot_token_file`/`chat_id_file`, so the committed
+file carries placeholders naming the environment variables, and `obsctl alertmanager-config --out PATH` writes the
+runnable config at deploy time from the environment (`NAME`, or `NAME_FILE` holding a path). The same builder
+produces both, so routing is identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.artifacts.base import Artifact, yaml_document
+from generator.truth import Truth
+
+CONFIG_FILE = "alerts/alertmanager/alertmanager.yml"
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    receiver: str
+    group_wait: str
+    group_interval: str
+    repeat_interval: str
+
+
+# Timing per notify mode: the lower the tier, the less often a human is bothered.
+POLICIES: dict[str, TierPolicy] = {
+    "none": TierPolicy("tier1-automation", "30s", "5m", "24h"),
+    "low-priority": TierPolicy("tier2-low-priority", "1m", "10m", "24h"),
+    "page": TierPolicy("tier3-oncall", "30s", "5m", "4h"),
+    "escalate": TierPolicy("tier4-escalation", "0s", "1m", "15m"),
+}
+DEFAULT_RECEIVER = POLICIES["low-priority"].receiver  # an alert without a tier is seen, but never pages
+GROUP_BY = ["alertname"]
+# Alertmanager requires a non-zero chat id; -1 (no such chat) marks "filled in at deploy" in the committed file.
+PLACEHOLDER_CHAT_ID = -1
+
+
+class MissingSecret(Exception):
+    """An environment variable the runnable config needs is not set (its value is never included)."""
+
+
+@dataclass(frozen=True)
+class TelegramValues:
+    bot_token: str
+    chat_ids: Mapping[str, int]  # env var name -> chat id
+
+
+def placeholder_values(truth: Truth) -> TelegramValues:
+    names = truth.alertmanager.telegram
+    return TelegramValues(
+        bot_token=f"<set at deploy from ${names.bot_token_env}>",
+        chat_ids={env: PLACEHOLDER_CHAT_ID for env in _chat_id_envs(truth)},
+    )
+
+
+def _chat_id_envs(truth: Truth) -> list[str]:
+    names = truth.alertmanager.telegram
+    return [names.low_priority_chat_id_env, names.oncall_chat_id_env, names.escalation_chat_id_env]
+
+
+def _read_secret(name: str, environ: Mapping[str, str]) -> str:
+    if environ.get(name):
+        return environ[name].strip()
+    path = environ.get(f"{name}_FILE")
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise MissingSecret(f"{name}_FILE points to an unreadable file: {exc.strerror}") from None
+        if value:
+            return value
+        raise MissingSecret(f"{name}_FILE points to an empty file")
+    raise MissingSecret(f"set {name} or {name}_FILE")
+
+
+def values_from_environment(truth: Truth, environ: Mapping[str, str]) -> TelegramValues:
+    names = truth.alertmanager.telegram
+    chat_ids: dict[str, int] = {}
+    for env in _chat_id_envs(truth):
+        raw = _read_secret(env, environ)
+        try:
+            chat_ids[env] = int(raw)
+        except ValueError:
+            raise MissingSecret(f"{env} must be a Telegram chat id (an integer)") from None
+    return TelegramValues(bot_token=_read_secret(names.bot_token_env, environ), chat_ids=chat_ids)
+
+
+def _telegram(values: TelegramValues, chat_env: str, *, silent: bool) -> dict[str, Any]:
+    return {
+        "bot_token": values.bot_token,
+        "chat_id": values.chat_ids[chat_env],
+        "parse_mode": "",  # plain text: runbooks contain `<...>` that Telegram HTML parsing would reject
+        "disable_notifications": silent,
+        "send_resolved": True,
+    }
+
+
+def receivers(truth: Truth, values: TelegramValues) -> list[dict[str, Any]]:
+    names = truth.alertmanager.telegram
+    automation: dict[str, Any] = {"name": POLICIES["none"].receiver}
+    if truth.alertmanager.automation_webhook_url:
+        automation["webhook_configs"] = [{"url": truth.alertmanager.automation_webhook_url, "send_resolved": True}]
+    return [
+        automation,
+        {"name": POLICIES["low-priority"].receiver,
+         "telegram_configs": [_telegram(values, names.low_priority_chat_id_env, silent=True)]},
+        {"name": POLICIES["page"].receiver,
+         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False)]},
+        {"name": POLICIES["escalate"].receiver,
+         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False),
+                              _telegram(values, names.escalation_chat_id_env, silent=False)]},
+    ]
+
+
+def routes(truth: Truth) -> list[dict[str, Any]]:
+    result = []
+    for tier in sorted(truth.tiers, key=lambda t: t.id):
+        policy = POLICIES[tier.notify]
+        result.append({
+            "matchers": [f'tier="{tier.id}"'],
+            "receiver": policy.receiver,
+            "group_wait": policy.group_wait,
+            "group_interval": policy.group_interval,
+            "repeat_interval": policy.repeat_interval,
+        })
+    return result
+
+
+def inhibit_rules(truth: Truth) -> list[dict[str, Any]]:
+    return [
+        {"source_matchers": [f'alert_id="{rule.when}"'],
+         "target_matchers": [f'alert_id=~"{"|".join(rule.silence)}"']}
+        for rule in truth.inhibitions
+    ]
+
+
+def build_config(truth: Truth, values: TelegramValues) -> dict[str, Any]:
+    default = POLICIES["page"]
+    return {
+        "global": {"resolve_timeout": "5m"},
+        "route": {
+            "receiver": DEFAULT_RECEIVER,
+            "group_by": GROUP_BY,
+            "group_wait": default.group_wait,
+            "group_interval": default.group_interval,
+            "repeat_interval": default.repeat_interval,
+            "routes": routes(truth),
+        },
+        "inhibit_rules": inhibit_rules(truth),
+        "receivers": receivers(truth, values),
+    }
+
+
+def expected_receiver(truth: Truth, tier_id: int) -> str:
+    return POLICIES[truth.tier(tier_id).notify].receiver
+
+
+def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: str = "0s",
+                         group_interval: str = "1s", repeat_interval: str = "1m") -> dict[str, Any]:
+    """Test/staging override, routing unchanged: every receiver becomes a webhook to `<base_url>/<receiver name>`
+    and the timers shrink so alerts arrive within seconds. Routes, matchers and inhibitions stay as generated."""
+    result = yaml.safe_load(yaml.safe_dump(config))
+
+    def shorten(route: dict[str, Any]) -> None:
+        for key, value in (("group_wait", group_wait), ("group_interval", group_interval),
+                           ("repeat_interval", repeat_interval)):
+            if key in route:
+                route[key] = value
+        for child in route.get("routes", []):
+            shorten(child)
+
+    shorten(result["route"])
+    result["receivers"] = [
+        {"name": r["name"], "webhook_configs": [{"url": f"{base_url.rstrip('/')}/{r['name']}", "send_resolved": True}]}
+        for r in result["receivers"]
+    ]
+    return result
+
+
+def render(truth: Truth) -> list[Artifact]:
+    header_note = ("Telegram secrets are placeholders: run `obsctl alertmanager-config --out PATH` at deploy time "
+                   "to fill them from the environment")
+    return [Artifact(CONFIG_FILE, yaml_document(build_config(truth, placeholder_values(truth)))
+                     .replace("\n", f"\n# {header_note}\n", 1))]

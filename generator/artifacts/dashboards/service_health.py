@@ -1,0 +1,267 @@
+"""Service health and SLOs: uptime and error budget, webhook latency, error rate, queue, DB pool, lock heartbeat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.artifacts import exporters
+from generator.artifacts.dashboards import queries as q
+from generator.artifacts.dashboards.common import Context, assemble, log_label_variables
+from generator.artifacts.dashboards.panels import (
+    ABOVE_NORMAL,
+    CRITICAL,
+    OK,
+    WARNING,
+    Grid,
+    Step,
+    alert_list_panel,
+    first_firing_value,
+    gauge_panel,
+    logql,
+    promql,
+    stat_panel,
+    timeseries_panel,
+)
+from generator.plan.alerting import alert_name
+from generator.truth import Truth
+from generator.truth.model import Slo
+from generator.truth.types import Duration
+
+SLUG = "service-health"
+
+
+def alert_ids(truth: Truth) -> list[str]:
+    return [
+        truth.health_check.id, *truth.burn_rate_alert_ids(), truth.log_alerts.error_rate.id,
+        truth.log_alerts.webhook_latency.alert.id, truth.log_alerts.webhook_latency.slow_warning.id,
+        truth.render.latency_alert.id, truth.queue_depth.id, truth.database_pool.id, truth.lock_heartbeat.id,
+    ]
+
+
+# --- SLO expressions ---------------------------------------------------------------------------------------------
+
+
+def uptime_ratio(truth: Truth, window: Duration) -> str:
+    return f"avg_over_time({q.health_probe(truth, q.PROBE_SUCCESS_METRIC)}[{window}])"
+
+
+def http_error_ratio(truth: Truth, window: Duration) -> str:
+    requests = q.render_raw(truth, "http_requests")
+    errors = requests[:-1] + ', status_code=~"5.."}'
+    return f"sum(increase({errors}[{window}])) / sum(increase({requests}[{window}]))"
+
+
+def _slo_steps(slo: Slo) -> list[Step]:
+    return [Step(None, CRITICAL, f"below the {slo.objective:g} % objective"),
+            Step(slo.objective, OK, "objective met")]
+
+
+def _budget_steps() -> list[Step]:
+    return [Step(None, CRITICAL, "error budget exhausted: the SLO is missed for this period"),
+            Step(0, OK, "budget left")]
+
+
+def _burn_steps(truth: Truth, slo: Slo) -> list[Step]:
+    colours = {"ticket": ABOVE_NORMAL, "page": WARNING}
+    by_rate = sorted(truth.slos.burn_rate_windows, key=lambda w: w.burn_rate)
+    steps = [Step(None, OK, "spending the budget no faster than it lasts the period")]
+    for index, window in enumerate(by_rate):
+        colour = CRITICAL if index == len(by_rate) - 1 else colours[window.name]
+        steps.append(Step(window.burn_rate, colour,
+                          f"{window.burn_rate:g}x burn over {window.long} and {window.short} ({window.name})",
+                          f"{slo.id}_burn_{window.name}"))
+    return steps
+
+
+def burn_rate_panel(context: Context, slo: Slo, what: str) -> Any:
+    """Each recorded burn-rate window's error ratio over the budget: the series the burn-rate alerts compare."""
+    truth = context.truth
+    targets = [promql(f"max({q.slo_error_ratio(truth, slo, window)}) / {slo.error_budget:g}", chr(ord("A") + i),
+                      f"burn {window}")
+               for i, window in enumerate(q.slo_windows(truth, slo))]
+    return timeseries_panel(
+        f"Burn rate: {what}", f"How fast the {slo.id} error budget burns in each alert window (1 = the budget "
+        f"lasts exactly {slo.period}). An alert needs both its long and its short window above its rate.",
+        context.ds("prometheus"), targets, "x", _burn_steps(truth, slo), "x")
+
+
+def heartbeat_steps(truth: Truth) -> list[Step]:
+    heartbeat = truth.lock_heartbeat
+    return [Step(None, OK, "fresh"),
+            Step(heartbeat.expected_every.seconds, ABOVE_NORMAL,
+                 f"a beat is late (expected every {heartbeat.expected_every})"),
+            Step(heartbeat.alert_older_than.seconds, CRITICAL,
+                 f"stale lock (older than {heartbeat.alert_older_than})", heartbeat.id)]
+
+
+# --- panels ------------------------------------------------------------------------------------------------------
+
+
+def build(context: Context) -> dict[str, Any]:
+    truth = context.truth
+    prom, loki = context.ds("prometheus"), context.ds("loki")
+    loki_alerts = q.loki_alert_expressions(truth)
+    grid = Grid()
+
+    grid.add(alert_list_panel(
+        "Firing alerts", "Firing and pending alerts about availability, latency, errors and capacity.",
+        alert_ids(truth)), 24, 6)
+
+    # -- availability and SLOs --
+    grid.row("Availability and SLOs")
+    health = truth.health_check
+    failure_window = Duration(health.interval.seconds * health.consecutive_failures)
+    probe = q.health_probe(truth, q.PROBE_SUCCESS_METRIC)
+    grid.add(stat_panel(
+        "Health check now", f"Last blackbox probe of {health.path} (every {health.interval}): 1 = up "
+        f"(HTTP {health.expect_status} with a healthy body), 0 = down.", prom,
+        [promql(f"min({probe})", instant=True)], "bool_on_off",
+        [Step(None, CRITICAL, "down"), Step(1, OK, "up")], graph=False), 4, 5)
+    grid.add(stat_panel(
+        f"Failed health checks (last {health.consecutive_failures})", f"Failed probes of {health.path} among the "
+        f"last {health.consecutive_failures} ({failure_window} at one per {health.interval}); all of them failed "
+        "means the service is down, not flapping.", prom,
+        [promql(f"max(count_over_time({probe}[{failure_window}]) - sum_over_time({probe}[{failure_window}]))",
+                instant=True)], "none",
+        [Step(None, OK, "all recent checks passed"), Step(1, ABOVE_NORMAL, "a check failed"),
+         Step(health.consecutive_failures, CRITICAL, f"{health.consecutive_failures} consecutive failures",
+              health.id)], "failed checks", graph=False), 4, 5)
+    grid.add(stat_panel(
+        "Probe duration", f"Time the blackbox probe of {health.path} took (request to response).", prom,
+        [promql(f"max({q.health_probe(truth, q.PROBE_DURATION_METRIC)})")], "s",
+        [Step(None, OK, "answered")], graph=True), 4, 5)
+    uptime, http = truth.slos.uptime, truth.slos.error_ratio
+    grid.add(stat_panel(
+        f"Uptime ({uptime.period})", f"Share of successful {health.path} probes over {uptime.period}; objective "
+        f"{uptime.objective:g} % (allowed downtime {uptime.allowed_downtime}).", prom,
+        [promql(f"100 * {uptime_ratio(truth, uptime.period)}", instant=True)], "percent", _slo_steps(uptime), "%",
+        decimals=3, graph=False), 6, 5)
+    grid.add(stat_panel(
+        "Error budget left: uptime", f"Share of the uptime error budget ({uptime.error_budget:.1%} of "
+        f"{uptime.period} = {uptime.allowed_downtime}) not yet spent. Below 0 the SLO is missed.", prom,
+        [promql(f"100 * (1 - (1 - {uptime_ratio(truth, uptime.period)}) / {uptime.error_budget:g})",
+                instant=True)], "percent", _budget_steps(), "%", decimals=1, graph=False), 6, 5)
+    grid.add(stat_panel(
+        f"Requests without 5xx ({http.period})", f"Share of HTTP requests Render answered without a 5xx over "
+        f"{http.period}; objective {http.objective:g} % (< {http.error_budget:.1%} failing).", prom,
+        [promql(f"100 * (1 - ({http_error_ratio(truth, http.period)}))", instant=True)], "percent",
+        _slo_steps(http), "%", decimals=3, graph=False), 6, 5)
+    grid.add(stat_panel(
+        "Error budget left: HTTP errors", f"Share of the HTTP error budget ({http.error_budget:.1%} of requests "
+        f"over {http.period}) not yet spent. Below 0 the SLO is missed.", prom,
+        [promql(f"100 * (1 - ({http_error_ratio(truth, http.period)}) / {http.error_budget:g})", instant=True)],
+        "percent", _budget_steps(), "%", decimals=1, graph=False), 6, 5)
+    grid.add(burn_rate_panel(context, uptime, "uptime"), 12, 8)
+    grid.add(burn_rate_panel(context, http, "HTTP errors"), 12, 8)
+
+    # -- latency --
+    grid.row("Webhook latency")
+    targets = truth.latency_targets
+    latency = truth.log_alerts.webhook_latency
+    slow = latency.slow_warning
+    render_alert = truth.render.latency_alert
+
+    def latency_steps(alert_id: str) -> list[Step]:
+        return [
+            Step(None, OK, f"within the P50 target ({targets.p50.milliseconds} ms)"),
+            Step(slow.above.milliseconds, ABOVE_NORMAL, f"slow band {slow.above.milliseconds}-"
+                 f"{slow.up_to.milliseconds} ms (logged as WARNING)"),
+            Step(slow.up_to.milliseconds, WARNING, f"above the slow band and the P95 target "
+                 f"({targets.p95.milliseconds} ms)"),
+            Step(render_alert.above.milliseconds if alert_id == render_alert.id else latency.alert.above.milliseconds,
+                 CRITICAL, f"P95 alert threshold (for {render_alert.for_})", alert_id),
+        ]
+
+    quantiles = (("P50", 0.5, targets.p50), ("P95", 0.95, targets.p95), ("P99", 0.99, targets.p99))
+    for name, quantile, target in quantiles:
+        steps = [Step(None, OK, f"below the {name} target"),
+                 Step(target.milliseconds, ABOVE_NORMAL, f"{name} target ({target.milliseconds} ms) missed")]
+        if quantile == render_alert.quantile:
+            steps.append(Step(render_alert.above.milliseconds, CRITICAL,
+                              f"alert threshold (for {render_alert.for_})", render_alert.id))
+        grid.add(stat_panel(
+            f"{name} webhook latency (Render)", f"{name} response time Render measured for the web service, "
+            f"target below {target.milliseconds} ms.", prom,
+            [promql(f"1000 * max({q.render_latency(truth, quantile)})")], "ms", steps, "ms"), 8, 5)
+    grid.add(timeseries_panel(
+        "Webhook latency P50/P95/P99 (Render)", "Response-time quantiles Render reports for the web service "
+        f"(Telegram POST to 200 OK). Targets: P50 < {targets.p50.milliseconds} ms, "
+        f"P95 < {targets.p95.milliseconds} ms, P99 < {targets.p99.milliseconds} ms.",
+        prom, [promql(f"1000 * max({q.render_latency(truth, qv)})", chr(ord("A") + i), name)
+               for i, (name, qv, _t) in enumerate(quantiles)], "ms", latency_steps(render_alert.id), "ms"), 12, 8)
+    p95 = loki_alerts[latency.alert.id]
+    log_quantile_targets = [logql(p95.metric if qv == latency.alert.quantile
+                                  else q.with_quantile(p95.metric, latency.alert.quantile, qv),
+                                  chr(ord("A") + i), name)
+                            for i, (name, qv, _t) in enumerate(quantiles)]
+    grid.add(timeseries_panel(
+        f"Webhook latency P50/P95/P99 (logs, {latency.alert.window})", f"Quantiles of `duration_ms` on "
+        f"operation={latency.operation} log lines over {latency.alert.window}, both log formats; the P95 line is "
+        f"the expression of alert {alert_name(latency.alert.id)}.", loki, log_quantile_targets, "ms",
+        latency_steps(latency.alert.id), "ms"), 12, 8)
+    slow_expr = loki_alerts[slow.id]
+    grid.add(timeseries_panel(
+        f"Slow webhook responses (> {slow.above.milliseconds} ms, {slow.window})", f"Webhook lines slower than "
+        f"{slow.above.milliseconds} ms in the last {slow.window}: the expression of alert {alert_name(slow.id)} "
+        "(tier 2, logged only).", loki, [logql(slow_expr.metric, legend="slow responses")], "none",
+        [Step(None, OK, "no slow response"),
+         Step(first_firing_value(slow_expr.threshold, True), ABOVE_NORMAL, "slow responses logged", slow.id)],
+        "responses", bars=True), 24, 6)
+
+    # -- errors --
+    grid.row("Errors")
+    error_rate = truth.log_alerts.error_rate
+    errors = loki_alerts[error_rate.id]
+    error_steps = [Step(None, OK, f"at most {error_rate.max_count} per {error_rate.window}"),
+                   Step(first_firing_value(errors.threshold, True), CRITICAL,
+                        f"more than {error_rate.max_count} in {error_rate.window}", error_rate.id)]
+    levels = "/".join(truth.logs.error_levels)
+    grid.add(stat_panel(
+        f"{levels} lines ({error_rate.window})", f"{levels} log lines in the last {error_rate.window}: the "
+        f"expression of alert {alert_name(error_rate.id)}.", loki, [logql(errors.metric, instant=True)], "none",
+        error_steps, "lines", graph=False), 6, 8)
+    grid.add(timeseries_panel(
+        f"{levels} lines per {error_rate.window}", f"Rolling count of {levels} log lines over {error_rate.window}, "
+        f"as the alert evaluates it; the error-rate target is below {error_rate.target_error_ratio:.1%} of "
+        "requests.", loki, [logql(errors.metric, legend="error lines")], "none", error_steps, "lines"), 9, 8)
+    http_target = truth.slos.error_ratio
+    shortest = q.slo_windows(truth, http_target)[0]
+    grid.add(timeseries_panel(
+        "HTTP 5xx share", f"Share of requests Render answered with a 5xx; the SLO allows "
+        f"{http_target.error_budget:.1%}.", prom,
+        [promql(f"100 * max({q.slo_error_ratio(truth, http_target, shortest)})", legend=f"5xx share ({shortest})")],
+        "percent",
+        [Step(None, OK, "within the SLO"),
+         Step(round(http_target.error_budget * 100, 10), ABOVE_NORMAL, "above the SLO's allowed share")], "%"),
+        9, 8)
+
+    # -- capacity --
+    grid.row("Capacity")
+    queue = truth.queue_depth
+    queue_steps = [Step(None, OK, f"below the target ({queue.target_below:g})"),
+                   Step(queue.target_below, ABOVE_NORMAL, "above target"),
+                   Step(first_firing_value(queue.alert_above, True), CRITICAL,
+                        f"above {queue.alert_above:g} (alert after {queue.for_})", queue.id)]
+    grid.add(timeseries_panel(
+        "Update queue depth",
+        f"Updates waiting in the bot's queue (`{queue.source_field}` of {truth.service.health_path}).", prom,
+        [promql(f"max({exporters.queue_metric(truth)})", legend=queue.source_field)], "none", queue_steps,
+        "updates"), 8, 8)
+    pool = truth.database_pool
+    pool_steps = [Step(None, OK, f"below the target ({pool.target_below:g})"),
+                  Step(pool.target_below, ABOVE_NORMAL, "above target"),
+                  Step(first_firing_value(pool.alert_above, True), CRITICAL,
+                       f"above {pool.alert_above:g} (alert after {pool.for_})", pool.id)]
+    grid.add(gauge_panel(
+        f"Database connections in use (of {pool.max_connections})", "Connections to the bot's database that are "
+        f"not idle (pg_stat_activity, via postgres_exporter), against the pool size {pool.max_connections}.", prom,
+        [promql(f"max({exporters.pool_in_use_metric(truth)})", instant=True)], "none", pool_steps, 0,
+        pool.max_connections, "connections"), 8, 8)
+    heartbeat = truth.lock_heartbeat
+    grid.add(timeseries_panel(
+        "Lock heartbeat age", f"Seconds since `{heartbeat.column}` in `{heartbeat.table}`; the lock holder beats "
+        f"every {heartbeat.expected_every}.", prom,
+        [promql(f"max({exporters.heartbeat_age_metric(truth)})", legend="heartbeat age")], "s",
+        heartbeat_steps(truth), "s"), 8, 8)
+
+    return assemble(context, SLUG, grid, log_label_variables(context))

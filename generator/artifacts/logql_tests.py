@@ -1,0 +1,327 @@
+"""LogQL rule unit tests generated from the truth: tests/generated/logql/<group>.yaml, run by `obsctl test`.
+
+For every forbidden and secret pattern: the alert fires on each `match` example (and on the masked marker of a
+secret) and stays silent on each `no_match` look-alike. Rate-limited patterns: silent at their limit, firing just
+above it. Error rate: silent at the threshold count, firing one above. Webhook latency P95: pending then firing
+after `for` one millisecond above the threshold, silent at it. Slow webhook warning: fires one millisecond above
+its band start, silent at it.
+
+Expected labels and annotations come from the same rule objects loki_rules renders, with `{{ $value }}` and the
+escaped braces expanded by plain text substitution (independent of the engine under test).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from pathlib import Path
+from typing import Any
+
+from generator.artifacts import loki_rules
+from generator.artifacts.base import Artifact, yaml_document
+from generator.plan.alerting import GENERATED_HEADER
+from generator.truth import Truth
+from generator.truth.types import Duration
+
+TESTS_DIR = "tests/generated/logql"
+ASCTIME = "2026-11-29 10:00:01,123"
+
+_ESCAPED_OPEN, _ESCAPED_CLOSE = "{{`{{`}}", "{{`}}`}}"
+
+
+# --- expectations -------------------------------------------------------------------------------------------------
+
+
+def expand_annotation(template: str, value: str) -> str:
+    """The text Prometheus renders for an annotation that uses only `{{ $value }}` and escaped braces."""
+    text = template.replace("{{ $value }}", value)
+    if "{{" in text.replace(_ESCAPED_OPEN, "").replace(_ESCAPED_CLOSE, ""):
+        raise ValueError(f"annotation {template!r} uses template actions the test generator cannot predict")
+    return text.replace(_ESCAPED_OPEN, "{{").replace(_ESCAPED_CLOSE, "}}")
+
+
+def series_labels(truth: Truth) -> dict[str, str]:
+    """Every generated Loki rule aggregates `by (<stream labels>)`: the alert carries exactly those."""
+    return dict(sorted(truth.service.log_labels.items()))
+
+
+def expected_alert(truth: Truth, rule: loki_rules.LokiRule, value: str) -> dict[str, Any]:
+    return {
+        "exp_labels": {**series_labels(truth), **rule.labels},
+        "exp_annotations": {k: expand_annotation(v, value) for k, v in rule.annotations.items()},
+    }
+
+
+def rules_by_name(truth: Truth) -> dict[str, tuple[loki_rules.LokiGroup, loki_rules.LokiRule]]:
+    return {r.alert: (g, r) for g in loki_rules.build_groups(truth) for r in g.rules}
+
+
+def next_eval(after: Duration, interval: Duration) -> Duration:
+    """The first aligned group evaluation at or after `after`."""
+    ms, step = after.milliseconds, interval.milliseconds
+    return Duration(-(-ms // step) * step / 1000)
+
+
+def d(seconds: float) -> str:
+    return str(Duration(seconds))
+
+
+# --- log lines in both formats of the bot ---------------------------------------------------------------------------
+
+
+def text_line(truth: Truth, logger: str, level: str, message: str) -> str:
+    values = {"asctime": ASCTIME, "name": logger, "levelname": level, "message": message}
+    return re.sub(r"%\((\w+)\)s", lambda m: values.get(m.group(1), m.group(0)), truth.logs.text_format)
+
+
+def json_line(truth: Truth, logger: str, level: str, message: str, **fields: Any) -> str:
+    keys = truth.logs.json_fields
+    record = {keys.time: ASCTIME, keys.logger: logger, keys.level: level, keys.message: message, **fields}
+    return json.dumps(record)
+
+
+def stream(truth: Truth, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"labels": series_labels(truth), "entries": entries}]
+
+
+def check(eval_time: Duration | str, alertname: str, exp_alerts: list[dict[str, Any]],
+          exp_pending: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"eval_time": str(eval_time), "alertname": alertname, "exp_alerts": exp_alerts}
+    if exp_pending is not None:
+        item["exp_pending"] = exp_pending
+    return item
+
+
+# --- per concern ----------------------------------------------------------------------------------------------------
+
+
+def occurrence_tests(truth: Truth, pattern_id: str, alertname: str, matches: list[str], no_matches: list[str],
+                     extra_matches: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
+    group, rule = rules_by_name(truth)[alertname]
+    window = truth.logs.ruler.occurrence_window
+    line_at = Duration(group.interval.seconds / 2)
+    first = next_eval(line_at, group.interval)
+    gone = next_eval(Duration(line_at.seconds + window.seconds), group.interval)
+    tests = []
+    cases = [(f"match example {i + 1}", line) for i, line in enumerate(matches)] + list(extra_matches)
+    for title, line in cases:
+        tests.append({
+            "name": f"{pattern_id}: fires on {title}",
+            "input_streams": stream(truth, [{"at": str(line_at), "line": line}]),
+            "alert_rule_test": [
+                check(first, alertname, [expected_alert(truth, rule, "1")]),
+                # The window is left-open: once `window` has passed since the line, the alert resolves.
+                check(gone, alertname, []),
+            ],
+        })
+    for i, line in enumerate(no_matches):
+        tests.append({
+            "name": f"{pattern_id}: silent on look-alike {i + 1}",
+            "input_streams": stream(truth, [{"at": str(line_at), "line": line}]),
+            "alert_rule_test": [check(first, alertname, [])],
+        })
+    return tests
+
+
+def forbidden_tests(truth: Truth) -> list[dict[str, Any]]:
+    return [test for p in truth.forbidden_patterns
+            for test in occurrence_tests(truth, p.id, loki_rules.alert_name(p.id), p.examples.match,
+                                         p.examples.no_match)]
+
+
+def secret_tests(truth: Truth) -> list[dict[str, Any]]:
+    tests = []
+    for secret in truth.privacy.never_log:
+        masked: tuple[tuple[str, str], ...] = ()
+        if secret.redact_as:
+            masked = (("the masked marker", text_line(truth, "bot.config", "INFO", f"value={secret.redact_as}")),)
+        tests += occurrence_tests(truth, secret.id, loki_rules.alert_name(secret.id), secret.examples.match,
+                                  secret.examples.no_match, masked)
+    return tests
+
+
+def rate_limited_tests(truth: Truth) -> list[dict[str, Any]]:
+    tests = []
+    for pattern in truth.rate_limited_patterns:
+        alertname = loki_rules.alert_name(pattern.id) + "RateExceeded"
+        group, rule = rules_by_name(truth)[alertname]
+        count, per, interval = pattern.limit.count, pattern.limit.per, group.interval
+        line = pattern.examples.match[0]
+        start = interval
+        # At the limit: `count` lines, again `per` later, and again: no window (t - per, t] holds more than `count`.
+        burst = {"count": count, "every": "1ms"} if count > 1 else {}
+        at_limit = [{"at": d(start.seconds + k * per.seconds), "line": line, **burst} for k in range(4)] \
+            if count > 0 else []
+        horizon = start.seconds + 4 * per.seconds
+        eval_times = []
+        t = next_eval(start, interval)
+        while t.seconds <= horizon:
+            eval_times.append(t)
+            t = Duration(t.seconds + interval.seconds)
+        tests.append({
+            "name": f"{pattern.id}: silent at its limit ({count} per {per})",
+            "input_streams": stream(truth, at_limit),
+            "alert_rule_test": [check(t, alertname, []) for t in eval_times],
+        })
+        # Above the limit: count + 1 lines spread inside one window.
+        spacing = max(1.0, per.seconds // (count + 1))
+        above = [{"at": d(start.seconds + k * spacing), "line": line} for k in range(count + 1)]
+        last = start.seconds + count * spacing
+        fires_at = next_eval(Duration(last), interval)
+        if fires_at.seconds - per.seconds >= start.seconds:
+            raise ValueError(f"{pattern.id}: the group interval {interval} is too coarse to test {count} per {per}")
+        resolves_at = next_eval(Duration(start.seconds + per.seconds), interval)
+        tests.append({
+            "name": f"{pattern.id}: fires above its limit ({count + 1} within {per})",
+            "input_streams": stream(truth, above),
+            "alert_rule_test": [
+                check(fires_at, alertname, [expected_alert(truth, rule, str(count + 1))]),
+                # Window (t - per, t] is left-open: the first line drops out exactly `per` after it.
+                check(resolves_at, alertname, []),
+            ],
+        })
+    return tests
+
+
+def error_rate_tests(truth: Truth) -> list[dict[str, Any]]:
+    rate = truth.log_alerts.error_rate
+    alertname = loki_rules.alert_name(rate.id)
+    group, rule = rules_by_name(truth)[alertname]
+    levels = truth.logs.error_levels
+
+    first_line = group.interval.seconds / 2
+    spacing = rate.window.seconds / (2 * (rate.max_count + 1))  # all lines within the first half of the window
+
+    def lines(n: int) -> list[dict[str, Any]]:
+        """n error lines, alternating error levels and the text/JSON formats."""
+        out = []
+        for k in range(n):
+            level = levels[k % len(levels)]
+            message = f"request {k} failed: database timeout"
+            text = text_line(truth, "bot.api", level, message) if k % 2 == 0 else \
+                json_line(truth, "bot.api", level, message, error_type="TimeoutError")
+            out.append({"at": d(first_line + k * spacing), "line": text})
+        return out
+
+    at_limit, above = lines(rate.max_count), lines(rate.max_count + 1)
+    eval_at = next_eval(Duration(first_line + rate.max_count * spacing), group.interval)
+    noise = [{"at": d(group.interval.seconds / 2), "line": text_line(truth, "bot.api", "WARNING", "ERROR budget ok")},
+             {"at": d(group.interval.seconds / 2), "line": text_line(truth, "bot.api", "INFO", "no errors here")}]
+    return [
+        {
+            "name": f"{rate.id}: silent at {rate.max_count} error lines in {rate.window}",
+            "input_streams": stream(truth, at_limit + noise),
+            "alert_rule_test": [check(eval_at, alertname, [])],
+        },
+        {
+            "name": f"{rate.id}: fires at {rate.max_count + 1} error lines in {rate.window}",
+            "input_streams": stream(truth, above + noise),
+            "alert_rule_test": [check(eval_at, alertname, [expected_alert(truth, rule, str(rate.max_count + 1))])],
+        },
+    ]
+
+
+def webhook_lines(truth: Truth, operation: str, duration_ms: int, until: Duration) -> list[dict[str, Any]]:
+    """Webhook log lines carrying duration_ms every 10 s up to `until`, alternating the text and JSON formats."""
+    text = text_line(truth, "bot.webhook", "INFO", f"update handled operation={operation} duration_ms={duration_ms}")
+    as_json = json_line(truth, "bot.webhook", "INFO", "update handled", operation=operation, duration_ms=duration_ms)
+    per_format = int(until.seconds // 20)
+    texts = per_format + (1 if until.seconds % 20 >= 10 else 0)  # text lines at 10 s, 30 s, ...; JSON at 20 s, 40 s
+    entries = [{"at": at, "every": "20s", "count": count, "line": line}
+               for at, count, line in (("10s", texts, text), ("20s", per_format, as_json)) if count]
+    return entries
+
+
+def latency_tests(truth: Truth) -> list[dict[str, Any]]:
+    latency = truth.log_alerts.webhook_latency
+    alert = latency.alert
+    alertname = loki_rules.alert_name(alert.id)
+    group, rule = rules_by_name(truth)[alertname]
+    threshold = alert.above.milliseconds
+    first = next_eval(Duration(10), group.interval)  # the first evaluation that sees a line
+    firing = next_eval(Duration(first.seconds + alert.for_.seconds), group.interval)
+    before = Duration(firing.seconds - group.interval.seconds)
+    horizon = Duration(firing.seconds + 2 * group.interval.seconds)
+    above = str(threshold + 1)
+    tests = [
+        {
+            "name": f"{alert.id}: P{round(alert.quantile * 100)} of {threshold + 1} ms pending, then firing after "
+                    f"{alert.for_}",
+            "input_streams": stream(truth, webhook_lines(truth, latency.operation, threshold + 1, horizon)),
+            "alert_rule_test": [
+                check(before, alertname, [], [expected_alert(truth, rule, above)]),
+                check(firing, alertname, [expected_alert(truth, rule, above)], []),
+            ],
+        },
+        {
+            "name": f"{alert.id}: silent at exactly {threshold} ms",
+            "input_streams": stream(truth, webhook_lines(truth, latency.operation, threshold, horizon)),
+            "alert_rule_test": [check(before, alertname, [], []), check(horizon, alertname, [], [])],
+        },
+    ]
+    operation_tag = truth.logs.tag("operation")
+    others = [v for v in (operation_tag.values or []) if v != latency.operation] if operation_tag else []
+    if others:
+        tests.append({
+            "name": f"{alert.id}: ignores slow {others[0]} operations",
+            "input_streams": stream(truth, webhook_lines(truth, others[0], threshold * 10, horizon)),
+            "alert_rule_test": [check(horizon, alertname, [], [])],
+        })
+    slow = latency.slow_warning
+    slow_name = loki_rules.alert_name(slow.id)
+    slow_group, slow_rule = rules_by_name(truth)[slow_name]
+    at = Duration(10)  # webhook_lines writes its first line at 10 s
+    slow_eval = next_eval(at, slow_group.interval)
+    band = slow.above.milliseconds
+    for duration_ms, fires in ((band + 1, True), (band, False)):
+        lines = webhook_lines(truth, latency.operation, duration_ms, at)
+        count = sum(entry["count"] for entry in lines)
+        tests.append({
+            "name": f"{slow.id}: {'fires' if fires else 'silent'} at {duration_ms} ms",
+            "input_streams": stream(truth, lines),
+            "alert_rule_test": [check(slow_eval, slow_name,
+                                      [expected_alert(truth, slow_rule, str(count))] if fires else [])],
+        })
+    return tests
+
+
+# --- files ----------------------------------------------------------------------------------------------------------
+
+
+def test_file(truth: Truth, description: str, tests: list[dict[str, Any]]) -> str:
+    rule_file = posixpath.relpath(loki_rules.rule_file_path(truth), TESTS_DIR)
+    document = {"rule_files": [rule_file], "evaluation_interval": str(truth.logs.ruler.interval), "tests": tests}
+    return yaml_document(document, header=f"{GENERATED_HEADER}\n# {description}")
+
+
+def render(truth: Truth) -> list[Artifact]:
+    files = {
+        "forbidden-patterns": ("forbidden patterns fire on matches, not on look-alikes", forbidden_tests(truth)),
+        "leaked-secrets": ("leaked secrets fire on matches and masked markers, not on look-alikes",
+                           secret_tests(truth)),
+        "rate-limited-patterns": ("rate-limited patterns: silent at the limit, firing above",
+                                  rate_limited_tests(truth)),
+        "error-rate": ("error log rate: silent at the threshold, firing above", error_rate_tests(truth)),
+        "webhook-latency": ("webhook latency P95 and slow-response warning around their thresholds",
+                            latency_tests(truth)),
+    }
+    return [Artifact(f"{TESTS_DIR}/{name}.yaml", test_file(truth, description, tests))
+            for name, (description, tests) in files.items() if tests]
+
+
+def validate(root: Path, artifacts: list[Artifact]) -> list[str]:
+    """Run the generated LogQL rule tests against the freshly rendered rule file with the offline engine."""
+    from generator.logql_engine import LogQLError, run_test_file
+
+    problems = []
+    for artifact in artifacts:
+        if not (artifact.path.startswith(TESTS_DIR + "/") and artifact.path.endswith(".yaml")):
+            continue
+        try:
+            result = run_test_file(root / artifact.path)
+        except LogQLError as exc:
+            problems.append(f"{artifact.path}: {exc}")
+            continue
+        problems += [str(failure).replace(str(root) + "/", "") for failure in result.failures]
+    return problems

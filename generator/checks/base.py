@@ -1,0 +1,78 @@
+"""What every check shares: the `Problem` it reports and `run_tool`, the one way a check runs an external tool.
+
+A check is a function `(CheckInput) -> list[Problem]`; the pipeline gives it only its own kind's artifacts, written
+under a staging root where the tools can read them. A missing tool is a problem, never a silent pass: generation
+must not ship files nobody validated.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from generator.artifacts.base import Artifact
+
+Severity = Literal["error", "warning"]
+TOOL_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding. `where` names the file and, when known, the place in it (`file:line` or `file groups[0]`)."""
+
+    where: str
+    message: str
+    check: str = ""  # the check that found it, e.g. `promtool`; shown by reporters that list several checks
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """What a check sees: the staging root (absolute) and the artifacts of its own kind, already written there."""
+
+    root: Path
+    artifacts: tuple[Artifact, ...]
+
+    def paths(self) -> list[str]:
+        return [artifact.path for artifact in self.artifacts]
+
+    def find(self, path: str) -> Artifact | None:
+        return next((artifact for artifact in self.artifacts if artifact.path == path), None)
+
+
+Check = Callable[[CheckInput], list[Problem]]
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    code: int
+    output: str  # stdout and stderr together, stripped
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+def run_tool(args: list[str], cwd: Path, timeout: float = TOOL_TIMEOUT_SECONDS) -> ToolResult:
+    """Run a real tool (promtool, amtool, the blackbox exporter, node); a missing tool is exit 127 with a hint."""
+    tool = shutil.which(args[0])
+    if tool is None:
+        return ToolResult(127, f"{args[0]} is not installed (Debian package: see `make deps`)")
+    try:
+        done = subprocess.run([tool, *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return ToolResult(124, f"{args[0]} timed out after {timeout:g}s")
+    return ToolResult(done.returncode, (done.stdout + done.stderr).strip())
+
+
+def tool_failure(what: str, result: ToolResult) -> str:
+    """`<what> failed:` and the tool's own output, indented, as one problem message."""
+    return f"{what} failed:\n" + "\n".join(f"  {line}" for line in result.output.splitlines())

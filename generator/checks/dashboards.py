@@ -1,0 +1,354 @@
+"""Checks generated dashboards and Grafana provisioning with the real parsers (Grafana itself cannot run here).
+
+- every dashboard round-trips through grafana-foundation-sdk's models with no key lost or changed, and is written
+  in the deterministic form (sorted keys, 2-space indent, trailing newline);
+- dashboard uids are unique and at most 40 characters; panel ids are unique; panels fit the 24-column grid and do
+  not overlap; every panel but a row has a description; links point at generated dashboards;
+- every datasource reference resolves to a provisioned datasource (uid and type);
+- every LogQL query parses with Grafana's grammar (@grafana/lezer-logql), every PromQL query with promtool, after
+  Grafana's macros and the dashboard variables are substituted as Grafana would;
+- provisioning files hold no literal credential: connection settings are environment references.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models import dashboard as dashboard_models
+
+from generator.artifacts.base import Artifact
+from generator.artifacts.dashboards.common import DASHBOARD_DIR, MAX_UID_LENGTH, OMITTED_SDK_DEFAULTS, serialize
+from generator.artifacts.dashboards.panels import GRID_COLUMNS
+from generator.artifacts.grafana_provisioning import PROVISIONING_DIR
+from generator.syntax.logql_grammar import GrammarUnavailable, parse_batch
+
+# What Grafana substitutes for its interval macros; any duration parses the same way.
+MACRO_VALUES = {"__range": "1h", "__range_s": "3600", "__range_ms": "3600000", "__interval": "1m",
+                "__interval_ms": "60000", "__rate_interval": "1m", "__auto": "1m"}
+_MACRO = re.compile(r"\$\{(__\w+)\}|\$(__\w+)")
+_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+# Keys under which a provisioned datasource may hold connection details or credentials: environment only.
+SENSITIVE_KEYS = ("url", "user", "basicAuthUser", "database", "password", "basicAuthPassword")
+_ENV_ONLY = re.compile(r"^\$\{[A-Z][A-Z0-9_]*\}$")
+
+
+@dataclass(frozen=True)
+class Query:
+    where: str  # "dashboards/x.json panel 3 'Title' target A"
+    language: str  # datasource type: loki, prometheus, grafana-postgresql-datasource
+    text: str
+
+
+def is_dashboard(path: str) -> bool:
+    return path.startswith(f"{DASHBOARD_DIR}/") and path.endswith(".json") and "/" not in path[len(DASHBOARD_DIR) + 1:]
+
+
+def is_datasource_provisioning(path: str) -> bool:
+    return path.startswith(f"{PROVISIONING_DIR}/datasources/") and path.endswith((".yaml", ".yml"))
+
+
+# --- structural checks -------------------------------------------------------------------------------------------
+
+
+def round_trip_problems(where: str, data: dict[str, Any]) -> list[str]:
+    """Differences between the JSON and what the SDK's models read back and write again."""
+    rebuilt = json.loads(json.dumps(dashboard_models.Dashboard.from_json(data), cls=JSONEncoder))
+    return [f"{where}: {problem}" for problem in _diff(data, rebuilt, "")]
+
+
+def _diff(original: Any, rebuilt: Any, path: str) -> Iterator[str]:
+    if isinstance(original, dict) and isinstance(rebuilt, dict):
+        for key in original:
+            if key not in rebuilt:
+                yield f"key {path}/{key} is lost by the SDK models (unknown to the schema)"
+            else:
+                yield from _diff(original[key], rebuilt[key], f"{path}/{key}")
+        for key in rebuilt:
+            if key not in original and not OMITTED_SDK_DEFAULTS.fullmatch(f"{path}/{key}"):
+                yield f"key {path}/{key} is added by the SDK models (the file is not what the SDK writes)"
+    elif isinstance(original, list) and isinstance(rebuilt, list):
+        if len(original) != len(rebuilt):
+            yield f"{path}: {len(original)} items become {len(rebuilt)}"
+        for index, (a, b) in enumerate(zip(original, rebuilt, strict=False)):
+            yield from _diff(a, b, f"{path}/{index}")
+    elif original != rebuilt or type(original) is not type(rebuilt):
+        yield f"{path}: {original!r} becomes {rebuilt!r}"
+
+
+def all_panels(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Top-level panels and the panels nested in collapsed rows."""
+    panels = []
+    for panel in data.get("panels", []):
+        panels.append(panel)
+        panels.extend(panel.get("panels", []) if panel.get("type") == "row" else [])
+    return panels
+
+
+def layout_problems(where: str, data: dict[str, Any]) -> list[str]:
+    problems = []
+    ids: dict[int, str] = {}
+    boxes: list[tuple[str, int, int, int, int]] = []
+    for panel in all_panels(data):
+        title = panel.get("title", "")
+        label = f"{where}: panel {panel.get('id')} {title!r}"
+        panel_id = panel.get("id")
+        if not isinstance(panel_id, int):
+            problems.append(f"{label}: missing numeric id")
+        elif panel_id in ids:
+            problems.append(f"{label}: id {panel_id} also used by {ids[panel_id]!r}")
+        else:
+            ids[panel_id] = title
+        if panel.get("type") != "row" and not str(panel.get("description", "")).strip():
+            problems.append(f"{label}: no description")
+        pos = panel.get("gridPos") or {}
+        if not all(isinstance(pos.get(k), int) for k in ("x", "y", "w", "h")):
+            problems.append(f"{label}: incomplete gridPos {pos}")
+            continue
+        x, y, w, h = (int(pos[k]) for k in ("x", "y", "w", "h"))
+        if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > GRID_COLUMNS:
+            problems.append(f"{label}: gridPos {pos} outside the {GRID_COLUMNS}-column grid")
+        for other, ox, oy, ow, oh in boxes:
+            if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
+                problems.append(f"{label}: overlaps panel {other}")
+        boxes.append((f"{panel_id} {title!r}", x, y, w, h))
+    return problems
+
+
+def threshold_problems(where: str, data: dict[str, Any]) -> list[str]:
+    problems = []
+    for panel in all_panels(data):
+        steps = (((panel.get("fieldConfig") or {}).get("defaults") or {}).get("thresholds") or {}).get("steps")
+        if not steps:
+            continue
+        values = [s.get("value") for s in steps]
+        if values[0] is not None or any(v is None for v in values[1:]) or values[1:] != sorted(values[1:]):
+            problems.append(f"{where}: panel {panel.get('id')} {panel.get('title')!r}: threshold steps must start "
+                            f"with a base step and ascend, got {values}")
+    return problems
+
+
+def datasource_refs(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every `datasource` reference anywhere in the dashboard (panels, targets, variables, annotations)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource" and isinstance(value, dict):
+                yield f"{path}/{key}", value
+            else:
+                yield from datasource_refs(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from datasource_refs(item, f"{path}/{index}")
+
+
+def reference_problems(where: str, data: dict[str, Any], datasources: dict[str, str],
+                       dashboard_uids: set[str]) -> list[str]:
+    problems = []
+    for path, ref in datasource_refs(data):
+        uid, kind = ref.get("uid"), ref.get("type")
+        if uid not in datasources:
+            problems.append(f"{where}: {path} references datasource uid {uid!r}, which is not provisioned "
+                            f"(provisioned: {', '.join(sorted(datasources))})")
+        elif datasources[uid] != kind:
+            problems.append(f"{where}: {path} says datasource {uid!r} is {kind!r}; it is provisioned as "
+                            f"{datasources[uid]!r}")
+    for link in data.get("links", []):
+        url = link.get("url", "")
+        if url.startswith("/d/") and url[3:].split("/")[0].split("?")[0] not in dashboard_uids:
+            problems.append(f"{where}: link {link.get('title')!r} points at {url}, which is not a generated dashboard")
+    return problems
+
+
+# --- queries -----------------------------------------------------------------------------------------------------
+
+
+def variable_values(data: dict[str, Any]) -> dict[str, str]:
+    values = {}
+    for variable in (data.get("templating") or {}).get("list", []):
+        current = (variable.get("current") or {}).get("value")
+        if isinstance(current, list):
+            current = current[0] if current else ""
+        values[variable["name"]] = current if isinstance(current, str) and current != "$__all" else "x"
+    return values
+
+
+def substitute(text: str, variables: dict[str, str]) -> tuple[str, list[str]]:
+    """Replace Grafana macros and dashboard variables the way Grafana does before sending a query."""
+    unknown: list[str] = []
+
+    def macro(match: re.Match[str]) -> str:
+        name = match[1] or match[2]
+        if name not in MACRO_VALUES:
+            unknown.append(name)
+            return match[0]
+        return MACRO_VALUES[name]
+
+    def variable(match: re.Match[str]) -> str:
+        name = match[1] or match[2]
+        if name not in variables:
+            unknown.append(name)
+            return match[0]
+        return variables[name]
+
+    return _VARIABLE.sub(variable, _MACRO.sub(macro, text)), unknown
+
+
+def queries_of(where: str, data: dict[str, Any]) -> list[Query]:
+    found = []
+    for panel in all_panels(data):
+        panel_type = (panel.get("datasource") or {}).get("type", "")
+        for target in panel.get("targets", []):
+            language = (target.get("datasource") or {}).get("type", panel_type)
+            text = target.get("expr") if language in ("loki", "prometheus") else target.get("rawSql")
+            if text is not None:
+                found.append(Query(f"{where}: panel {panel.get('id')} {panel.get('title')!r} target "
+                                   f"{target.get('refId')}", language, text))
+    return found
+
+
+def logql_problems(queries: list[tuple[Query, str]]) -> list[str]:
+    if not queries:
+        return []
+    try:
+        results = parse_batch([text for _, text in queries])
+    except GrammarUnavailable as exc:
+        return [f"LogQL queries not validated: {exc}"]
+    return [f"{query.where}: LogQL does not parse ({result.describe_errors()}): {query.text}"
+            for (query, _), result in zip(queries, results, strict=True) if not result.ok]
+
+
+def promql_problems(queries: list[tuple[Query, str]]) -> list[str]:
+    """Each expression as a recording rule in its own group, checked by `promtool check rules`."""
+    if not queries:
+        return []
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return ["PromQL queries not validated: promtool is not installed (run `make deps`)"]
+    groups = [{"name": f"q{index}", "rules": [{"record": "dashboard:query", "expr": text}]}
+              for index, (_, text) in enumerate(queries)]
+    with tempfile.TemporaryDirectory(prefix="obsctl-promql-") as tmp:
+        rules = Path(tmp) / "dashboard-queries.yaml"
+        rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, width=4096), encoding="utf-8")
+        completed = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True,
+                                   check=False, timeout=120)
+    if completed.returncode == 0:
+        return []
+    output = completed.stdout + completed.stderr
+    problems = []
+    for match in re.finditer(r'group "q(\d+)", rule \d+, "[^"]*": (.*)', output):
+        query, text = queries[int(match[1])]
+        problems.append(f"{query.where}: PromQL does not parse ({match[2].strip()}): {text}")
+    return problems or [f"promtool check rules failed: {output.strip()[:2000]}"]
+
+
+# --- provisioning ------------------------------------------------------------------------------------------------
+
+
+def provisioned_datasources(root: Path, artifacts: list[Artifact]) -> tuple[dict[str, str], list[str]]:
+    """uid -> type of every provisioned datasource, and problems with the provisioning files."""
+    datasources: dict[str, str] = {}
+    problems = []
+    for artifact in artifacts:
+        if not is_datasource_provisioning(artifact.path):
+            continue
+        document = yaml.safe_load((root / artifact.path).read_text(encoding="utf-8"))
+        if document.get("apiVersion") != 1:
+            problems.append(f"{artifact.path}: apiVersion must be 1")
+        for entry in document.get("datasources", []):
+            uid = entry.get("uid")
+            if not uid or len(uid) > MAX_UID_LENGTH:
+                problems.append(f"{artifact.path}: datasource {entry.get('name')!r} needs a uid of 1-40 characters")
+            if uid in datasources:
+                problems.append(f"{artifact.path}: datasource uid {uid!r} is provisioned twice")
+            datasources[uid] = entry.get("type")
+            problems.extend(f"{artifact.path}: datasource {entry.get('name')!r}: {problem}"
+                            for problem in literal_credential_problems(entry))
+        for entry in document.get("datasources", []):
+            linked = (entry.get("jsonData") or {}).get("alertmanagerUid")
+            if linked is not None and datasources.get(linked) != "alertmanager":
+                problems.append(f"{artifact.path}: datasource {entry.get('name')!r}: alertmanagerUid {linked!r} is "
+                                "not a provisioned Alertmanager datasource")
+    return datasources, problems
+
+
+def literal_credential_problems(node: Any, path: str = "") -> Iterator[str]:
+    """Connection settings and everything under secureJsonData must be `${ENV}` references."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{path}/{key}"
+            if key == "secureJsonData" and isinstance(value, dict):
+                for secret_key, secret in value.items():
+                    if not (isinstance(secret, str) and _ENV_ONLY.match(secret)):
+                        yield f"{here}/{secret_key} must be an environment reference like ${{VAR}}"
+            elif key in SENSITIVE_KEYS and isinstance(value, str):
+                if not _ENV_ONLY.match(value):
+                    yield f"{here} must be an environment reference like ${{VAR}}"
+            else:
+                yield from literal_credential_problems(value, here)
+
+
+# --- entry point -------------------------------------------------------------------------------------------------
+
+
+def validate(root: Path, artifacts: list[Artifact]) -> list[str]:
+    datasources, problems = provisioned_datasources(root, artifacts)
+    dashboards: dict[str, dict[str, Any]] = {}
+    for artifact in artifacts:
+        if not is_dashboard(artifact.path):
+            continue
+        text = (root / artifact.path).read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{artifact.path}: not JSON: {exc}")
+            continue
+        if serialize(data) != text:
+            problems.append(f"{artifact.path}: not in the deterministic form (sorted keys, 2-space indent, newline)")
+        dashboards[artifact.path] = data
+
+    uids: dict[str, str] = {}
+    for path, data in dashboards.items():
+        uid = data.get("uid")
+        if not isinstance(uid, str) or not 0 < len(uid) <= MAX_UID_LENGTH:
+            problems.append(f"{path}: uid {uid!r} must be 1-{MAX_UID_LENGTH} characters")
+        elif uid in uids:
+            problems.append(f"{path}: uid {uid!r} is also the uid of {uids[uid]}")
+        else:
+            uids[str(uid)] = path
+        if Path(path).stem != uid:
+            problems.append(f"{path}: file name does not match uid {uid!r}")
+
+    logql: list[tuple[Query, str]] = []
+    promql: list[tuple[Query, str]] = []
+    for path, data in dashboards.items():
+        problems += round_trip_problems(path, data)
+        problems += layout_problems(path, data)
+        problems += threshold_problems(path, data)
+        problems += reference_problems(path, data, datasources, set(uids))
+        if not any(p.get("type") == "alertlist" for p in all_panels(data)):
+            problems.append(f"{path}: no alert list panel")
+        variables = variable_values(data)
+        for query in queries_of(path, data):
+            if query.language not in ("loki", "prometheus"):
+                continue  # SQL runs with Grafana's own macros ($__timeFilter(...)); checked by the tests on PostgreSQL
+            text, unknown = substitute(query.text, variables)
+            if unknown:
+                problems.append(f"{query.where}: unknown macro or variable {', '.join(sorted(set(unknown)))}")
+            if query.language == "loki":
+                logql.append((query, text))
+            elif query.language == "prometheus":
+                promql.append((query, text))
+    return problems + logql_problems(logql) + promql_problems(promql)

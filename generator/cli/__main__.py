@@ -1,0 +1,5 @@
+"""`python -m generator.cli`: the same as the `obsctl` console script."""
+
+from generator.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""`obsctl alertmanager-config --out F`: the runnable Alertmanager config, Telegram secrets from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from generator.artifacts.alertmanager import MissingSecret, build_config, values_from_environment
+from generator.artifacts.base import yaml_document
+from generator.cli.common import truth_option
+from generator.truth import TruthError, load_truth
+
+
+@click.command("alertmanager-config")
+@truth_option
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Where to write the runnable alertmanager.yml (mode 0600).")
+def alertmanager_config_command(truth_path: Path, out: Path) -> None:
+    """Write the runnable Alertmanager config, Telegram secrets taken from the environment (never printed)."""
+    try:
+        truth = load_truth(truth_path, display_path=str(truth_path))
+        values = values_from_environment(truth, os.environ)
+    except TruthError as exc:
+        raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
+    except MissingSecret as exc:
+        raise click.ClickException(f"{exc}; nothing was written") from None
+    text = yaml_document(build_config(truth, values))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, out)
+    click.echo(f"wrote {out}")

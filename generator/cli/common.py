@@ -1,0 +1,35 @@
+"""What every `obsctl` command shares: the `--truth` and `--repo` options, exit codes, loading truth or exiting."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from generator.truth import DEFAULT_TRUTH_PATH, Truth, TruthError, load_truth
+
+# Exit codes, the same for every command so CI can tell "found something" from "could not run".
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # check: stale artifacts; test: a test failed; scan: a hit; backtest: too many pages
+EXIT_INVALID_INPUT = 2  # a bad truth file, an unreadable input, a malformed record
+
+truth_option = click.option(
+    "--truth", "truth_path", type=click.Path(path_type=Path), default=DEFAULT_TRUTH_PATH, show_default=True,
+    help="The truth file to read.",
+)
+repo_option = click.option(
+    "--repo", "repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True,
+    help="Repository root the generated folders live in.",
+)
+
+
+def load_or_exit(truth_path: Path) -> Truth:
+    """Load the truth file; on any problem print every located error and exit 2."""
+    try:
+        return load_truth(truth_path, display_path=str(truth_path))
+    except TruthError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) in {truth_path}; nothing was written.", err=True)
+        sys.exit(EXIT_INVALID_INPUT)

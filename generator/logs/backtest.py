@@ -1,0 +1,199 @@
+"""Backtest: replay an exported log through every generated Loki rule and tell when each alert would have fired.
+
+The rules are evaluated by the offline LogQL engine (`generator.logql_engine`: Loki's query semantics, the
+Prometheus rule manager's pending/firing states); this module only feeds it the export and summarises the alert
+transitions it returns: firing episodes per alert, how long they lasted, and how many of them would have paged.
+
+What the replay assumes, and why:
+- Every entry gets the bot's stream labels from truth.yaml (`service.log_labels`), since an export is the bot's log,
+  plus the labels the export itself carries (Render's labels, syslog header fields). `--label` adds or overrides.
+- Evaluation times are aligned to each group's interval (offset 0). A real ruler adds a per-group offset, so an
+  alert may fire up to one interval earlier or later there; counts of episodes are what matters here.
+- A "page" is an alert going to firing whose tier notifies a human now (`notify: page` or `escalate` in
+  truth.yaml `tiers`). Alertmanager may group several into one notification, so this is an upper bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.logql_engine import AlertEvent, LogStore, RuleEvalError, RuleGroup, evaluate_rules, load_rule_file
+from generator.logs.inputs import LogRecord
+from generator.truth import Truth
+
+PAGING_NOTIFY = ("page", "escalate")
+
+
+@dataclass
+class Episode:
+    """One alert instance (rule + label set) from pending, through firing, to resolved (or still firing)."""
+
+    alertname: str
+    labels: dict[str, str]
+    pending_at_ns: int
+    fired_at_ns: int | None = None
+    resolved_at_ns: int | None = None
+    value_at_fire: float | None = None
+    summary: str = ""
+
+    def firing_ns(self, end_ns: int) -> int:
+        if self.fired_at_ns is None:
+            return 0
+        return (self.resolved_at_ns if self.resolved_at_ns is not None else end_ns) - self.fired_at_ns
+
+
+@dataclass
+class AlertSummary:
+    alertname: str
+    tier: str | None
+    severity: str | None
+    pages: bool
+    episodes: list[Episode] = field(default_factory=list)
+
+    @property
+    def firings(self) -> list[Episode]:
+        return [e for e in self.episodes if e.fired_at_ns is not None]
+
+
+@dataclass
+class BacktestResult:
+    start_ns: int
+    end_ns: int
+    entries: int
+    untimed_entries: int
+    evaluations: int
+    alerts: list[AlertSummary]
+    errors: list[RuleEvalError]
+    skipped_evaluations: int = 0  # of `evaluations`, those proved no-ops and not computed (see logql_engine.rules)
+
+    @property
+    def pages(self) -> int:
+        return sum(len(a.firings) for a in self.alerts if a.pages)
+
+    @property
+    def firings(self) -> int:
+        return sum(len(a.firings) for a in self.alerts)
+
+    def as_json(self) -> dict[str, Any]:
+        from generator.logs.scanner import iso_time
+
+        def episode(e: Episode) -> dict[str, Any]:
+            return {"labels": e.labels, "pending_at": iso_time(e.pending_at_ns), "fired_at": iso_time(e.fired_at_ns),
+                    "resolved_at": iso_time(e.resolved_at_ns), "firing_s": e.firing_ns(self.end_ns) / 1e9,
+                    "value_at_fire": e.value_at_fire, "summary": e.summary}
+
+        return {
+            "from": iso_time(self.start_ns), "to": iso_time(self.end_ns), "entries": self.entries,
+            "untimed_entries_skipped": self.untimed_entries, "evaluations": self.evaluations,
+            "evaluations_skipped_as_idle": self.skipped_evaluations,
+            "firings": self.firings, "pages": self.pages,
+            "alerts": [{"alertname": a.alertname, "tier": a.tier, "severity": a.severity, "pages": a.pages,
+                        "firings": len(a.firings),
+                        "firing_s": sum(e.firing_ns(self.end_ns) for e in a.firings) / 1e9,
+                        "longest_s": max((e.firing_ns(self.end_ns) for e in a.firings), default=0) / 1e9,
+                        "episodes": [episode(e) for e in a.episodes]} for a in self.alerts],
+            "errors": [{"at": iso_time(e.ts_ns), "group": e.group, "rule": e.rule, "message": e.message}
+                       for e in self.errors],
+        }
+
+
+def load_rules(rules_dir: Path) -> list[RuleGroup]:
+    """Every rule group of a tenant folder (`loki/rules/<tenant>/*.yaml`), in file order."""
+    files = sorted(p for p in rules_dir.glob("*.y*ml") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"{rules_dir}: no rule files (*.yaml): run `obsctl generate` first")
+    return [group for path in files for group in load_rule_file(path)]
+
+
+def stream_labels(record: LogRecord, base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    return {**record.labels, **base, **overrides}
+
+
+def fill_store(records: Iterable[LogRecord], base: Mapping[str, str],
+               overrides: Mapping[str, str]) -> tuple[LogStore, int, int, int | None, int | None]:
+    """(store, entries, untimed entries, first ts, last ts). The engine keeps the export in memory."""
+    store = LogStore()
+    entries = untimed = 0
+    first: int | None = None
+    last: int | None = None
+    for record in records:
+        if record.timestamp_ns is None:
+            untimed += 1  # no time before the first timed line: Loki would stamp it at ingestion, we cannot
+            continue
+        entries += 1
+        ts = record.timestamp_ns
+        first = ts if first is None else min(first, ts)
+        last = ts if last is None else max(last, ts)
+        store.append(stream_labels(record, base, overrides), ts, record.line)
+    return store, entries, untimed, first, last
+
+
+def longest_lookback_ns(groups: Iterable[RuleGroup]) -> int:
+    """The longest range window or `for` of any rule: after the last entry, alerts settle within it."""
+    longest = 0
+
+    def walk(node: object) -> None:
+        nonlocal longest
+        if dataclasses.is_dataclass(node) and not isinstance(node, type):
+            for item in dataclasses.fields(node):
+                value = getattr(node, item.name)
+                if item.name == "range_ns" and isinstance(value, int):
+                    longest = max(longest, value)
+                walk(value)
+        elif isinstance(node, tuple | list):
+            for value in node:
+                walk(value)
+
+    for group in groups:
+        for rule in group.alert_rules:
+            walk(rule.query)
+            longest = max(longest, rule.for_ns)
+    return longest
+
+
+def summarise(events: Iterable[AlertEvent], groups: list[RuleGroup], truth: Truth) -> list[AlertSummary]:
+    """Alert transitions -> episodes per rule, every alert rule listed (silent ones too), in rule-file order."""
+    summaries: dict[str, AlertSummary] = {}
+    for group in groups:
+        for rule in group.alert_rules:
+            tier = rule.labels.get("tier")
+            notify = truth.tier(int(tier)).notify if tier and tier.isdigit() and int(tier) in (1, 2, 3, 4) else None
+            summaries.setdefault(rule.name, AlertSummary(rule.name, tier, rule.labels.get("severity"),
+                                                         notify in PAGING_NOTIFY))
+    open_episodes: dict[tuple[str, tuple[tuple[str, str], ...]], Episode] = {}
+    for event in sorted(events, key=lambda e: e.ts_ns):
+        key = (event.alertname, tuple(sorted(event.labels.items())))
+        episode = open_episodes.get(key)
+        if event.state == "pending":
+            open_episodes[key] = Episode(event.alertname, dict(event.labels), event.ts_ns)
+        elif event.state == "firing":
+            if episode is None:  # `for: 0`: straight from inactive to firing
+                episode = open_episodes[key] = Episode(event.alertname, dict(event.labels), event.ts_ns)
+            episode.fired_at_ns = event.ts_ns
+            episode.value_at_fire = event.value
+            episode.summary = event.annotations.get("summary", "")
+        elif event.state == "inactive" and episode is not None:
+            episode.resolved_at_ns = event.ts_ns
+            summaries[event.alertname].episodes.append(open_episodes.pop(key))
+    for episode in open_episodes.values():  # still pending or firing when the replay ended
+        summaries[episode.alertname].episodes.append(episode)
+    return list(summaries.values())
+
+
+def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth,
+             overrides: Mapping[str, str] | None = None, until_ns: int | None = None,
+             skip_idle: bool = True) -> BacktestResult:
+    """`skip_idle=False` computes every rule evaluation (same result, slower: the benchmark's baseline)."""
+    store, entries, untimed, first, last = fill_store(records, truth.service.log_labels, overrides or {})
+    if first is None or last is None:
+        return BacktestResult(0, 0, 0, untimed, 0, summarise([], groups, truth), [])
+    # after the last entry, run until every window has emptied (plus one interval, as evaluations are aligned)
+    settle = longest_lookback_ns(groups) + max(g.interval_ns for g in groups)
+    end = until_ns if until_ns is not None else last + settle
+    run = evaluate_rules(groups, store, first, end, skip_idle=skip_idle)
+    return BacktestResult(first, end, entries, untimed, run.evaluations, summarise(run.events, groups, truth),
+                          run.errors, run.skipped_evaluations)

@@ -1,0 +1,618 @@
+"""Exported logs in, records out: the bot's logs in any of three shapes, auto-detected, streamed in bounded memory.
+
+Input formats:
+- `render-json`: `render logs -o json` output, one JSON object per line or one JSON array; each record has
+  `timestamp` (RFC 3339), `message` (the log line) and `labels: [{name, value}]`.
+- `syslog`: RFC 5424 lines as Render log streams deliver them: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`.
+- `lines`: the bot's own output, one entry per line: the text format of truth.yaml (`%(asctime)s - %(name)s -
+  %(levelname)s - %(message)s`) and the bot's JSON lines (`asctime`, `name`, `levelname`, `message` and tags), mixed.
+  A line without its own time (a traceback line) takes the time of the line before it (it was written right after).
+
+The bot's `asctime` carries no zone: it is read as UTC (assumed: the containers run with TZ unset, i.e. UTC).
+
+Two views of the same input: `read_records` yields one `LogRecord` per entry (timestamp, labels, line, level), for the
+backtest; `iter_batches` yields newline-separated blocks of entry lines with just enough index to find a line's time
+again, for the scanner, which never touches lines that do not match.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from array import array
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from itertools import chain
+from typing import IO
+
+from generator.syntax.log_format import level_separators
+from generator.syntax.logql import re2_escape
+from generator.truth.model import Logs
+
+Buffer = bytes | bytearray  # blocks are bytearrays read in place; single lines may be either
+CHUNK_BYTES = 1024 * 1024  # fits in the CPU cache: the read, Hyperscan and the newline count reuse it there
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one line longer than this is cut: it cannot be a real log line
+
+# Python logging's default asctime: `2026-11-29 10:00:01,123`.
+ASCTIME_REGEX = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+_ASCTIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[,.](\d{1,9}))?$")
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):?(\d\d))$"
+)
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdfr]")
+
+# RFC 5424: `<PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP STRUCTURED-DATA [SP MSG]`.
+_SYSLOG_HEADER = re.compile(rb"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ")
+_SYSLOG_SEVERITY_LEVEL = ("CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO", "INFO", "DEBUG")
+_SYSLOG_SEVERITY_NAME = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class InputError(ValueError):
+    """The input cannot be read in the detected or requested format; the message names where and why."""
+
+
+class InputFormat(StrEnum):
+    RENDER_JSON = "render-json"
+    SYSLOG = "syslog"
+    LINES = "lines"
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    timestamp_ns: int | None
+    line: str
+    labels: dict[str, str]
+    level: str | None
+
+
+# --- timestamps --------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=65536)
+def _epoch_seconds(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+    """Raises ValueError for an impossible date or time (30 February, 25:00)."""
+    return calendar.timegm(datetime(year, month, day, hour, minute, second).timetuple())
+
+
+def _fraction_ns(digits: str | None) -> int:
+    return int(digits.ljust(9, "0")) if digits else 0
+
+
+def parse_asctime(text: str) -> int | None:
+    """`2026-11-29 10:00:01,123` (UTC) -> nanoseconds since the epoch; None if it is not one."""
+    match = _ASCTIME.match(text)
+    if not match:
+        return None
+    y, mo, d, h, mi, s, frac = match.groups()
+    try:
+        seconds = _epoch_seconds(int(y), int(mo), int(d), int(h), int(mi), int(s))
+    except ValueError:
+        return None
+    return seconds * 1_000_000_000 + _fraction_ns(frac)
+
+
+def parse_rfc3339(text: str) -> int | None:
+    """RFC 3339 with up to nanoseconds and a zone (`Z` or `+hh:mm`) -> nanoseconds since the epoch."""
+    match = _RFC3339.match(text.strip())
+    if not match:
+        return None
+    y, mo, d, h, mi, s, frac, zulu, sign, off_h, off_m = match.groups()
+    try:
+        seconds = _epoch_seconds(int(y), int(mo), int(d), int(h), int(mi), int(s))
+    except ValueError:
+        return None
+    if not zulu:
+        offset = int(off_h) * 3600 + int(off_m) * 60
+        seconds -= offset if sign == "+" else -offset
+    return seconds * 1_000_000_000 + _fraction_ns(frac)
+
+
+# --- the bot's line format (from truth.yaml) ---------------------------------------------------------------------
+
+
+def _field_regex(name: str, levels: str, last: bool) -> str:
+    if name == "asctime":
+        return f"(?P<asctime>{ASCTIME_REGEX})"
+    if name == "levelname":
+        return f"(?P<levelname>{levels})"
+    if name == "name":
+        # Logger names are dotted identifiers. `[^ ]` rather than `\S`: Hyperscan's `\S` excludes `\v`, RE2's does not.
+        return r"(?P<name>[^ ]+)"
+    if name == "message":
+        return "(?P<message>.*)" if last else "(?P<message>.*?)"
+    return ".*" if last else ".*?"
+
+
+@dataclass(frozen=True)
+class BotLineFormat:
+    """How the bot writes a line, compiled from truth.yaml `logs` (text_format, json_fields, levels, tags).
+
+    The regexes are strings in the syntax RE2, Hyperscan and Python's `re` read alike (no RE2-only syntax), so the
+    scanner hands the very same text to Hyperscan that this module matches with `re`.
+    """
+
+    text_regex: str  # whole text line, named groups asctime/name/levelname/message
+    level_suffix: str  # the literal text right after the level in a text line (` - `)
+    levels: tuple[str, ...]
+    time_key: str
+    level_key: str
+    message_key: str
+    tag_names: tuple[str, ...]
+    _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_truth(cls, logs: Logs) -> BotLineFormat:
+        levels = tuple(level.name for level in logs.levels)
+        level_alternation = "|".join(levels)
+        parts: list[str] = []
+        pos = 0
+        placeholders = list(_PLACEHOLDER.finditer(logs.text_format))
+        for index, placeholder in enumerate(placeholders):
+            parts.append(re2_escape(logs.text_format[pos:placeholder.start()]))
+            parts.append(_field_regex(placeholder.group(1), level_alternation, index == len(placeholders) - 1))
+            pos = placeholder.end()
+        parts.append(re2_escape(logs.text_format[pos:]))
+        return cls(
+            text_regex="^" + "".join(parts) + "$",
+            level_suffix=level_separators(logs)[1],
+            levels=levels,
+            time_key=logs.json_fields.time,
+            level_key=logs.json_fields.level,
+            message_key=logs.json_fields.message,
+            tag_names=tuple(tag.name for tag in logs.standard_tags),
+        )
+
+    def text_level_prefix_regex(self) -> str:
+        """Matches a text line from its start to where its level begins (`2026-... - bot.api - `)."""
+        return self.text_regex[: self.text_regex.index("(?P<levelname>")]
+
+    def json_level_prefix_regex(self) -> str:
+        """Matches a JSON line from its start to where its level value begins (`{... "levelname": "`)."""
+        return r'^\{.*"' + re2_escape(self.level_key) + r'"\s*:\s*"'
+
+    def _re(self, regex: str) -> re.Pattern[str]:
+        compiled = self._compiled.get(regex)
+        if compiled is None:
+            compiled = self._compiled[regex] = re.compile(regex)
+        return compiled
+
+    def parse(self, line: str, with_tags: bool = True) -> tuple[int | None, str | None, dict[str, str]]:
+        """(timestamp ns, level, tags) of one line in either of the bot's formats; Nones when it is neither."""
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                time_value = obj.get(self.time_key)
+                level = obj.get(self.level_key)
+                tags = {name: _scalar_text(obj[name]) for name in self.tag_names if name in obj} if with_tags else {}
+                return (
+                    parse_asctime(time_value) if isinstance(time_value, str) else None,
+                    level if isinstance(level, str) and level in self.levels else None,
+                    tags,
+                )
+            return None, None, {}
+        match = self._re(self.text_regex).match(line)
+        if not match:
+            return None, None, {}
+        groups = match.groupdict()
+        asctime = groups.get("asctime")
+        return (
+            parse_asctime(asctime) if asctime else None,
+            groups.get("levelname"),
+            self.text_tags(groups.get("message") or "") if with_tags else {},
+        )
+
+    def text_tags(self, message: str) -> dict[str, str]:
+        """Standard tags written as `key=value` inside a text message (the first occurrence wins)."""
+        tags: dict[str, str] = {}
+        if not self.tag_names:
+            return tags
+        pattern = self._re(r"\b(" + "|".join(map(re.escape, self.tag_names)) + r")=([^\s,;]+)")
+        for match in pattern.finditer(message):
+            tags.setdefault(match.group(1), match.group(2))
+        return tags
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+# --- format detection --------------------------------------------------------------------------------------------
+
+
+def detect_format(head: bytes, line_format: BotLineFormat) -> InputFormat:
+    """Decide from the first bytes of the input; a `{` line is Render's only when it has Render's keys."""
+    text = head.removeprefix(_UTF8_BOM).lstrip()
+    if text.startswith(b"["):
+        return InputFormat.RENDER_JSON
+    if _SYSLOG_HEADER.match(text):
+        return InputFormat.SYSLOG
+    if text.startswith(b"{"):
+        first = text.split(b"\n", 1)[0]
+        try:
+            obj = json.loads(first)
+        except ValueError:
+            return InputFormat.LINES
+        if (isinstance(obj, dict) and "message" in obj and "timestamp" in obj
+                and line_format.time_key not in obj):
+            return InputFormat.RENDER_JSON
+    return InputFormat.LINES
+
+
+def peek_head(stream: IO[bytes], size: int = 65536) -> bytes:
+    """The first bytes of a buffered stream without consuming them (works for pipes too)."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        raise InputError("input stream cannot be peeked; open it with buffering")
+    head = peek(size)[:size]
+    return bytes(head)
+
+
+# --- raw blocks of whole lines -----------------------------------------------------------------------------------
+
+
+def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES, live: bool = False,
+                     reuse_buffers: int = 0) -> Iterator[bytearray]:
+    """Blocks of whole lines, each ending in `\\n` (a missing final newline is added). Memory: a few blocks.
+
+    Each block is read into directly (no concatenation copies: this runs at memory speed). `reuse_buffers=n` cycles
+    through n buffers instead of allocating one per block (fresh buffers cost page faults and zeroing): a
+    block then stays valid only until n - 1 more blocks have been taken. `live` reads whatever has arrived (a
+    `--tail` pipe) instead of waiting for a full block.
+    """
+    readinto = getattr(stream, "readinto1", None) if live else None
+    readinto = readinto or getattr(stream, "readinto", None)
+    buffers: list[bytearray] = []  # at most `reuse_buffers` of them
+    in_use: deque[bytearray] = deque(maxlen=max(reuse_buffers - 1, 1))  # the last blocks handed out
+    pending = b""
+    while True:
+        size = len(pending) + chunk_bytes
+        block = next((b for b in buffers if not any(b is used for used in in_use)), None) if reuse_buffers else None
+        if block is None:
+            block = bytearray(size)
+            if reuse_buffers:
+                buffers.append(block)
+        elif len(block) < size:
+            block.extend(bytes(size - len(block)))  # regrows within its allocation: no copy
+        block[:len(pending)] = pending
+        with memoryview(block) as view:
+            if readinto is not None:
+                got = readinto(view[len(pending):size])
+            else:  # a stream without readinto (rare): read and copy
+                data = stream.read(chunk_bytes)
+                got = len(data)
+                view[len(pending):len(pending) + got] = data
+        filled = len(pending) + (got or 0)
+        if not got:
+            break
+        cut = block.rfind(b"\n", 0, filled) + 1
+        if cut == 0 and filled < MAX_LINE_BYTES:  # no line end yet: keep reading (a monster line is cut)
+            pending = bytes(block[:filled])
+            continue
+        cut = cut or filled
+        pending = bytes(block[cut:filled])
+        del block[cut:]  # truncating the end of a bytearray does not copy
+        if block[-1:] != b"\n":
+            block += b"\n"
+        in_use.append(block)
+        yield block
+    if pending:
+        yield bytearray(pending + b"\n")
+
+
+# --- records -----------------------------------------------------------------------------------------------------
+
+
+def _decode(raw: Buffer) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def read_records(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat | None = None,
+                 source: str = "<input>", live: bool = False, chunk_bytes: int = CHUNK_BYTES) -> Iterator[LogRecord]:
+    """Every entry of the input as a LogRecord, in input order."""
+    fmt = input_format or detect_format(peek_head(stream), line_format)
+    blocks = iter_line_blocks(stream, chunk_bytes, live)
+    if fmt is InputFormat.LINES:
+        yield from _line_records(blocks, line_format)
+    elif fmt is InputFormat.SYSLOG:
+        yield from _syslog_records(blocks, line_format, source)
+    else:
+        for where, obj in _iter_json_values(blocks, source):
+            yield render_record(obj, line_format, where)
+
+
+def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[LogRecord]:
+    last_ts: int | None = None
+    for block in blocks:
+        for raw in block.split(b"\n")[:-1]:
+            line = _decode(raw.removesuffix(b"\r"))
+            ts, level, _tags = line_format.parse(line, with_tags=False)
+            if ts is None:
+                ts = last_ts
+            else:
+                last_ts = ts
+            yield LogRecord(ts, line, {}, level)
+
+
+def _level_from(line: str, fallback: str | None, line_format: BotLineFormat) -> str | None:
+    """The level written in the line; else the transport's (Render's `level` label, syslog severity)."""
+    level = line_format.parse(line, with_tags=False)[1]
+    if level is None and fallback:
+        upper = fallback.upper()
+        level = {"WARN": "WARNING", "FATAL": "CRITICAL", "ERR": "ERROR"}.get(upper, upper)
+        level = level if level in line_format.levels else None
+    return level
+
+
+def parse_syslog_line(raw: Buffer, source: str, line_number: int) -> tuple[int, str, dict[str, str]]:
+    """One RFC 5424 line -> (timestamp ns, MSG, labels). Raises InputError naming the line on malformed input."""
+    match = _SYSLOG_HEADER.match(raw)
+    if not match:
+        raise InputError(f"{source}:{line_number}: not an RFC 5424 syslog line (expected `<PRI>1 TIMESTAMP HOST APP "
+                         f"PROCID MSGID SD MSG`)")
+    pri, _version, stamp, host, app, procid, msgid = (g.decode("utf-8", "replace") for g in match.groups())
+    if int(pri) > 191:
+        raise InputError(f"{source}:{line_number}: PRI {pri} out of range 0..191")
+    ts = parse_rfc3339(stamp)
+    if ts is None:
+        raise InputError(f"{source}:{line_number}: TIMESTAMP {stamp!r} is not RFC 3339")
+    rest = raw[match.end():]
+    rest = _skip_structured_data(rest, source, line_number)
+    msg = rest[1:] if rest.startswith(b" ") else rest
+    msg = msg.removeprefix(_UTF8_BOM)
+    severity = int(pri) % 8
+    labels = {"severity": _SYSLOG_SEVERITY_NAME[severity], "facility": str(int(pri) // 8)}
+    for name, value in (("hostname", host), ("app_name", app), ("procid", procid), ("msgid", msgid)):
+        if value != "-":
+            labels[name] = value
+    return ts, _decode(msg), labels
+
+
+def _skip_structured_data(rest: Buffer, source: str, line_number: int) -> Buffer:
+    """Skip `-` or `[id k="v" ...]...` (values may escape `"`, `\\` and `]`)."""
+    if rest.startswith(b"-"):
+        return rest[1:]
+    i = 0
+    while i < len(rest) and rest[i:i + 1] == b"[":
+        i += 1
+        in_value = False
+        while i < len(rest):
+            char = rest[i:i + 1]
+            if in_value and char == b"\\":
+                i += 2
+                continue
+            if char == b'"':
+                in_value = not in_value
+            elif char == b"]" and not in_value:
+                break
+            i += 1
+        else:
+            raise InputError(f"{source}:{line_number}: unterminated STRUCTURED-DATA element")
+        i += 1
+    if i == 0:
+        raise InputError(f"{source}:{line_number}: STRUCTURED-DATA must be `-` or `[...]`")
+    return rest[i:]
+
+
+def _syslog_records(blocks: Iterator[bytearray], line_format: BotLineFormat, source: str) -> Iterator[LogRecord]:
+    number = 0
+    for block in blocks:
+        for raw in block.split(b"\n")[:-1]:
+            number += 1
+            raw = raw.removesuffix(b"\r")
+            if not raw.strip():
+                continue
+            ts, msg, labels = parse_syslog_line(raw, source, number)
+            severity = _SYSLOG_SEVERITY_NAME.index(labels["severity"])
+            yield LogRecord(ts, msg, labels, _level_from(msg, _SYSLOG_SEVERITY_LEVEL[severity], line_format))
+
+
+def render_record(obj: object, line_format: BotLineFormat, where: str) -> LogRecord:
+    """One `render logs -o json` object -> LogRecord; InputError names `where` and the field on bad input."""
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    message = obj.get("message")
+    if not isinstance(message, str):
+        raise InputError(f"{where}: field `message` must be a string")
+    stamp = obj.get("timestamp")
+    if isinstance(stamp, str):
+        ts = parse_rfc3339(stamp)
+        if ts is None:
+            raise InputError(f"{where}: field `timestamp` {stamp!r} is not RFC 3339")
+    else:
+        raise InputError(f"{where}: field `timestamp` must be an RFC 3339 string")
+    labels: dict[str, str] = {}
+    raw_labels = obj.get("labels", [])
+    if not isinstance(raw_labels, list):
+        raise InputError(f"{where}: field `labels` must be a list of {{name, value}}")
+    for index, item in enumerate(raw_labels):
+        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and "value" in item):
+            raise InputError(f"{where}: labels[{index}] must be {{name, value}}")
+        labels[item["name"]] = _scalar_text(item["value"])
+    return LogRecord(ts, message, labels, _level_from(message, labels.get("level"), line_format))
+
+
+def _iter_json_values(blocks: Iterator[bytearray], source: str) -> Iterator[tuple[str, object]]:
+    """JSON values of a JSON-lines stream, or of one top-level array (read incrementally: bounded memory)."""
+    first = bytes(next(blocks, b"")).removeprefix(_UTF8_BOM)
+    rest: Iterator[Buffer] = chain([first], blocks)
+    if first.lstrip().startswith(b"["):
+        yield from _iter_json_array(rest, source)
+        return
+    number = 0
+    for block in rest:
+        for raw in block.split(b"\n")[:-1]:
+            number += 1
+            if not raw.strip():
+                continue
+            try:
+                value = json.loads(raw)
+            except ValueError as exc:
+                raise InputError(f"{source}:{number}: invalid JSON: {exc}") from None
+            yield f"{source}:{number}", value
+
+
+def _iter_json_array(blocks: Iterator[Buffer], source: str) -> Iterator[tuple[str, object]]:
+    decoder = json.JSONDecoder()
+    buffer, pos = "", 0
+    line_at, line_at_pos = 1, 0  # the input line number of buffer[line_at_pos], advanced as we go (no rescans)
+    state = "open"  # open -> first -> (value -> comma)* -> done
+
+    def line_of(position: int) -> int:
+        nonlocal line_at, line_at_pos
+        line_at += buffer.count("\n", line_at_pos, position)
+        line_at_pos = position
+        return line_at
+
+    def refill() -> bool:
+        nonlocal buffer, pos, line_at_pos
+        block = next(blocks, None)
+        if block is None:
+            return False
+        line_of(pos)
+        buffer, pos, line_at_pos = buffer[pos:] + _decode(block), 0, 0
+        return True
+
+    while True:
+        while pos < len(buffer) and buffer[pos] in " \t\r\n":
+            pos += 1
+        if pos == len(buffer):
+            if refill():
+                continue
+            if state != "done":
+                raise InputError(f"{source}: the JSON array is not closed (truncated export?)")
+            return
+        char = buffer[pos]
+        if state == "open":
+            state, pos = "first", pos + 1  # detection saw the `[`
+        elif state == "done":
+            raise InputError(f"{source}:{line_of(pos)}: unexpected data after the JSON array")
+        elif char == "]" and state in ("first", "comma"):
+            state, pos = "done", pos + 1
+        elif state == "comma":
+            if char != ",":
+                raise InputError(f"{source}:{line_of(pos)}: expected `,` or `]` between array elements")
+            state, pos = "value", pos + 1
+        else:
+            try:
+                value, end = decoder.raw_decode(buffer, pos)
+            except json.JSONDecodeError as exc:
+                # the element may continue in the next block; a broken one fails once it is implausibly long
+                if len(buffer) - pos < MAX_LINE_BYTES and refill():
+                    continue
+                raise InputError(f"{source}:{line_of(pos)}: invalid JSON: {exc.msg}") from None
+            yield f"{source}:{line_of(pos)}", value
+            state, pos = "comma", end
+
+
+# --- batches for the scanner -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """Newline-separated entry lines plus what is needed to recover one line's time and number on demand.
+
+    For `lines` input, `data` is the raw block (zero parsing); a line's time is read from its own text when asked.
+    For record inputs, `data` joins the records' lines and `starts`/`timestamps`/`levels` index the records (a
+    record's line may itself contain newlines; `starts` keeps the record boundaries exact).
+    """
+
+    data: Buffer
+    first_entry: int | None = None  # 1-based number of its first entry in the input (lines: set by the scanner)
+    entries: int | None = None  # how many entries it holds (lines: counted by the scanner)
+    carry_timestamp_ns: int | None = None  # lines input: time of the last timed line before this batch
+    starts: array | None = None
+    timestamps: list[int | None] | None = None
+    levels: list[str | None] | None = None
+
+    def entry_bounds(self, offset: int) -> tuple[int, int, int]:
+        """(start, end, index in batch) of the entry containing byte `offset`; end excludes the separator."""
+        if self.starts is None:
+            start = self.data.rfind(b"\n", 0, offset) + 1
+            end = self.data.find(b"\n", offset)
+            return start, end, -1
+        index = bisect_right(self.starts, offset) - 1
+        end = self.starts[index + 1] - 1 if index + 1 < len(self.starts) else len(self.data) - 1
+        return self.starts[index], end, index
+
+
+class LinesTiming:
+    """Finds the time of a line of `lines` input from its own text, or the nearest timed line above it."""
+
+    def __init__(self, line_format: BotLineFormat):
+        self.line_format = line_format
+        self._json_time = re.compile(rb'"' + re.escape(line_format.time_key.encode()) + rb'"\s*:\s*"([^"]+)"')
+        self._text_time = re.compile(rb"(" + ASCTIME_REGEX.encode() + rb")")
+
+    def own_timestamp(self, raw_line: Buffer) -> int | None:
+        if raw_line.startswith(b"{"):
+            match = self._json_time.search(raw_line)
+        else:
+            match = self._text_time.match(raw_line)
+        return parse_asctime(match.group(1).decode("ascii", "replace")) if match else None
+
+    def timestamp_at(self, batch: Batch, start: int, end: int) -> int | None:
+        while True:
+            ts = self.own_timestamp(batch.data[start:end])
+            if ts is not None:
+                return ts
+            if start == 0:
+                return batch.carry_timestamp_ns
+            end = start - 1
+            start = batch.data.rfind(b"\n", 0, end) + 1
+
+    def last_timestamp(self, batch: Batch) -> int | None:
+        """Time of the last timed line of a block, to carry into the next one."""
+        end = len(batch.data) - 1
+        return self.timestamp_at(batch, batch.data.rfind(b"\n", 0, end) + 1, end) if end >= 0 else None
+
+
+def iter_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat,
+                 source: str = "<input>", live: bool = False, chunk_bytes: int = CHUNK_BYTES,
+                 reuse_buffers: bool = False) -> Iterator[Batch]:
+    """Blocks of entries for the scanner. Lines input is passed through untouched (its entries are counted by the
+    scanner, in the same pass that numbers its hits); records are re-joined.
+
+    `reuse_buffers`: a lines batch stays valid only until two more batches are taken (enough for Scanner.scan).
+    """
+    if input_format is InputFormat.LINES:
+        timing = LinesTiming(line_format)
+        carry: int | None = None
+        for block in iter_line_blocks(stream, chunk_bytes, live, reuse_buffers=3 if reuse_buffers else 0):
+            batch = Batch(block, carry_timestamp_ns=carry)
+            yield batch
+            carry = timing.last_timestamp(batch)
+        return
+    records = read_records(stream, line_format, input_format, source, live, chunk_bytes)
+    entry = 1
+    while True:
+        parts: list[bytes] = []
+        starts = array("q")
+        stamps: list[int | None] = []
+        levels: list[str | None] = []
+        size = 0
+        for record in records:
+            encoded = record.line.encode("utf-8", "surrogateescape")
+            starts.append(size)
+            parts.append(encoded)
+            stamps.append(record.timestamp_ns)
+            levels.append(record.level)
+            size += len(encoded) + 1
+            if size >= chunk_bytes or live:
+                break
+        if not parts:
+            return
+        yield Batch(b"\n".join(parts) + b"\n", entry, len(parts), starts=starts, timestamps=stamps,
+                    levels=levels)
+        entry += len(parts)

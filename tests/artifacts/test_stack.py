@@ -1,0 +1,743 @@
+"""The local stack (docker-compose.yml) and its generated configs, checked without a Docker engine.
+
+- docker-compose.yml: `docker-compose config -q` with the committed .env.example; every mounted file exists or is
+  generated; mounts, targets and variables agree with the generated configs; images pinned; ports on loopback;
+  health checks everywhere;
+- the generated configs: `promtool check config` (with the generated rules), `amtool check-config`, the Alloy
+  config parsed back (components, references, masking, labels, level extraction), the Loki config (retention,
+  ruler storage);
+- the demo bot: its schema in a real PostgreSQL with the seed's queries, its /health and /webhook served on
+  loopback, and its log output, masked as Alloy masks it, fed to the offline LogQL engine with the generated Loki
+  rules: every incident fires exactly the alerts it is meant to, normal traffic fires none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from fnmatch import fnmatch
+from pathlib import Path, PurePosixPath
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import pipeline
+from generator.artifacts import alertmanager, exporters, grafana_provisioning, loki_rules, stack
+from generator.artifacts.dashboards.common import DASHBOARD_DIR
+from generator.logql_engine import LogStore, evaluate_rules, parse_rule_groups
+from generator.logs.inputs import parse_syslog_line
+from generator.plan.alerting import GENERATED_HEADER
+from generator.syntax import alloy as alloy_syntax
+from generator.syntax import log_format
+from generator.truth import Truth, load_truth
+from generator.truth.types import compile_re2
+from tests.integration.metrics_stack import PG_BIN, wait_until
+from tests.tooling import free_port, require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+PINNED_TAG = re.compile(r"^v?\d+\.\d+\.\d+(?:-[a-z0-9.]+)*$")  # exact release, optional variant (-slim-bookworm)
+# PostgreSQL releases are MAJOR.MINOR: 17.6 is an exact release, 17 would float.
+TWO_PART_RELEASES = {"postgres": re.compile(r"^\d+\.\d+(?:-[a-z0-9.]+)*$")}
+SIM_START = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+NS = 1_000_000_000
+
+
+# --- fixtures ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def truth() -> Truth:
+    return load_truth(REPO / "product/truth.yaml")
+
+
+@pytest.fixture(scope="module")
+def generated(truth: Truth, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every generated artifact written into a fresh tree (independent of what is committed right now)."""
+    root = tmp_path_factory.mktemp("generated")
+    pipeline.write_tree(root, pipeline.render_all(truth))
+    return root
+
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """docker-compose.yml as docker-compose resolves it, credentials from a temporary copy of .env.example."""
+    tool = require_tool("docker-compose")
+    env_file = tmp_path_factory.mktemp("env") / ".env"
+    shutil.copy(REPO / ".env.example", env_file)
+    done = subprocess.run([tool, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)
+    assert isinstance(resolved, dict)
+    return resolved
+
+
+@pytest.fixture(scope="module")
+def demo_bot() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("demo_bot", REPO / "demo/bot.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo_bot"] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def service(compose: dict[str, Any], name: str) -> dict[str, Any]:
+    return dict(compose["services"][name])
+
+
+def mounts(compose: dict[str, Any], name: str) -> dict[str, str]:
+    """Container path -> source (absolute host path, or a named volume) of one service."""
+    found = {}
+    for volume in service(compose, name).get("volumes", []):
+        parts = volume.split(":") if isinstance(volume, str) else [volume["source"], volume["target"]]
+        found[parts[1]] = parts[0]
+    return found
+
+
+def repo_relative(source: str) -> str:
+    return Path(source).resolve().relative_to(REPO).as_posix()
+
+
+# --- docker-compose.yml ------------------------------------------------------------------------------------------
+
+
+def test_compose_file_validates_with_the_committed_env_example(compose: dict[str, Any]) -> None:
+    tool = require_tool("docker-compose")
+    with tempfile.TemporaryDirectory() as tmp:
+        env_file = Path(tmp) / ".env"
+        shutil.copy(REPO / ".env.example", env_file)
+        done = subprocess.run([tool, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "-q"],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = {"grafana", "loki", "alloy", "prometheus", "alertmanager", "blackbox-exporter", "json-exporter",
+                "postgres", "postgres-exporter", "bot", "tls-init"}
+    assert set(compose["services"]) == expected
+
+
+def test_compose_refuses_to_start_without_credentials(tmp_path: Path) -> None:
+    tool = require_tool("docker-compose")
+    (tmp_path / ".env").write_text("")
+    done = subprocess.run([tool, "--env-file", str(tmp_path / ".env"), "-f", str(COMPOSE_FILE), "config", "-q"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "GRAFANA_"))})
+    assert done.returncode != 0
+    assert "set POSTGRES_" in done.stderr or "set GRAFANA_" in done.stderr
+
+
+def test_every_mounted_file_exists_in_the_repo_or_is_generated(compose: dict[str, Any], truth: Truth) -> None:
+    generated_paths = {a.path for a in pipeline.render_all(truth)}
+    missing = []
+    for name in compose["services"]:
+        for target, source in mounts(compose, name).items():
+            if not source.startswith("/"):
+                assert source in compose["volumes"], f"{name}: {target} uses undeclared volume {source}"
+                continue
+            rel = repo_relative(source)
+            exists = (REPO / rel).exists() or rel in generated_paths or any(
+                p.startswith(rel + "/") for p in generated_paths)
+            if not exists:
+                missing.append(f"{name}: {rel} -> {target}")
+    assert not missing, missing
+
+
+def test_every_image_is_pinned_to_an_exact_release(compose: dict[str, Any]) -> None:
+    for name, spec in compose["services"].items():
+        if "build" in spec:
+            dockerfile = Path(spec["build"]["context"]) / spec["build"].get("dockerfile", "Dockerfile")
+            bases = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
+            assert bases, f"{name}: no FROM in {dockerfile}"
+            for base in bases:
+                assert PINNED_TAG.match(base.rpartition(":")[2]), f"{name}: base image {base} is not pinned"
+            continue
+        image = spec["image"]
+        repository, _, tag = image.rpartition(":") if ":" in image.rpartition("/")[2] else (image, "", "")
+        pattern = TWO_PART_RELEASES.get(repository, PINNED_TAG)
+        assert pattern.match(tag), f"{name}: image {image} is not pinned to an exact version"
+
+
+def test_every_published_port_binds_loopback_only(compose: dict[str, Any]) -> None:
+    published = 0
+    for name, spec in compose["services"].items():
+        for port in spec.get("ports", []):
+            text = port if isinstance(port, str) else f"{port.get('host_ip', '')}:{port['published']}"
+            assert text.startswith("127.0.0.1:"), f"{name}: port {port} is not bound to 127.0.0.1"
+            published += 1
+    assert published >= 10
+
+
+def test_every_long_running_service_has_a_health_check(compose: dict[str, Any]) -> None:
+    for name, spec in compose["services"].items():
+        if name == "tls-init":  # one-shot; the others wait for `service_completed_successfully`
+            assert service(compose, "alloy")["depends_on"]["tls-init"]["condition"] == "service_completed_successfully"
+            continue
+        test = spec.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name}: no health check"
+
+
+def test_credentials_come_from_env_and_secrets_are_not_inlined() -> None:
+    text = COMPOSE_FILE.read_text()
+    example = (REPO / ".env.example").read_text()
+    for variable in ("GRAFANA_ADMIN_PASSWORD", "POSTGRES_PASSWORD"):
+        assert f"${{{variable}" in text and re.search(rf"^{variable}=", example, re.MULTILINE)
+    raw = yaml.safe_load(text)
+    for name, spec in raw["services"].items():
+        for key, value in (spec.get("environment") or {}).items():
+            if re.search(r"PASS|TOKEN|SECRET", key):
+                assert value in ("", None) or re.fullmatch(r"\$\{[A-Z_]+(?::[?-][^}]*)?\}", str(value)), \
+                    f"{name}: {key} is inlined instead of coming from .env"
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+# --- mounts agree with the generated configs ---------------------------------------------------------------------
+
+
+def test_loki_reads_the_generated_rules_at_the_tenant_path(compose: dict[str, Any], truth: Truth) -> None:
+    loki = mounts(compose, "loki")
+    assert repo_relative(loki[stack.LOKI_RULES_DIR]) == "loki/rules"
+    rule_file = PurePosixPath(loki_rules.rule_file_path(truth))
+    in_container = PurePosixPath(stack.LOKI_RULES_DIR) / rule_file.relative_to("loki/rules")
+    assert fnmatch(str(in_container), f"/loki/rules/{truth.logs.tenant}/*.yaml")
+    config_flag = next(a for a in service(compose, "loki")["command"] if a.startswith("-config.file="))
+    assert repo_relative(loki[config_flag.split("=", 1)[1]]) == stack.LOKI_CONFIG_PATH
+    assert loki[stack.LOKI_DATA_DIR] == "loki-data"
+
+
+def test_grafana_mounts_the_generated_dashboards_where_the_provider_reads_them(compose: dict[str, Any],
+                                                                                truth: Truth) -> None:
+    grafana = mounts(compose, "grafana")
+    provider_path = grafana_provisioning.dashboards_document(truth)["providers"][0]["options"]["path"]
+    assert repo_relative(grafana[provider_path]) == DASHBOARD_DIR
+    for kind in ("datasources", "dashboards"):  # only these two: the image keeps its alerting/plugins folders
+        mounted = repo_relative(grafana[f"/etc/grafana/provisioning/{kind}"])
+        assert mounted == f"{grafana_provisioning.PROVISIONING_DIR}/{kind}"
+    assert "/etc/grafana/provisioning" not in grafana
+    environment = service(compose, "grafana")["environment"]
+    for spec in grafana_provisioning.datasource_specs(truth).values():
+        for variable in spec.env_vars():
+            assert variable in environment, f"datasource {spec.name} reads ${variable}, unset in the stack"
+    for variable in ("LOKI_URL", "PROMETHEUS_URL", "ALERTMANAGER_URL"):
+        host = environment[variable].split("//", 1)[1].split(":", 1)[0]
+        assert host in compose["services"]
+
+
+def test_alloy_tails_the_file_the_bot_writes_and_reads_its_certificate(compose: dict[str, Any],
+                                                                       generated: Path) -> None:
+    bot, alloy = mounts(compose, "bot"), mounts(compose, "alloy")
+    assert bot[stack.BOT_LOG_DIR] == alloy[stack.BOT_LOG_DIR] == "bot-logs"
+    assert alloy[stack.ALLOY_TLS_DIR] == "tls" and mounts(compose, "tls-init")["/tls"] == "tls"
+    config_path = next(a for a in service(compose, "alloy")["command"] if a.endswith(".alloy"))
+    assert repo_relative(alloy[config_path]) == stack.ALLOY_CONFIG_PATH
+    blocks = alloy_syntax.parse((generated / stack.ALLOY_CONFIG_PATH).read_text())
+    file_match = next(b for b in blocks if b.name == "local.file_match")
+    pattern = file_match.attributes["path_targets"][0]["__path__"]
+    assert fnmatch(service(compose, "bot")["environment"]["DEMO_LOG_FILE"], pattern)
+    syslog = next(b for b in blocks if b.name == "loki.source.syslog").blocks[0]
+    tls = syslog.find("tls_config")[0].attributes
+    assert {tls["cert_file"], tls["key_file"]} == {f"{stack.ALLOY_TLS_DIR}/syslog.crt",
+                                                   f"{stack.ALLOY_TLS_DIR}/syslog.key"}
+    port = syslog.attributes["address"].rsplit(":", 1)[1]
+    assert any(p.endswith(f":{port}/tcp") for p in service(compose, "alloy")["ports"])
+
+
+def test_prometheus_and_exporters_mount_the_generated_configs(compose: dict[str, Any], generated: Path) -> None:
+    prometheus = mounts(compose, "prometheus")
+    flag = next(a for a in service(compose, "prometheus")["command"] if a.startswith("--config.file="))
+    container_config = PurePosixPath(flag.split("=", 1)[1])
+    mount_target = next(t for t in prometheus if container_config.is_relative_to(t))
+    assert (REPO / repo_relative(prometheus[mount_target]) / container_config.relative_to(mount_target)
+            ).as_posix().endswith(stack.PROMETHEUS_CONFIG_PATH)
+    assert "--web.enable-otlp-receiver" in service(compose, "prometheus")["command"]
+    expected = {
+        "postgres-exporter": exporters.POSTGRES_QUERIES_FILE,
+        "blackbox-exporter": exporters.BLACKBOX_FILE,
+        "json-exporter": exporters.JSON_EXPORTER_FILE,
+    }
+    for name, path in expected.items():
+        config_flag = next(a for a in service(compose, name)["command"] if a.startswith("--"))
+        target = config_flag.split("=", 1)[1]
+        assert repo_relative(mounts(compose, name)[target]) == path
+    alertmanager_mounts = mounts(compose, "alertmanager")
+    flag = next(a for a in service(compose, "alertmanager")["command"] if a.startswith("--config.file="))
+    directory, file_name = flag.split("=", 1)[1].rsplit("/", 1)
+    assert f"{repo_relative(alertmanager_mounts[directory])}/{file_name}" == alertmanager.CONFIG_FILE
+    # Every scrape target and the Alertmanager target name a service of the stack.
+    config = yaml.safe_load((generated / stack.PROMETHEUS_CONFIG_PATH).read_text())
+    addresses = [t for job in config["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]]
+    addresses += [r["replacement"] for job in config["scrape_configs"] for r in job.get("relabel_configs", [])
+                  if r.get("target_label") == "__address__"]
+    addresses += [t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]]
+    for address in addresses:
+        host = address.split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        assert host == "localhost" or host in compose["services"], f"{address}: not a service of the stack"
+
+
+# --- generated configs, validated with the real tools ------------------------------------------------------------
+
+
+def test_stack_configs_are_generated_inside_the_owned_folders_with_the_header(truth: Truth) -> None:
+    artifacts = {a.path: a.content for a in stack.render(truth)}
+    assert set(artifacts) == {stack.LOKI_CONFIG_PATH, stack.ALLOY_CONFIG_PATH,
+                              stack.PROMETHEUS_CONFIG_PATH}
+    for path, content in artifacts.items():
+        assert any(path.startswith(owned + "/") for owned in pipeline.OWNED_DIRS)
+        comment = "//" if path.endswith(".alloy") else "#"
+        assert content.startswith(f"{comment} {GENERATED_HEADER}\n"), path
+    assert artifacts == {a.path: a.content for a in stack.render(truth)}  # deterministic
+
+
+def test_generated_prometheus_config_passes_promtool_with_the_generated_rules(generated: Path,
+                                                                              truth: Truth) -> None:
+    promtool = require_tool("promtool")
+    done = subprocess.run([promtool, "check", "config", stack.PROMETHEUS_CONFIG_PATH], cwd=generated,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rules found" in done.stdout  # the rule file was found and loaded, not skipped
+    config = yaml.safe_load((generated / stack.PROMETHEUS_CONFIG_PATH).read_text())
+    probe = next(j for j in config["scrape_configs"] if j["job_name"] == exporters.health_probe_job(truth))
+    assert probe["scrape_interval"] == str(truth.health_check.interval)  # the seed's "every 60 seconds"
+    assert probe["static_configs"][0]["targets"] == [f"http://{stack.BOT_ADDRESS}{truth.health_check.path}"]
+    jobs = {j["job_name"] for j in config["scrape_configs"]}
+    assert {exporters.queue_job(truth), exporters.POSTGRES_JOB, "alertmanager"} <= jobs
+
+
+def test_generated_alertmanager_config_passes_amtool(generated: Path) -> None:
+    amtool = require_tool("amtool")
+    done = subprocess.run([amtool, "check-config", alertmanager.CONFIG_FILE], cwd=generated,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_loki_config_keeps_logs_as_long_as_render_and_rules_from_local_storage(generated: Path,
+                                                                               truth: Truth) -> None:
+    text = (generated / stack.LOKI_CONFIG_PATH).read_text()
+    assert text.startswith("# generated from product/truth.yaml")
+    config = yaml.safe_load(text)
+    render_logs = next(r for r in truth.retention if r.id == stack.LOG_RETENTION_ID)
+    assert config["limits_config"]["retention_period"] == f"{round(render_logs.period.seconds / 3600)}h" == "168h"
+    assert config["compactor"]["retention_enabled"] is True
+    assert config["compactor"]["delete_request_store"] == "filesystem"
+    assert config["auth_enabled"] is False  # tenant `fake`, the folder of the generated rule files
+    assert truth.logs.tenant == "fake"
+    ruler = config["ruler"]
+    assert ruler["storage"] == {"type": "local", "local": {"directory": stack.LOKI_RULES_DIR}}
+    assert ruler["rule_path"] != stack.LOKI_RULES_DIR
+    assert ruler["alertmanager_url"] == f"http://{stack.ALERTMANAGER_ADDRESS}"
+
+
+# --- Alloy: parsed back, masking and levels proven on the truth's own examples -----------------------------------
+
+
+def alloy_replace(expression: str, replace: str, line: str) -> str:
+    """Alloy's stage.replace (internal/component/loki/process/stages/replace.go, getReplacedEntry): for every match,
+    each capture group's span is replaced unless an earlier replacement already covered it. Written from the Go
+    source independently of generator.artifacts.stack.apply_masks, so the two check each other."""
+    pattern = compile_re2(expression)
+    result, previous_end = "", 0
+    for match in pattern.finditer(line):
+        for group in range(1, pattern.groups + 1):
+            start, end = match.span(group)
+            if start == -1:
+                continue
+            if previous_end == 0 or previous_end <= start:
+                result += line[previous_end:start] + replace
+                previous_end = end
+    return result + line[previous_end:]
+
+
+def alloy_pipeline(generated: Path) -> alloy_syntax.Block:
+    blocks = alloy_syntax.parse((generated / stack.ALLOY_CONFIG_PATH).read_text())
+    return next(b for b in blocks if b.name == "loki.process")
+
+
+def mask_as_alloy(process: alloy_syntax.Block, line: str) -> str:
+    for stage in process.blocks:
+        if stage.name == "stage.replace":
+            line = alloy_replace(stage.attributes["expression"], stage.attributes["replace"], line)
+    return line
+
+
+def test_alloy_config_parses_and_every_reference_resolves(generated: Path) -> None:
+    text = (generated / stack.ALLOY_CONFIG_PATH).read_text()
+    assert alloy_syntax.problems(text) == []
+    names = {(b.name, b.label) for b in alloy_syntax.parse(text)}
+    assert {("loki.source.syslog", "render"), ("loki.source.file", "bot"), ("local.file_match", "bot"),
+            ("loki.process", "bot"), ("loki.write", "loki")} == names
+
+
+def test_alloy_sanity_check_catches_broken_configs() -> None:
+    assert alloy_syntax.problems('loki.write "a" {\n  endpoint {\n    url = "x"\n  }\n') != []  # unbalanced
+    dangling = 'loki.source.file "f" {\n  targets = []\n  forward_to = [loki.process.missing.receiver]\n}\n'
+    assert any("undeclared component" in p for p in alloy_syntax.problems(dangling))
+    wrong_export = ('loki.write "w" {\n  endpoint {\n    url = "x"\n  }\n}\n'
+                    'loki.source.file "f" {\n  targets = []\n  forward_to = [loki.write.w.targets]\n}\n')
+    assert any("does not export" in p for p in alloy_syntax.problems(wrong_export))
+    assert any("unknown loki.process stage" in p for p in alloy_syntax.problems(
+        'loki.process "p" {\n  forward_to = []\n  stage.nope {\n  }\n}\n'))
+
+
+def test_alloy_masks_every_secret_and_mask_of_the_truth_at_ingestion(generated: Path, truth: Truth,
+                                                                     demo_bot: ModuleType) -> None:
+    process = alloy_pipeline(generated)
+    replaces = [s for s in process.blocks if s.name == "stage.replace"]
+    rules = stack.mask_rules(truth)
+    assert len(replaces) == len(rules) == len([s for s in truth.privacy.never_log if s.redact_as]) + len(
+        truth.privacy.masks)
+    assert process.blocks.index(replaces[-1]) < min(
+        process.blocks.index(s) for s in process.blocks if s.name != "stage.replace"), "masking must come first"
+    for stage in replaces:
+        compile_re2(stage.attributes["expression"])  # RE2, as Go's regexp in Alloy
+    for secret in truth.privacy.never_log:
+        for example in secret.examples.match:
+            masked = mask_as_alloy(process, example)
+            if secret.redact_as:
+                assert secret.redact_as in masked, (secret.id, example)
+                assert compile_re2(secret.regex).search(masked) is None, (secret.id, masked)
+                assert masked == stack.apply_masks(example, rules)
+        for example in secret.examples.no_match:
+            assert mask_as_alloy(process, example) == example
+    # Every mask is exercised by the demo bot's normal logs, and nothing it masks survives ingestion.
+    demo_lines = [line for _w, line in demo_bot.simulate(10, SIM_START, "mixed")]
+    for mask in truth.privacy.masks:
+        regex = compile_re2(mask.regex)
+        hits = [line for line in demo_lines if regex.search(line)]
+        assert hits, f"the demo bot never logs anything mask {mask.id} applies to"
+        for line in hits:
+            masked = mask_as_alloy(process, line)
+            assert not regex.search(masked) and mask.replacement in masked, masked
+    # Forbidden and rate-limited examples carry no secret: masking leaves them alone, so their alerts still match.
+    for pattern in [*truth.forbidden_patterns, *truth.rate_limited_patterns]:
+        for example in pattern.examples.match:
+            assert compile_re2(pattern.regex).search(mask_as_alloy(process, example)), (pattern.id, example)
+
+
+def test_non_capturing_rewrite_keeps_the_language_of_the_regex() -> None:
+    cases = {
+        r"(a|b)c": r"(?:a|b)c",
+        r"(?P<x>\d+)-(y)": r"(?:\d+)-(?:y)",
+        r"[(]x(?:z)": r"[(]x(?:z)",
+        r"\(lit\)": r"\(lit\)",
+        r"[]()]+(q)": r"[]()]+(?:q)",
+        r"[[:alpha:](]+": r"[[:alpha:](]+",
+    }
+    for regex, expected in cases.items():
+        rewritten = stack.non_capturing(regex)
+        assert rewritten == expected
+        assert compile_re2(rewritten).groups == 0
+
+
+def test_alloy_sets_the_truth_labels_and_extracts_the_level_from_both_formats(generated: Path, truth: Truth,
+                                                                              demo_bot: ModuleType) -> None:
+    process = alloy_pipeline(generated)
+    static = next(s for s in process.blocks if s.name == "stage.static_labels")
+    assert static.attributes["values"] == truth.service.log_labels
+    matches = process.find("stage.match")
+    json_match = next(m for m in matches if m.find("stage.json"))
+    text_match = next(m for m in matches if m.find("stage.regex"))
+    json_key = json_match.find("stage.json")[0].attributes["expressions"]["level"]
+    text_regex = compile_re2(text_match.find("stage.regex")[0].attributes["expression"])
+    line_filter = compile_re2(stack.JSON_LINE_FILTER)
+    assert f"|~ `{stack.JSON_LINE_FILTER}`" in json_match.attributes["selector"]
+    assert f"!~ `{stack.JSON_LINE_FILTER}`" in text_match.attributes["selector"]
+    seen = set()
+    for line_format in ("text", "json", "mixed"):
+        lines = demo_bot.simulate(6, SIM_START, line_format, incidents=((1, "forbidden"),))
+        for _when, line in lines:
+            if line_filter.search(line):
+                level = json.loads(line)[json_key]
+            else:
+                match = text_regex.search(line)
+                assert match, line
+                level = match.group("level")
+            assert level in {lv.name for lv in truth.logs.levels}
+            seen.add((line_format, level))
+    for line_format in ("text", "json"):
+        assert {level for fmt, level in seen if fmt == line_format} == {lv.name for lv in truth.logs.levels}
+
+
+# --- the demo bot ------------------------------------------------------------------------------------------------
+
+
+def level_of(line: str, truth: Truth) -> str:
+    if line.lstrip().startswith("{"):
+        return str(json.loads(line)[truth.logs.json_fields.level])
+    match = compile_re2(log_format.text_level_regex(truth.logs)).search(line)
+    assert match, line
+    return str(match.group("level"))
+
+
+def fired(truth: Truth, lines: list[tuple[datetime, str]], start: datetime, minutes: float) -> set[str]:
+    """Alert ids the generated Loki rules fire over `lines`, stored the way the stack stores them: masked by the
+    Alloy pipeline, with the truth's stream labels plus the level."""
+    rules = stack.mask_rules(truth)
+    store = LogStore()
+    for when, line in lines:
+        labels = {**truth.service.log_labels, "source": "file", "level": level_of(line, truth)}
+        store.append(labels, int(when.timestamp() * NS), stack.apply_masks(line, rules))
+    (artifact,) = loki_rules.render(truth)
+    groups = parse_rule_groups(yaml.safe_load(artifact.content), artifact.path)
+    start_ns = int(start.timestamp() * NS)
+    run = evaluate_rules(groups, store, start_ns, start_ns + int(minutes * 60 * NS))
+    assert not run.errors, run.errors[:3]
+    return {event.labels["alert_id"] for event in run.events if event.state == "firing"}
+
+
+@pytest.mark.parametrize("log_format", ["text", "json", "mixed"])
+def test_demo_bot_normal_traffic_fires_no_alert(demo_bot: ModuleType, truth: Truth, log_format: str) -> None:
+    lines = demo_bot.simulate(45, SIM_START, log_format)
+    assert len(lines) > 2000
+    assert fired(truth, lines, SIM_START, 45) == set()
+
+
+def expected_log_alerts(truth: Truth) -> dict[str, set[str]]:
+    latency = truth.log_alerts.webhook_latency
+    return {
+        "forbidden": {p.id for p in truth.forbidden_patterns},
+        "rate_limited": {p.id for p in truth.rate_limited_patterns},
+        "error_burst": {truth.log_alerts.error_rate.id},
+        "slow_webhooks": {latency.slow_warning.id},
+        "latency": {latency.alert.id, latency.slow_warning.id},
+        "secret_leak": {s.id for s in truth.privacy.never_log},
+        # Metric-side incidents: nothing in the logs may page; Prometheus sees them (queue, probe, heartbeat).
+        "overload": set(),
+        "health_down": set(),
+        "lock_stale": set(),
+    }
+
+
+@pytest.mark.parametrize("scenario", ["forbidden", "rate_limited", "error_burst", "slow_webhooks", "latency",
+                                      "secret_leak", "overload", "health_down", "lock_stale"])
+def test_each_demo_incident_fires_exactly_its_alerts(demo_bot: ModuleType, truth: Truth, scenario: str) -> None:
+    assert set(demo_bot.SCENARIOS) == set(expected_log_alerts(truth))
+    lines = demo_bot.simulate(20, SIM_START, "mixed", incidents=((5, scenario),))
+    assert fired(truth, lines, SIM_START, 20) == expected_log_alerts(truth)[scenario]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_forbidden_incident_fires_in_either_log_format(demo_bot: ModuleType, truth: Truth, log_format: str) -> None:
+    lines = demo_bot.simulate(12, SIM_START, log_format, incidents=((5, "forbidden"),))
+    assert fired(truth, lines, SIM_START, 12) == {p.id for p in truth.forbidden_patterns}
+
+
+def test_demo_logs_carry_the_standard_tags_in_both_formats(demo_bot: ModuleType, truth: Truth) -> None:
+    tags = {t.name for t in truth.logs.standard_tags}
+    text = "\n".join(line for _w, line in demo_bot.simulate(15, SIM_START, "text", incidents=((1, "forbidden"),)))
+    documents = [json.loads(line) for _w, line in demo_bot.simulate(15, SIM_START, "json",
+                                                                      incidents=((1, "forbidden"),))]
+    fields = truth.logs.json_fields
+    for document in documents:
+        assert {fields.time, fields.logger, fields.level, fields.message} <= set(document)
+    for tag in tags:
+        assert re.search(rf"\b{tag}=\S", text), f"text logs never carry {tag}"
+        assert any(tag in document for document in documents), f"JSON logs never carry {tag}"
+    operations = {d["operation"] for d in documents if "operation" in d}
+    assert set(truth.logs.tag("operation").values or []) <= operations  # type: ignore[union-attr]
+
+
+@pytest.fixture()
+def running_bot(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    log_file = tmp_path / "bot.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DEMO_"))}
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "demo/bot.py"), "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--log-file", str(log_file), "--log-format", "mixed", "--log-level", "DEBUG"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: urllib.request.urlopen(f"{url}/health", timeout=2).status == 200, 20, "the demo bot")
+        yield url, log_file
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def post(url: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def timestamp_of(line: str, truth: Truth) -> datetime:
+    text = str(json.loads(line)[truth.logs.json_fields.time]) if line.startswith("{") else line[:23]
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+
+
+def test_running_demo_bot_serves_health_and_its_incident_fires_the_forbidden_and_rate_limited_alerts(
+        running_bot: tuple[str, Path], truth: Truth) -> None:
+    url, log_file = running_bot
+    with urllib.request.urlopen(f"{url}{truth.health_check.path}", timeout=5) as response:
+        body = response.read().decode()
+        health = json.loads(body)
+    assert response.status == truth.health_check.expect_status
+    assert compile_re2(truth.health_check.expect_body_regex).search(body)
+    assert isinstance(health[truth.queue_depth.source_field], int)
+    assert health[truth.queue_depth.source_field] < truth.queue_depth.target_below
+    # The seed's test update: accepted, and a retry of it is logged as a duplicate.
+    update = json.dumps({"update_id": 999999, "message": {"message_id": 1, "from": {"id": 123, "is_bot": False,
+                         "first_name": "Test"}, "chat": {"id": 123, "type": "private"}, "text": "/start"}}).encode()
+    assert post(f"{url}{truth.service.webhook_path}", update)[0] == 200
+    assert post(f"{url}{truth.service.webhook_path}", update)[0] == 200
+    assert post(f"{url}/incident?scenario=nonsense")[0] == 400
+    status, answer = post(f"{url}/incident?scenario=forbidden,rate_limited")
+    assert status == 202 and answer["scenarios"] == ["forbidden", "rate_limited"]
+    needles = [*(p.regex for p in truth.forbidden_patterns), *(p.regex for p in truth.rate_limited_patterns)]
+
+    def incident_logged() -> bool:
+        text = log_file.read_text()
+        return all(compile_re2(n).search(text) for n in needles) and text.count("Model not found: flux-9000") >= 3
+
+    wait_until(incident_logged, 30, "the incident's log lines")
+    lines = [(timestamp_of(line, truth), line) for line in log_file.read_text().splitlines() if line]
+    start = lines[0][0].replace(microsecond=0)
+    minutes = (lines[-1][0] - start).total_seconds() / 60 + 1
+    expected = {p.id for p in truth.forbidden_patterns} | {p.id for p in truth.rate_limited_patterns}
+    assert fired(truth, lines, start, minutes) == expected
+
+
+def test_demo_bot_health_reports_overload_and_failure(running_bot: tuple[str, Path], truth: Truth) -> None:
+    url, _log = running_bot
+    assert post(f"{url}/incident?scenario=overload,health_down")[0] == 202
+    with pytest.raises(urllib.error.HTTPError) as failure:
+        urllib.request.urlopen(f"{url}{truth.health_check.path}", timeout=5)
+    assert failure.value.code != truth.health_check.expect_status  # the blackbox probe fails
+    health = failure.value.read().decode()
+    assert not compile_re2(truth.health_check.expect_body_regex).search(health)
+    assert json.loads(health)[truth.queue_depth.source_field] > truth.queue_depth.alert_above  # json_exporter
+
+
+class SyslogTlsReceiver:
+    """A TLS syslog listener on loopback standing in for Alloy's loki.source.syslog: octet-counted RFC 5424 frames
+    (RFC 5425 / 6587), as Render log streams deliver them."""
+
+    def __init__(self, workdir: Path):
+        openssl = require_tool("openssl")
+        self.cert, key = workdir / "syslog.crt", workdir / "syslog.key"
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=alloy",
+                        "-keyout", str(key), "-out", str(self.cert)], check=True, capture_output=True, timeout=60)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, key)
+        self.listener = context.wrap_socket(socket.create_server(("127.0.0.1", 0)), server_side=True)
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.frames: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = self.listener.accept()
+            buffer = b""
+            while chunk := connection.recv(65536):
+                buffer += chunk
+                while b" " in buffer:
+                    length, _, rest = buffer.partition(b" ")
+                    if len(rest) < int(length):
+                        break
+                    self.frames.append(rest[:int(length)])
+                    buffer = rest[int(length):]
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_demo_bot_sends_a_render_style_log_stream_that_fires_the_forbidden_alerts(tmp_path: Path,
+                                                                                  truth: Truth) -> None:
+    receiver = SyslogTlsReceiver(tmp_path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DEMO_"))}
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "demo/bot.py"), "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--log-format", "mixed", "--syslog", receiver.address, "--syslog-ca", str(receiver.cert),
+         "--log-file", str(tmp_path / "unused.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: urllib.request.urlopen(f"{url}/health", timeout=2).status == 200, 20, "the demo bot")
+        assert post(f"{url}/incident?scenario=forbidden")[0] == 202
+        needles = [compile_re2(p.regex) for p in truth.forbidden_patterns]
+        wait_until(lambda: all(any(n.search(f.decode()) for f in receiver.frames) for n in needles), 30,
+                   "every forbidden pattern on the syslog stream")
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+        receiver.close()
+    assert not (tmp_path / "unused.log").exists()  # the stream replaces the file: no line ingested twice
+    records = [parse_syslog_line(frame, "syslog", number) for number, frame in enumerate(receiver.frames, 1)]
+    lines = [(datetime.fromtimestamp(ts / NS, UTC), message) for ts, message, _labels in records]
+    assert {labels["app_name"] for _ts, _m, labels in records} == {"telegram-bot"}
+    start = lines[0][0].replace(microsecond=0)
+    assert fired(truth, lines, start, (lines[-1][0] - start).total_seconds() / 60 + 1) == {
+        p.id for p in truth.forbidden_patterns}
+
+
+# --- the bot's tables in a real PostgreSQL -----------------------------------------------------------------------
+
+
+def test_schema_serves_the_seed_queries_the_bot_writes_and_the_exporter_reads(demo_bot: ModuleType,
+                                                                                truth: Truth) -> None:
+    if not (PG_BIN / "postgres").exists():
+        require_tool(str(PG_BIN / "postgres"))  # absolute path: skips locally, fails in CI
+    workdir = Path(tempfile.mkdtemp(prefix="stack-schema-", dir="/tmp"))
+    workdir.chmod(0o755)
+    data, port = workdir / "pg", free_port()
+    data.mkdir()
+    as_postgres = {"user": "postgres"} if os.geteuid() == 0 else {}
+    if as_postgres:
+        shutil.chown(data, "postgres")
+    subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"], check=True,
+                   capture_output=True, cwd=workdir, timeout=120, **as_postgres)  # type: ignore[call-overload]
+    server = subprocess.Popen([str(PG_BIN / "postgres"), "-D", str(data), "-c", "listen_addresses=127.0.0.1",
+                               "-p", str(port), "-k", str(data)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=workdir, **as_postgres)  # type: ignore[call-overload]
+
+    def psql(sql: str) -> str:
+        done = subprocess.run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d",
+                               "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"], input=sql, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    try:
+        wait_until(lambda: subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                                          capture_output=True).returncode == 0, 30, "PostgreSQL")
+        psql((REPO / "demo/schema.sql").read_text())
+        traffic = demo_bot.Traffic(7)
+        statements = [s for _t, event in traffic.events_until(15 * 60) for s in event.db]
+        assert any("lock_heartbeat" in s for s in statements) and any("INTO jobs" in s for s in statements)
+        psql("BEGIN;\n" + ";\n".join(statements) + ";\nCOMMIT;\n")
+        for step in ("lock_state", "recent_jobs", "recent_transactions"):
+            assert psql(truth.runbooks[step].sql or "").strip(), f"the seed's {step} query returns no rows"
+        for name, query in exporters.postgres_queries(truth).items():
+            row = psql(query["query"]).strip()
+            assert row, name
+        age = float(psql(exporters.postgres_queries(truth)[
+            f"{exporters.metric_prefix(truth)}_lock_heartbeat"]["query"]).strip())
+        assert 0 <= age < truth.lock_heartbeat.alert_older_than.seconds
+    finally:
+        server.send_signal(signal.SIGINT)  # fast shutdown
+        server.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,176 @@
+"""Bad truth files get one located line per problem (`file:LINE:COL: field: message`), exit 2, nothing written."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TRUTH_TEXT = (REPO / "product" / "truth.yaml").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class BadInput:
+    name: str
+    old: str  # exact text in the real truth file (must occur once)
+    new: str
+    field: str  # expected field path in the message
+    message: str  # regex the message must match
+    at: str  # text whose first occurrence in the mutated file marks the reported line
+    column_of: str | None = None  # text whose start column is reported (default: no column check)
+
+
+CASES = [
+    BadInput("unknown key", "  instance_memory_mb: 512", "  instance_memory_mb: 512\n  colour: red",
+             "service.colour", r"unknown key \(allowed: .*instance_memory_mb", "  colour: red", "colour"),
+    BadInput("wrong type", "instance_memory_mb: 512 ", "instance_memory_mb: lots ",
+             "service.instance_memory_mb", r"valid integer", "instance_memory_mb: lots", "lots"),
+    BadInput("bad duration", "    limit: {count: 1, per: 30s}\n    reason: Telegram",
+             "    limit: {count: 1, per: 30 seconds}\n    reason: Telegram",
+             "rate_limited_patterns[0].limit.per", r"invalid duration '30 seconds'", "per: 30 seconds",
+             "30 seconds"),
+    BadInput("duplicate id", "  - id: oid_out_of_range", "  - id: decimal_not_json_serializable",
+             "forbidden_patterns[1].id", r"duplicate id 'decimal_not_json_serializable' \(first defined on line \d+\)",
+             "  - id: decimal_not_json_serializable\n    regex: \"OID"),
+    BadInput("invalid regex", 'regex: "Queue full"', 'regex: "Queue (full"',
+             "forbidden_patterns[4].regex", r"invalid RE2 regex 'Queue \(full': missing \): Queue \(full$",
+             'regex: "Queue (full"'),
+    BadInput("lookaround", 'regex: "Queue full"', 'regex: "Queue(?! empty) full"',
+             "forbidden_patterns[4].regex", r"lookaround is not supported by RE2", "Queue(?! empty)"),
+    BadInput("backreference", 'regex: "Queue full"', 'regex: "(Queue) full \\\\1"',
+             "forbidden_patterns[4].regex", r"backreferences are not supported by RE2", "(Queue) full"),
+    BadInput("matches the empty line", 'regex: "Queue full"', 'regex: "(Queue full)?"',
+             "forbidden_patterns[4].regex", r"matches the empty line", "(Queue full)?"),
+    BadInput("bands out of order", "    warning_above: 400\n", "    warning_above: 500\n",
+             "render.memory_mb.warning_above",
+             r"bands out of order: warning_above \(500(\.0)?\) must be below critical_above \(480(\.0)?\)",
+             "warning_above: 500"),
+    BadInput("unknown tier", "  - id: 4\n    name: critical", "  - id: 5\n    name: critical",
+             "tiers[3].id", r"Input should be 1, 2, 3 or 4", "  - id: 5"),
+    BadInput("unknown alert id in a tier", "handles: [oom_kill]", "handles: [oom_kil]",
+             "tiers[3].members[1].handles[0]", r"unknown alert id 'oom_kil'", "oom_kil]"),
+    BadInput("example the regex does not match",
+             '- "2026-11-29 10:00:01,123 - bot.lock - ERROR - Lock acquisition failed after 3 attempts"',
+             '- "2026-11-29 10:00:01,123 - bot.lock - ERROR - Lock acquire failed"',
+             "forbidden_patterns[3].examples.match[0]", r"does not match this example", "Lock acquire failed"),
+    BadInput("look-alike the regex matches", "bot.lock - INFO - Lock acquisition succeeded",
+             "bot.lock - INFO - Lock acquisition failed? no, succeeded",
+             "forbidden_patterns[3].examples.no_match[0]", r"matches this look-alike", "failed? no"),
+    BadInput("missing required key", "    reason: Two instances contend for the singleton lock.\n", "",
+             "forbidden_patterns[3].reason", r"missing required key", "  - id: lock_acquisition_failed"),
+    BadInput("duplicate YAML key", "    priority: P2\n", "    priority: P2\n    priority: P1\n",
+             "forbidden_patterns[4].priority", r"duplicate key", "priority: P1\n    reason: The update queue",
+             "priority: P1\n    reason: The update queue"),
+    BadInput("invalid YAML", "  id: telegram-bot\n", "  id: [telegram-bot\n",
+             "<yaml>", r"invalid YAML", "  title: Telegram bot"),
+    BadInput("unknown priority", "    priority: P2\n", "    priority: P5\n",
+             "forbidden_patterns[4].priority", r"Input should be 'P0', 'P1' or 'P2'", "priority: P5"),
+    BadInput("unknown runbook step", "runbook: [tail_logs, recent_jobs]\n    priority: P2",
+             "runbook: [tail_logs, recent_job]\n    priority: P2",
+             "forbidden_patterns[4].runbook[1]", r"unknown runbook 'recent_job'", "recent_job]"),
+    BadInput("pool threshold above the pool", "  alert_above: 18\n", "  alert_above: 20\n",
+             "database_pool.alert_above", r"alert_above \(20(\.0)?\) must be below max_connections \(20\)",
+             "alert_above: 20"),
+    BadInput("downtime contradicting the objective", "    objective: 99.5 ", "    objective: 99.9 ",
+             "slos.uptime.allowed_downtime", r"allowed_downtime 3h36m disagrees with objective 99.9 % over 30d",
+             "allowed_downtime: 3h36m", "3h36m"),
+    BadInput("rate-limit window not longer than its evaluation interval",
+             "    limit: {count: 1, per: 30s}\n    reason: A user picked",
+             "    limit: {count: 1, per: 1s}\n    reason: A user picked",
+             "rate_limited_patterns[2].limit.per", r"window 1s is not longer than logs.ruler.rate_limited_interval",
+             "per: 1s"),
+    BadInput("rate-limit evaluation too coarse for the window", "    rate_limited_interval: 1s\n",
+             "    rate_limited_interval: 10s\n", "logs.ruler.rate_limited_interval",
+             r"10s is too coarse for 'duplicate_update_id' \(window 30s\): pairs of hits more than 20s apart may go",
+             "rate_limited_interval: 10s", "10s"),
+    BadInput("alert in no tier", "                  uptime_burn_page, http_error_ratio_burn_page]",
+             "                  http_error_ratio_burn_page]",
+             "slos.burn_rate_windows[0].name", r"alert 'uptime_burn_page' belongs to no tier",
+             "{name: page, long: 1h", "page, long: 1h"),
+]
+
+
+def line_col_of(text: str, marker: str) -> tuple[int, int]:
+    index = text.index(marker)
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return line, column
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "product").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_mutated(workdir: Path, case: BadInput) -> str:
+    assert TRUTH_TEXT.count(case.old) == 1, f"case {case.name!r}: {case.old!r} must occur once in truth.yaml"
+    text = TRUTH_TEXT.replace(case.old, case.new)
+    (workdir / "product" / "truth.yaml").write_text(text, encoding="utf-8")
+    return text
+
+
+def test_there_are_at_least_fifteen_bad_input_cases() -> None:
+    assert len(CASES) >= 15
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_names_file_line_field_and_problem(workdir: Path, case: BadInput) -> None:
+    text = write_mutated(workdir, case)
+    result = CliRunner().invoke(main, ["lint"])
+    assert result.exit_code == 2, result.output
+    line, _ = line_col_of(text, case.at)
+    pattern = rf"^product/truth\.yaml:{line}:(\d+): {re.escape(case.field)}: .*?{case.message}"
+    matching = [m for m in (re.match(pattern, out) for out in result.stderr.splitlines()) if m]
+    assert matching, f"expected a line matching {pattern!r}, got:\n{result.stderr}"
+    if case.column_of is not None:
+        _, column = line_col_of(text, case.column_of)
+        assert int(matching[0].group(1)) == column, result.stderr
+
+
+def test_generate_with_bad_input_writes_nothing(workdir: Path) -> None:
+    write_mutated(workdir, CASES[4])
+    (workdir / "loki").mkdir()
+    sentinel = workdir / "loki" / "keep.txt"
+    sentinel.write_text("untouched")
+    result = CliRunner().invoke(main, ["generate"])
+    assert result.exit_code == 2
+    assert "nothing was written" in result.stderr
+    assert sentinel.read_text() == "untouched"
+    assert sorted(p.name for p in workdir.iterdir()) == ["loki", "product"]  # no temp dir left behind
+
+
+def test_every_problem_is_reported_not_just_the_first(workdir: Path) -> None:
+    text = TRUTH_TEXT.replace("instance_memory_mb: 512 ", "instance_memory_mb: lots ").replace(
+        "    priority: P2\n", "    priority: P5\n")
+    (workdir / "product" / "truth.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["lint"])
+    assert result.exit_code == 2
+    assert "service.instance_memory_mb" in result.stderr
+    assert "forbidden_patterns[4].priority" in result.stderr
+    assert "2 problem(s)" in result.stderr
+
+
+def test_the_repository_truth_file_is_valid() -> None:
+    result = CliRunner().invoke(main, ["lint", "--truth", str(REPO / "product" / "truth.yaml")])
+    assert result.exit_code == 0, result.output
+    assert ": ok (" in result.output
+
+
+def test_missing_truth_file_is_a_located_error(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["lint", "--truth", "product/nope.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("product/nope.yaml:1:1: <file>: cannot read")
+
+
+def test_shutil_copy_of_truth_is_valid_too(workdir: Path) -> None:
+    shutil.copy(REPO / "product" / "truth.yaml", workdir / "product" / "truth.yaml")
+    assert CliRunner().invoke(main, ["lint"]).exit_code == 0
