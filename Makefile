@@ -1,42 +1,57 @@
 # obsctl: observability as code. `make help` lists the targets.
-PYTHON ?= python3
+# `make generate` and `make test` each set up what they need on a fresh Debian machine (missing Debian packages via
+# apt, a project virtualenv in .venv/, the pinned LogQL grammar in node_modules/); a second run skips what is done.
+PYTHON3 ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
 OBSCTL ?= $(PYTHON) -m generator.cli
 DEBIAN_PACKAGES = prometheus prometheus-alertmanager prometheus-blackbox-exporter \
 	prometheus-postgres-exporter prometheus-pushgateway postgresql docker-compose ripgrep git
+PY_STAMP := $(VENV)/.obsctl-installed
+NODE_STAMP := node_modules/.obsctl-installed
+DEPS_STAMP := $(VENV)/.obsctl-debian
 
 .PHONY: help deps setup generate lint check test bench provision
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-deps: ## Debian packages the tests run for real (root; Debian/Ubuntu)
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBIAN_PACKAGES)
-	@# Node.js only when absent: a machine may already carry a newer build whose bundled npm Debian's would break.
-	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+deps: ## Debian packages the tools and tests run for real, installed only where missing (root or sudo)
+	PYTHON3=$(PYTHON3) scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
 
-setup: ## Python package (editable, with dev tools) and the pinned LogQL grammar
-	$(PYTHON) -m pip install -e '.[dev]'
+$(DEPS_STAMP): Makefile scripts/ensure-debian-packages
+	PYTHON3=$(PYTHON3) scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
+	@mkdir -p $(VENV) && touch $@
+
+$(PY_STAMP): pyproject.toml | $(DEPS_STAMP)
+	@[ -x $(PYTHON) ] || { echo "creating the project virtualenv in $(VENV)/"; $(PYTHON3) -m venv $(VENV); }
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json | $(DEPS_STAMP)
 	npm ci --no-audit --no-fund
+	@touch $@
 
-generate: ## Render every artifact from product/truth.yaml, validate, swap in atomically
+setup: $(DEPS_STAMP) $(PY_STAMP) $(NODE_STAMP) ## Everything below needs: Debian packages, .venv/, node_modules/
+
+generate: setup ## Render every artifact from product/truth.yaml, check with the real tools, swap in atomically
 	$(OBSCTL) generate
 
-lint: ## Validate product/truth.yaml; ruff and mypy on the code
+lint: setup ## Validate product/truth.yaml and lint the generated rules; ruff and mypy on the code
 	$(OBSCTL) lint
 	$(PYTHON) -m ruff check generator tests
 	$(PYTHON) -m mypy generator
 
-check: ## Fail when committed artifacts differ from a fresh generation
+check: setup ## Fail when committed artifacts differ from a fresh generation
 	$(OBSCTL) check
 
-test: ## All tests (real promtool/amtool/prometheus/postgres where used)
+test: setup ## All tests (real promtool/amtool/prometheus/postgres where used)
 	$(PYTHON) -m pytest -q
 
-bench: ## Scan MB/s of obsctl vs rg and grep -E (200 MB log), peak RSS up to 1 GB, backtest of a quiet week (.bench/)
+bench: setup ## Scan/backtest throughput of obsctl vs rg and grep -E, and peak memory (.bench/)
 	$(PYTHON) bench/run_bench.py
 
-provision: ## Apply the generated tree to live Grafana/Loki/Prometheus/Alertmanager (env: README; PROVISION_FLAGS=--dry-run)
+provision: setup ## Apply the generated tree to live Grafana/Loki/Prometheus/Alertmanager (env: README; PROVISION_FLAGS=--dry-run)
 	$(OBSCTL) provision $(PROVISION_FLAGS)
 
 # --- local stack: docker-compose.yml, docs/local-stack.md ---------------------------------------------------------
@@ -51,7 +66,7 @@ LOAD_ENV = set -a; . ./.env; set +a
 	cp .env.example .env
 	@echo "created .env from .env.example: change its passwords"
 
-up: .env ## Start the local stack: Grafana, Loki, Alloy, Prometheus, Alertmanager, exporters, PostgreSQL, demo bot
+up: .env setup ## Start the local stack: Grafana, Loki, Alloy, Prometheus, Alertmanager, exporters, PostgreSQL, demo bot
 	@$(LOAD_ENV); \
 	if [ -n "$${ALERTMANAGER_TELEGRAM_BOT_TOKEN:-}" ]; then \
 		$(OBSCTL) alertmanager-config --out .stack/alertmanager/alertmanager.yml || exit 1; \
@@ -67,5 +82,5 @@ demo: up ## Start the stack, wait for the demo bot; Grafana's dashboards fill wi
 	@$(LOAD_ENV); $(PYTHON) demo/bot.py wait --url "http://127.0.0.1:$${BOT_PORT:-8080}" --timeout 180
 	@echo "The demo bot is logging. \`make demo-incident\` makes a forbidden pattern page through Alertmanager."
 
-demo-incident: .env ## Make the running demo bot log forbidden and rate-limited patterns (SCENARIO=... to choose)
+demo-incident: .env setup ## Make the running demo bot log forbidden and rate-limited patterns (SCENARIO=... to choose)
 	@$(LOAD_ENV); $(PYTHON) demo/bot.py incident --url "http://127.0.0.1:$${BOT_PORT:-8080}" --scenario "$(SCENARIO)"

@@ -1,5 +1,9 @@
-"""The generation pipeline, top to bottom: load truth -> render each artifact kind -> validate with real tools ->
-write atomically (or compare, for `obsctl check`)."""
+"""The generation pipeline, top to bottom: load truth -> plan -> render each artifact kind -> check each kind with
+real tools -> write atomically (or compare, for `obsctl check`).
+
+`KINDS` is the one registry: each artifact kind names the paths it owns, the renderers that write them and the
+checks that must pass before anything is written. Adding a kind, or a check to a kind, is one entry here.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator import conventions
 from generator.artifacts import (
     alertmanager,
     dashboards,
@@ -23,60 +29,88 @@ from generator.artifacts import (
     stack,
 )
 from generator.artifacts.base import Artifact
+from generator.checks import alertmanager as alertmanager_checks
 from generator.checks import dashboards as dashboard_checks
-from generator.checks import loki_rules as loki_checks
-from generator.checks import prometheus as prometheus_checks
+from generator.checks import exporters as exporter_checks
+from generator.checks import logql_tests as logql_test_checks
+from generator.checks import loki_rules as loki_rule_checks
+from generator.checks import prometheus_rules as prometheus_rule_checks
 from generator.checks import stack as stack_checks
+from generator.checks.base import Check, CheckInput, Problem
+from generator.plan import Plan, build_plan
 from generator.truth import Truth
 
-Renderer = Callable[[Truth], list[Artifact]]
-Validator = Callable[[Path, list[Artifact]], list[str]]
+Renderer = Callable[[Plan], list[Artifact]]
 
-# Each artifact kind, in pipeline order. A renderer returns files; a validator checks them with real tools.
-RENDERERS: list[Renderer] = [
-    loki_rules.render,
-    logql_tests.render,
-    prometheus_rules.render,
-    promtool_tests.render,
-    alertmanager.render,
-    exporters.render,
-    dashboards.render,
-    grafana_provisioning.render,
-    stack.render,
-]
-VALIDATORS: list[Validator] = [
-    loki_checks.validate,
-    logql_tests.validate,
-    prometheus_checks.validate,
-    dashboard_checks.validate,
-    stack_checks.validate,
-]
-# Folders generation owns entirely: swapped in whole, so a removed rule leaves no stale file behind.
-OWNED_DIRS: tuple[str, ...] = ("loki", "alerts", "dashboards", "tests/generated")
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    name: str
+    owns: tuple[str, ...]  # exact paths, or folders ending in "/"
+    renderers: tuple[Renderer, ...]
+    checks: tuple[Check, ...]
+
+    def owns_path(self, path: str) -> bool:
+        return any(path == owned or (owned.endswith("/") and path.startswith(owned)) for owned in self.owns)
+
+
+KINDS: tuple[ArtifactKind, ...] = (
+    ArtifactKind("loki-rules", (conventions.LOKI_RULES_DIR + "/",), (loki_rules.render,), (loki_rule_checks.check,)),
+    ArtifactKind("logql-rule-tests", (conventions.LOGQL_TESTS_DIR + "/",), (logql_tests.render,),
+                 (logql_test_checks.check,)),
+    ArtifactKind("prometheus-rules", (conventions.PROMETHEUS_RULES_FILE, conventions.PROMTOOL_TESTS_FILE),
+                 (prometheus_rules.render, promtool_tests.render), (prometheus_rule_checks.check,)),
+    ArtifactKind("alertmanager", (conventions.ALERTMANAGER_CONFIG_FILE,), (alertmanager.render,),
+                 (alertmanager_checks.check,)),
+    ArtifactKind("exporters", (conventions.EXPORTERS_DIR + "/",), (exporters.render,), (exporter_checks.check,)),
+    ArtifactKind("grafana", (conventions.DASHBOARD_DIR + "/",), (dashboards.render, grafana_provisioning.render),
+                 (dashboard_checks.check,)),
+    ArtifactKind("local-stack", (conventions.LOKI_CONFIG_PATH, conventions.ALLOY_CONFIG_PATH,
+                                 conventions.PROMETHEUS_CONFIG_PATH), (stack.render,), (stack_checks.check,)),
+)
 
 
 def owned_dirs() -> tuple[str, ...]:
-    return OWNED_DIRS
+    return conventions.OWNED_DIRS
 
 
 class GenerationError(Exception):
-    """Rendered artifacts failed validation; nothing was written."""
+    """Rendered artifacts failed their checks; nothing was written."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[Problem]):
         self.problems = problems
-        super().__init__("\n".join(problems))
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    kind: ArtifactKind
+    artifacts: tuple[Artifact, ...]
+
+
+def render_kinds(plan: Plan) -> list[Rendered]:
+    rendered = [Rendered(kind, tuple(a for render in kind.renderers for a in render(plan))) for kind in KINDS]
+    problems = []
+    seen: dict[str, str] = {}
+    for item in rendered:
+        for artifact in item.artifacts:
+            if artifact.path in seen:
+                problems.append(Problem(artifact.path, f"produced by both {seen[artifact.path]} and {item.kind.name}"))
+            seen[artifact.path] = item.kind.name
+            if not item.kind.owns_path(artifact.path):
+                problems.append(Problem(artifact.path, f"outside what kind {item.kind.name} owns "
+                                                       f"({', '.join(item.kind.owns)})"))
+            elif not any(artifact.path.startswith(d + "/") for d in conventions.OWNED_DIRS):
+                problems.append(Problem(artifact.path, "outside the generated folders "
+                                                       f"{', '.join(conventions.OWNED_DIRS)}"))
+    if problems:
+        raise GenerationError(problems)
+    return rendered
 
 
 def render_all(truth: Truth) -> list[Artifact]:
-    artifacts = [artifact for render in RENDERERS for artifact in render(truth)]
-    paths = [a.path for a in artifacts]
-    duplicated = sorted({p for p in paths if paths.count(p) > 1})
-    if duplicated:
-        raise GenerationError([f"two renderers produce {p}" for p in duplicated])
-    outside = [a.path for a in artifacts if not any(a.path.startswith(d + "/") for d in OWNED_DIRS)]
-    if outside:
-        raise GenerationError([f"{p}: outside the generated folders {', '.join(OWNED_DIRS)}" for p in outside])
-    return sorted(artifacts, key=lambda a: a.path)
+    """Every artifact of the truth, sorted by path (`obsctl diff` calls this in the tree of each side)."""
+    return sorted((a for item in render_kinds(build_plan(truth)) for a in item.artifacts), key=lambda a: a.path)
 
 
 def write_tree(root: Path, artifacts: list[Artifact]) -> None:
@@ -84,12 +118,17 @@ def write_tree(root: Path, artifacts: list[Artifact]) -> None:
         target = root / artifact.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(artifact.content, encoding="utf-8", newline="\n")
-    for owned in OWNED_DIRS:
+    for owned in conventions.OWNED_DIRS:
         (root / owned).mkdir(parents=True, exist_ok=True)
 
 
-def validate_tree(root: Path, artifacts: list[Artifact]) -> list[str]:
-    return [problem for validate in VALIDATORS for problem in validate(root, artifacts)]
+def check_kinds(root: Path, rendered: list[Rendered]) -> list[Problem]:
+    """Every kind's checks on its own artifacts, run at once: most wait on a real tool's process, and the tools
+    of different kinds do not depend on each other. Problems come back in registry order."""
+    jobs = [(check, CheckInput(root, item.artifacts)) for item in rendered for check in item.kind.checks]
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        results = list(pool.map(lambda job: job[0](job[1]), jobs))
+    return [problem for found in results for problem in found]
 
 
 @dataclass
@@ -99,13 +138,14 @@ class Generated:
 
 
 def stage(truth: Truth, repo: Path) -> Generated:
-    """Render and validate into a temporary folder next to the repo (same filesystem: renames are atomic)."""
-    artifacts = render_all(truth)
-    # Absolute: validators run tools with their own working directories.
+    """Render and check into a temporary folder next to the repo (same filesystem: renames are atomic)."""
+    rendered = render_kinds(build_plan(truth))
+    artifacts = sorted((a for item in rendered for a in item.artifacts), key=lambda a: a.path)
+    # Absolute: checks run tools with their own working directories.
     staging = Path(tempfile.mkdtemp(prefix=".obsctl-tmp-", dir=repo.resolve()))
     try:
         write_tree(staging, artifacts)
-        problems = validate_tree(staging, artifacts)
+        problems = check_kinds(staging, rendered)
         if problems:
             raise GenerationError(problems)
     except BaseException:
@@ -115,9 +155,9 @@ def stage(truth: Truth, repo: Path) -> Generated:
 
 
 def swap_in(generated: Generated, repo: Path) -> None:
-    """Replace each owned folder by its validated new version; the old one is removed only after the rename."""
+    """Replace each owned folder by its checked new version; the old one is removed only after the rename."""
     try:
-        for owned in OWNED_DIRS:
+        for owned in conventions.OWNED_DIRS:
             new = generated.staging / owned
             target = repo / owned
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +177,7 @@ def generate(truth: Truth, repo: Path) -> list[Artifact]:
 
 def _files_under(root: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for owned in OWNED_DIRS:
+    for owned in conventions.OWNED_DIRS:
         base = root / owned
         if base.is_dir():
             for path in sorted(base.rglob("*")):

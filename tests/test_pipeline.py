@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from generator import pipeline
+from generator import conventions, pipeline
+from generator.artifacts import loki_rules
+from generator.artifacts.base import Artifact
+from generator.checks.base import Check, CheckInput, Problem
 from generator.cli import main
-from generator.truth import load_truth
+from generator.plan import build_plan
+from generator.truth import Truth, load_truth
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +72,9 @@ def test_generation_removes_files_no_longer_generated(repo_copy: Path) -> None:
 
 def test_failed_validation_leaves_the_tree_untouched(repo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = snapshot(repo_copy)
-    monkeypatch.setattr(pipeline, "VALIDATORS", [lambda root, artifacts: ["loki/rules/x.yaml: broken on purpose"]])
+    broken = pipeline.ArtifactKind("loki-rules", (conventions.LOKI_RULES_DIR + "/",), (loki_rules.render,),
+                                   (lambda inp: [Problem("loki/rules/x.yaml", "broken on purpose")],))
+    monkeypatch.setattr(pipeline, "KINDS", (broken, *pipeline.KINDS[1:]))
     (repo_copy / "product" / "truth.yaml").write_text(
         (repo_copy / "product" / "truth.yaml").read_text().replace("max_count: 10 ", "max_count: 11 "))
     result = CliRunner().invoke(main, ["generate"])
@@ -82,11 +88,39 @@ def test_failed_validation_leaves_the_tree_untouched(repo_copy: Path, monkeypatc
 
 
 def test_renderers_may_only_write_inside_generated_folders(monkeypatch: pytest.MonkeyPatch) -> None:
-    from generator.artifacts.base import Artifact
-
-    monkeypatch.setattr(pipeline, "RENDERERS", [lambda truth: [Artifact("README.md", "x")]])
+    rogue = pipeline.ArtifactKind("rogue", ("README.md",), (lambda plan: [Artifact("README.md", "x")],), ())
+    monkeypatch.setattr(pipeline, "KINDS", (*pipeline.KINDS, rogue))
     with pytest.raises(pipeline.GenerationError, match="outside the generated folders"):
         pipeline.render_all(load_truth(REPO / "product" / "truth.yaml"))
+
+
+def test_a_kind_may_only_write_the_paths_it_owns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A renderer writing into another kind's folder would dodge that kind's checks: refused before anything runs.
+    stray = pipeline.ArtifactKind("stray", ("alerts/stray/",), (lambda plan: [Artifact("loki/rules/x.yaml", "x")],), ())
+    monkeypatch.setattr(pipeline, "KINDS", (*pipeline.KINDS, stray))
+    with pytest.raises(pipeline.GenerationError, match="outside what kind stray owns"):
+        pipeline.render_all(load_truth(REPO / "product" / "truth.yaml"))
+
+
+def test_each_check_sees_only_its_own_kinds_artifacts(truth: Truth, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, list[str]] = {}
+
+    def recorder(name: str) -> Check:
+        def record(inp: CheckInput) -> list[Problem]:
+            seen[name] = inp.paths()
+            return []
+        return record
+
+    monkeypatch.setattr(pipeline, "KINDS", tuple(
+        pipeline.ArtifactKind(k.name, k.owns, k.renderers, (recorder(k.name),)) for k in pipeline.KINDS))
+    rendered = pipeline.render_kinds(build_plan(truth))
+    assert pipeline.check_kinds(tmp_path, rendered) == []
+    assert seen["alertmanager"] == [conventions.ALERTMANAGER_CONFIG_FILE]
+    assert seen["prometheus-rules"] == [conventions.PROMETHEUS_RULES_FILE, conventions.PROMTOOL_TESTS_FILE]
+    assert all(path.startswith("dashboards/") for path in seen["grafana"])
+    every = [path for paths in seen.values() for path in paths]
+    assert len(every) == len(set(every))
 
 
 def test_the_repository_artifacts_are_up_to_date() -> None:

@@ -24,28 +24,11 @@ from typing import Any
 import yaml
 
 from generator.artifacts.base import Artifact, yaml_document
+from generator.conventions import ALERTMANAGER_CONFIG_FILE
+from generator.plan import Plan
+from generator.plan.routing import POLICIES, Routing
 from generator.truth import Truth
 
-CONFIG_FILE = "alerts/alertmanager/alertmanager.yml"
-
-
-@dataclass(frozen=True)
-class TierPolicy:
-    receiver: str
-    group_wait: str
-    group_interval: str
-    repeat_interval: str
-
-
-# Timing per notify mode: the lower the tier, the less often a human is bothered.
-POLICIES: dict[str, TierPolicy] = {
-    "none": TierPolicy("tier1-automation", "30s", "5m", "24h"),
-    "low-priority": TierPolicy("tier2-low-priority", "1m", "10m", "24h"),
-    "page": TierPolicy("tier3-oncall", "30s", "5m", "4h"),
-    "escalate": TierPolicy("tier4-escalation", "0s", "1m", "15m"),
-}
-DEFAULT_RECEIVER = POLICIES["low-priority"].receiver  # an alert without a tier is seen, but never pages
-GROUP_BY = ["alertname"]
 # Alertmanager requires a non-zero chat id; -1 (no such chat) marks "filled in at deploy" in the committed file.
 PLACEHOLDER_CHAT_ID = -1
 
@@ -127,47 +110,21 @@ def receivers(truth: Truth, values: TelegramValues) -> list[dict[str, Any]]:
     ]
 
 
-def routes(truth: Truth) -> list[dict[str, Any]]:
-    result = []
-    for tier in sorted(truth.tiers, key=lambda t: t.id):
-        policy = POLICIES[tier.notify]
-        result.append({
-            "matchers": [f'tier="{tier.id}"'],
-            "receiver": policy.receiver,
-            "group_wait": policy.group_wait,
-            "group_interval": policy.group_interval,
-            "repeat_interval": policy.repeat_interval,
-        })
-    return result
-
-
-def inhibit_rules(truth: Truth) -> list[dict[str, Any]]:
-    return [
-        {"source_matchers": [f'alert_id="{rule.when}"'],
-         "target_matchers": [f'alert_id=~"{"|".join(rule.silence)}"']}
-        for rule in truth.inhibitions
-    ]
-
-
-def build_config(truth: Truth, values: TelegramValues) -> dict[str, Any]:
-    default = POLICIES["page"]
+def build_config(truth: Truth, routing: Routing, values: TelegramValues) -> dict[str, Any]:
+    default = routing.default_policy
     return {
         "global": {"resolve_timeout": "5m"},
         "route": {
-            "receiver": DEFAULT_RECEIVER,
-            "group_by": GROUP_BY,
+            "receiver": routing.default_receiver,
+            "group_by": list(routing.group_by),
             "group_wait": default.group_wait,
             "group_interval": default.group_interval,
             "repeat_interval": default.repeat_interval,
-            "routes": routes(truth),
+            "routes": list(routing.routes),
         },
-        "inhibit_rules": inhibit_rules(truth),
+        "inhibit_rules": list(routing.inhibit_rules),
         "receivers": receivers(truth, values),
     }
-
-
-def expected_receiver(truth: Truth, tier_id: int) -> str:
-    return POLICIES[truth.tier(tier_id).notify].receiver
 
 
 def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: str = "0s",
@@ -192,8 +149,8 @@ def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: s
     return result
 
 
-def render(truth: Truth) -> list[Artifact]:
+def render(plan: Plan) -> list[Artifact]:
     header_note = ("Telegram secrets are placeholders: run `obsctl alertmanager-config --out PATH` at deploy time "
                    "to fill them from the environment")
-    return [Artifact(CONFIG_FILE, yaml_document(build_config(truth, placeholder_values(truth)))
-                     .replace("\n", f"\n# {header_note}\n", 1))]
+    config = build_config(plan.truth, plan.routing, placeholder_values(plan.truth))
+    return [Artifact(ALERTMANAGER_CONFIG_FILE, yaml_document(config).replace("\n", f"\n# {header_note}\n", 1))]

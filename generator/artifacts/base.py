@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from generator.plan.alerting import GENERATED_HEADER
+from generator.conventions import GENERATED_HEADER
 
 
 @dataclass(frozen=True)

@@ -7,75 +7,26 @@ Outputs under alerts/exporters/:
   (postgres_exporter names them `<key>_<column>`, with no `pg_` prefix);
 - json-exporter.yml: json_exporter module turning `queue_size` of the /health JSON into a gauge.
 
-Job and metric names are defined here once; the Prometheus rules and the scrape configs both read them.
+Job and metric names live in `generator.conventions`; the Prometheus rules and the scrape configs both read them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from generator import conventions
 from generator.artifacts.base import Artifact, yaml_document
+from generator.plan import Plan
 from generator.truth import Truth
 from generator.truth.types import Duration
 
-EXPORTERS_DIR = "alerts/exporters"
-BLACKBOX_FILE = f"{EXPORTERS_DIR}/blackbox.yml"
-POSTGRES_QUERIES_FILE = f"{EXPORTERS_DIR}/postgres-queries.yaml"
-JSON_EXPORTER_FILE = f"{EXPORTERS_DIR}/json-exporter.yml"
-
-POSTGRES_JOB = "postgres"
-# postgres_exporter's DSN must carry `application_name=<this>` so the pool query leaves its sessions out.
-EXPORTER_APPLICATION_NAME = "postgres_exporter"
 # A /health answer slower than this is a failed probe; Prometheus' scrape timeout caps it further.
 PROBE_TIMEOUT = Duration(5)
 
 
-def metric_prefix(truth: Truth) -> str:
-    """`telegram-bot` -> `telegram_bot`: the bot's own metrics are namespaced by its service id."""
-    return truth.service.id.replace("-", "_")
-
-
-def render_job(truth: Truth) -> str:
-    """Render's OTLP resource attribute `service.name` becomes the `job` label (OTLP -> Prometheus convention), and
-    `service.instance.id` becomes `instance`. Assumed: the Render service is named like the truth's service id."""
-    return truth.service.id
-
-
-def health_probe_job(truth: Truth) -> str:
-    return f"{truth.service.id}-health"
-
-
-def queue_job(truth: Truth) -> str:
-    return f"{truth.service.id}-queue"
-
-
-def blackbox_module(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_health"
-
-
-def json_exporter_module(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_health"
-
-
-def queue_metric(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_{truth.queue_depth.source_field}"
-
-
-def heartbeat_age_metric(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_lock_heartbeat_age_seconds"
-
-
-def pool_in_use_metric(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_db_pool_in_use_connections"
-
-
-def pool_open_metric(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_db_pool_open_connections"
-
-
 def blackbox_config(truth: Truth) -> dict[str, Any]:
     health = truth.health_check
-    return {"modules": {blackbox_module(truth): {
+    return {"modules": {conventions.blackbox_module(truth): {
         "prober": "http",
         "timeout": str(PROBE_TIMEOUT),
         "http": {
@@ -90,19 +41,20 @@ def blackbox_config(truth: Truth) -> dict[str, Any]:
 
 def postgres_queries(truth: Truth) -> dict[str, Any]:
     heartbeat = truth.lock_heartbeat
-    prefix = metric_prefix(truth)
+    prefix = conventions.metric_prefix(truth)
     # No heartbeat row at all means nobody holds the lock: report +Inf so the staleness alert fires.
     heartbeat_sql = (
         f"SELECT COALESCE(EXTRACT(EPOCH FROM (now() - max({heartbeat.column})))::float8, 'Infinity'::float8) "
         f"AS age_seconds FROM {heartbeat.table}"
     )
     # The bot's pool holds at most max_connections; a connection is in use unless it sits idle in the pool.
-    # The exporter's sessions are not the bot's: its DSN sets application_name (see EXPORTER_APPLICATION_NAME).
+    # The exporter's sessions are not the bot's: its DSN sets application_name
+    # (see conventions.EXPORTER_APPLICATION_NAME).
     pool_sql = (
         "SELECT count(*) FILTER (WHERE state IS DISTINCT FROM 'idle')::float8 AS in_use_connections, "
         "count(*)::float8 AS open_connections FROM pg_stat_activity "
         "WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
-        f"AND application_name IS DISTINCT FROM '{EXPORTER_APPLICATION_NAME}'"
+        f"AND application_name IS DISTINCT FROM '{conventions.EXPORTER_APPLICATION_NAME}'"
     )
     return {
         f"{prefix}_lock_heartbeat": {
@@ -133,8 +85,8 @@ def postgres_queries(truth: Truth) -> dict[str, Any]:
 
 def json_exporter_config(truth: Truth) -> dict[str, Any]:
     field = truth.queue_depth.source_field
-    return {"modules": {json_exporter_module(truth): {"metrics": [{
-        "name": queue_metric(truth),
+    return {"modules": {conventions.json_exporter_module(truth): {"metrics": [{
+        "name": conventions.queue_metric(truth),
         "path": f"{{.{field}}}",
         "help": f"Updates waiting in the bot's queue (`{field}` of {truth.service.health_path})",
         "type": "value",
@@ -157,30 +109,31 @@ def scrape_configs(truth: Truth, *, health_url: str, blackbox: str, postgres_exp
     ]
     jobs: list[dict[str, Any]] = [
         {
-            "job_name": health_probe_job(truth),
+            "job_name": conventions.health_probe_job(truth),
             "scrape_interval": interval,
             "scrape_timeout": timeout,
             "metrics_path": "/probe",
-            "params": {"module": [blackbox_module(truth)]},
+            "params": {"module": [conventions.blackbox_module(truth)]},
             "static_configs": [{"targets": [health_url]}],
             "relabel_configs": [*probe_relabel, {"target_label": "__address__", "replacement": blackbox}],
         },
-        {"job_name": POSTGRES_JOB, "static_configs": [{"targets": [postgres_exporter]}]},
+        {"job_name": conventions.POSTGRES_JOB, "static_configs": [{"targets": [postgres_exporter]}]},
     ]
     if json_exporter is not None:
         jobs.append({
-            "job_name": queue_job(truth),
+            "job_name": conventions.queue_job(truth),
             "metrics_path": "/probe",
-            "params": {"module": [json_exporter_module(truth)]},
+            "params": {"module": [conventions.json_exporter_module(truth)]},
             "static_configs": [{"targets": [health_url]}],
             "relabel_configs": [*probe_relabel, {"target_label": "__address__", "replacement": json_exporter}],
         })
     return jobs
 
 
-def render(truth: Truth) -> list[Artifact]:
+def render(plan: Plan) -> list[Artifact]:
+    truth = plan.truth
     return [
-        Artifact(BLACKBOX_FILE, yaml_document(blackbox_config(truth))),
-        Artifact(POSTGRES_QUERIES_FILE, yaml_document(postgres_queries(truth))),
-        Artifact(JSON_EXPORTER_FILE, yaml_document(json_exporter_config(truth))),
+        Artifact(conventions.BLACKBOX_FILE, yaml_document(blackbox_config(truth))),
+        Artifact(conventions.POSTGRES_QUERIES_FILE, yaml_document(postgres_queries(truth))),
+        Artifact(conventions.JSON_EXPORTER_FILE, yaml_document(json_exporter_config(truth))),
     ]

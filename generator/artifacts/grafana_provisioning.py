@@ -14,9 +14,10 @@ from typing import Any
 from grafana_foundation_sdk.models import common
 
 from generator.artifacts.base import Artifact, yaml_document
+from generator.conventions import GRAFANA_PROVISIONING_DIR
+from generator.plan import Plan
 from generator.truth import Truth
 
-PROVISIONING_DIR = "dashboards/provisioning"
 # Where the deployment mounts the generated `dashboards/*.json` inside the Grafana container.
 DASHBOARDS_MOUNT_PATH = "/var/lib/grafana/dashboards"
 
@@ -119,14 +120,15 @@ def dashboards_document(truth: Truth) -> dict[str, Any]:
 
 
 def datasources_path(truth: Truth) -> str:
-    return f"{PROVISIONING_DIR}/datasources/{truth.service.id}.yaml"
+    return f"{GRAFANA_PROVISIONING_DIR}/datasources/{truth.service.id}.yaml"
 
 
 def dashboards_provider_path(truth: Truth) -> str:
-    return f"{PROVISIONING_DIR}/dashboards/{truth.service.id}.yaml"
+    return f"{GRAFANA_PROVISIONING_DIR}/dashboards/{truth.service.id}.yaml"
 
 
-def render(truth: Truth) -> list[Artifact]:
+def render(plan: Plan) -> list[Artifact]:
+    truth = plan.truth
     return [
         Artifact(datasources_path(truth), yaml_document(datasources_document(truth))),
         Artifact(dashboards_provider_path(truth), yaml_document(dashboards_document(truth))),

@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from pathlib import Path
 from typing import Any
 
-from generator.artifacts import loki_rules
+from generator import conventions
 from generator.artifacts.base import Artifact, yaml_document
-from generator.plan.alerting import GENERATED_HEADER
+from generator.conventions import GENERATED_HEADER, LOGQL_TESTS_DIR, alert_name
+from generator.plan import Plan
+from generator.plan import loki as loki_plan
 from generator.truth import Truth
 from generator.truth.types import Duration
 
-TESTS_DIR = "tests/generated/logql"
 ASCTIME = "2026-11-29 10:00:01,123"
 
 _ESCAPED_OPEN, _ESCAPED_CLOSE = "{{`{{`}}", "{{`}}`}}"
@@ -46,15 +46,11 @@ def series_labels(truth: Truth) -> dict[str, str]:
     return dict(sorted(truth.service.log_labels.items()))
 
 
-def expected_alert(truth: Truth, rule: loki_rules.LokiRule, value: str) -> dict[str, Any]:
+def expected_alert(truth: Truth, rule: loki_plan.LokiRule, value: str) -> dict[str, Any]:
     return {
         "exp_labels": {**series_labels(truth), **rule.labels},
         "exp_annotations": {k: expand_annotation(v, value) for k, v in rule.annotations.items()},
     }
-
-
-def rules_by_name(truth: Truth) -> dict[str, tuple[loki_rules.LokiGroup, loki_rules.LokiRule]]:
-    return {r.alert: (g, r) for g in loki_rules.build_groups(truth) for r in g.rules}
 
 
 def next_eval(after: Duration, interval: Duration) -> Duration:
@@ -96,9 +92,10 @@ def check(eval_time: Duration | str, alertname: str, exp_alerts: list[dict[str, 
 # --- per concern ----------------------------------------------------------------------------------------------------
 
 
-def occurrence_tests(truth: Truth, pattern_id: str, alertname: str, matches: list[str], no_matches: list[str],
+def occurrence_tests(plan: Plan, pattern_id: str, alertname: str, matches: list[str], no_matches: list[str],
                      extra_matches: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
-    group, rule = rules_by_name(truth)[alertname]
+    truth = plan.truth
+    group, rule = plan.loki_rule(alertname)
     window = truth.logs.ruler.occurrence_window
     line_at = Duration(group.interval.seconds / 2)
     first = next_eval(line_at, group.interval)
@@ -124,28 +121,31 @@ def occurrence_tests(truth: Truth, pattern_id: str, alertname: str, matches: lis
     return tests
 
 
-def forbidden_tests(truth: Truth) -> list[dict[str, Any]]:
+def forbidden_tests(plan: Plan) -> list[dict[str, Any]]:
+    truth = plan.truth
     return [test for p in truth.forbidden_patterns
-            for test in occurrence_tests(truth, p.id, loki_rules.alert_name(p.id), p.examples.match,
+            for test in occurrence_tests(plan, p.id, alert_name(p.id), p.examples.match,
                                          p.examples.no_match)]
 
 
-def secret_tests(truth: Truth) -> list[dict[str, Any]]:
+def secret_tests(plan: Plan) -> list[dict[str, Any]]:
+    truth = plan.truth
     tests = []
     for secret in truth.privacy.never_log:
         masked: tuple[tuple[str, str], ...] = ()
         if secret.redact_as:
             masked = (("the masked marker", text_line(truth, "bot.config", "INFO", f"value={secret.redact_as}")),)
-        tests += occurrence_tests(truth, secret.id, loki_rules.alert_name(secret.id), secret.examples.match,
+        tests += occurrence_tests(plan, secret.id, alert_name(secret.id), secret.examples.match,
                                   secret.examples.no_match, masked)
     return tests
 
 
-def rate_limited_tests(truth: Truth) -> list[dict[str, Any]]:
+def rate_limited_tests(plan: Plan) -> list[dict[str, Any]]:
+    truth = plan.truth
     tests = []
     for pattern in truth.rate_limited_patterns:
-        alertname = loki_rules.alert_name(pattern.id) + "RateExceeded"
-        group, rule = rules_by_name(truth)[alertname]
+        alertname = alert_name(pattern.id) + "RateExceeded"
+        group, rule = plan.loki_rule(alertname)
         count, per, interval = pattern.limit.count, pattern.limit.per, group.interval
         line = pattern.examples.match[0]
         start = interval
@@ -184,10 +184,11 @@ def rate_limited_tests(truth: Truth) -> list[dict[str, Any]]:
     return tests
 
 
-def error_rate_tests(truth: Truth) -> list[dict[str, Any]]:
+def error_rate_tests(plan: Plan) -> list[dict[str, Any]]:
+    truth = plan.truth
     rate = truth.log_alerts.error_rate
-    alertname = loki_rules.alert_name(rate.id)
-    group, rule = rules_by_name(truth)[alertname]
+    alertname = alert_name(rate.id)
+    group, rule = plan.loki_rule(alertname)
     levels = truth.logs.error_levels
 
     first_line = group.interval.seconds / 2
@@ -233,11 +234,12 @@ def webhook_lines(truth: Truth, operation: str, duration_ms: int, until: Duratio
     return entries
 
 
-def latency_tests(truth: Truth) -> list[dict[str, Any]]:
+def latency_tests(plan: Plan) -> list[dict[str, Any]]:
+    truth = plan.truth
     latency = truth.log_alerts.webhook_latency
     alert = latency.alert
-    alertname = loki_rules.alert_name(alert.id)
-    group, rule = rules_by_name(truth)[alertname]
+    alertname = alert_name(alert.id)
+    group, rule = plan.loki_rule(alertname)
     threshold = alert.above.milliseconds
     first = next_eval(Duration(10), group.interval)  # the first evaluation that sees a line
     firing = next_eval(Duration(first.seconds + alert.for_.seconds), group.interval)
@@ -269,8 +271,8 @@ def latency_tests(truth: Truth) -> list[dict[str, Any]]:
             "alert_rule_test": [check(horizon, alertname, [], [])],
         })
     slow = latency.slow_warning
-    slow_name = loki_rules.alert_name(slow.id)
-    slow_group, slow_rule = rules_by_name(truth)[slow_name]
+    slow_name = alert_name(slow.id)
+    slow_group, slow_rule = plan.loki_rule(slow_name)
     at = Duration(10)  # webhook_lines writes its first line at 10 s
     slow_eval = next_eval(at, slow_group.interval)
     band = slow.above.milliseconds
@@ -290,38 +292,22 @@ def latency_tests(truth: Truth) -> list[dict[str, Any]]:
 
 
 def test_file(truth: Truth, description: str, tests: list[dict[str, Any]]) -> str:
-    rule_file = posixpath.relpath(loki_rules.rule_file_path(truth), TESTS_DIR)
+    rule_file = posixpath.relpath(conventions.loki_rule_file(truth), LOGQL_TESTS_DIR)
     document = {"rule_files": [rule_file], "evaluation_interval": str(truth.logs.ruler.interval), "tests": tests}
     return yaml_document(document, header=f"{GENERATED_HEADER}\n# {description}")
 
 
-def render(truth: Truth) -> list[Artifact]:
+def render(plan: Plan) -> list[Artifact]:
+    truth = plan.truth
     files = {
-        "forbidden-patterns": ("forbidden patterns fire on matches, not on look-alikes", forbidden_tests(truth)),
+        "forbidden-patterns": ("forbidden patterns fire on matches, not on look-alikes", forbidden_tests(plan)),
         "leaked-secrets": ("leaked secrets fire on matches and masked markers, not on look-alikes",
-                           secret_tests(truth)),
+                           secret_tests(plan)),
         "rate-limited-patterns": ("rate-limited patterns: silent at the limit, firing above",
-                                  rate_limited_tests(truth)),
-        "error-rate": ("error log rate: silent at the threshold, firing above", error_rate_tests(truth)),
+                                  rate_limited_tests(plan)),
+        "error-rate": ("error log rate: silent at the threshold, firing above", error_rate_tests(plan)),
         "webhook-latency": ("webhook latency P95 and slow-response warning around their thresholds",
-                            latency_tests(truth)),
+                            latency_tests(plan)),
     }
-    return [Artifact(f"{TESTS_DIR}/{name}.yaml", test_file(truth, description, tests))
+    return [Artifact(f"{LOGQL_TESTS_DIR}/{name}.yaml", test_file(truth, description, tests))
             for name, (description, tests) in files.items() if tests]
-
-
-def validate(root: Path, artifacts: list[Artifact]) -> list[str]:
-    """Run the generated LogQL rule tests against the freshly rendered rule file with the offline engine."""
-    from generator.logql_engine import LogQLError, run_test_file
-
-    problems = []
-    for artifact in artifacts:
-        if not (artifact.path.startswith(TESTS_DIR + "/") and artifact.path.endswith(".yaml")):
-            continue
-        try:
-            result = run_test_file(root / artifact.path)
-        except LogQLError as exc:
-            problems.append(f"{artifact.path}: {exc}")
-            continue
-        problems += [str(failure).replace(str(root) + "/", "") for failure in result.failures]
-    return problems

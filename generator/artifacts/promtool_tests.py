@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from generator.artifacts import exporters
-from generator.artifacts import prometheus_rules as rules
+from generator import conventions
 from generator.artifacts.base import Artifact, yaml_document
+from generator.plan import Plan
+from generator.plan import prometheus as prometheus_plan
 from generator.truth import Truth
 from generator.truth.types import Duration
 
-TESTS_FILE = "alerts/prometheus/tests.yaml"
 STEP = Duration(60)  # input series and evaluation step of the tests
 PROBE_TARGET = "http://127.0.0.1/health"
 RENDER_INSTANCE = "srv-test-a1"
@@ -57,7 +57,7 @@ def steps(duration: Duration) -> int:
     return round(duration.seconds / STEP.seconds)
 
 
-def expected_alert(rule: rules.PromRule, series_labels: dict[str, str], value: float) -> dict[str, Any]:
+def expected_alert(rule: prometheus_plan.PromRule, series_labels: dict[str, str], value: float) -> dict[str, Any]:
     labels = {**series_labels, **rule.labels}
     return {
         "exp_labels": labels,
@@ -65,7 +65,7 @@ def expected_alert(rule: rules.PromRule, series_labels: dict[str, str], value: f
     }
 
 
-def pending_sample(rule: rules.PromRule, series_labels: dict[str, str]) -> dict[str, Any]:
+def pending_sample(rule: prometheus_plan.PromRule, series_labels: dict[str, str]) -> dict[str, Any]:
     labels = {**series_labels, **rule.labels, "alertname": rule.alert or "", "alertstate": "pending"}
     return {"labels": series_text("ALERTS", labels), "value": 1}
 
@@ -75,7 +75,7 @@ def bump(threshold: float) -> float:
     return threshold + 1 if threshold >= 10 else round(threshold * 1.1, 6)
 
 
-def threshold_tests(rule: rules.PromRule) -> list[dict[str, Any]]:
+def threshold_tests(rule: prometheus_plan.PromRule) -> list[dict[str, Any]]:
     assert rule.threshold is not None and rule.alert is not None
     t = rule.threshold
     horizon = steps(rule.for_) + 3
@@ -83,15 +83,15 @@ def threshold_tests(rule: rules.PromRule) -> list[dict[str, Any]]:
     above = bump(t.above)
     series = series_text(t.series, t.labels)
     at_threshold = {
-        "name": f"{rule.alert}: silent at exactly {rules.number(t.above)}",
+        "name": f"{rule.alert}: silent at exactly {prometheus_plan.number(t.above)}",
         "interval": str(STEP),
-        "input_series": [{"series": series, "values": f"{rules.number(t.above)}x{horizon}"}],
+        "input_series": [{"series": series, "values": f"{prometheus_plan.number(t.above)}x{horizon}"}],
         "alert_rule_test": [{"eval_time": str(STEP.scaled(at_firing + 1)), "alertname": rule.alert, "exp_alerts": []}],
     }
     above_test: dict[str, Any] = {
-        "name": f"{rule.alert}: {rules.number(above)} fires after {rule.for_}",
+        "name": f"{rule.alert}: {prometheus_plan.number(above)} fires after {rule.for_}",
         "interval": str(STEP),
-        "input_series": [{"series": series, "values": f"{rules.number(above)}x{horizon}"}],
+        "input_series": [{"series": series, "values": f"{prometheus_plan.number(above)}x{horizon}"}],
         "alert_rule_test": [{"eval_time": str(STEP.scaled(at_firing)), "alertname": rule.alert,
                              "exp_alerts": [expected_alert(rule, t.labels, above)]}],
     }
@@ -106,12 +106,12 @@ def threshold_tests(rule: rules.PromRule) -> list[dict[str, Any]]:
     return [at_threshold, above_test]
 
 
-def burn_rate_tests(rule: rules.PromRule, job: str) -> list[dict[str, Any]]:
+def burn_rate_tests(rule: prometheus_plan.PromRule, job: str) -> list[dict[str, Any]]:
     assert rule.alert is not None
     labels = {"job": job}
     tests = []
     for c in rule.burn_conditions:
-        at, above = rules.number(c.above), rules.number(bump(c.above))
+        at, above = prometheus_plan.number(c.above), prometheus_plan.number(bump(c.above))
         window = f"{c.long_series.rsplit('rate', 1)[-1]}/{c.short_series.rsplit('rate', 1)[-1]}"
         cases = [
             ("both windows at the threshold: silent", at, at, False),
@@ -135,11 +135,11 @@ def burn_rate_tests(rule: rules.PromRule, job: str) -> list[dict[str, Any]]:
     return tests
 
 
-def health_tests(truth: Truth, rule: rules.PromRule) -> list[dict[str, Any]]:
+def health_tests(truth: Truth, rule: prometheus_plan.PromRule) -> list[dict[str, Any]]:
     assert rule.alert is not None
     health = truth.health_check
     n = health.consecutive_failures
-    labels = {"job": exporters.health_probe_job(truth), "instance": PROBE_TARGET}
+    labels = {"job": conventions.health_probe_job(truth), "instance": PROBE_TARGET}
     series = series_text("probe_success", labels)
     interval = str(health.interval)
     fail_after_one = " ".join(["1"] + ["0"] * (n - 1) + ["1"] * 4)
@@ -167,7 +167,7 @@ def health_tests(truth: Truth, rule: rules.PromRule) -> list[dict[str, Any]]:
 
 def _instance_series(truth: Truth, instance: str, *, cpu: str, memory_bytes: str, limit: str) -> list[dict[str, str]]:
     names = truth.render.metric_names
-    labels = {"job": exporters.render_job(truth), "instance": instance}
+    labels = {"job": conventions.platform_job(truth), "instance": instance}
     return [
         {"series": series_text(names.cpu_time, labels), "values": cpu},
         {"series": series_text(names.memory_usage, labels), "values": memory_bytes},
@@ -175,7 +175,7 @@ def _instance_series(truth: Truth, instance: str, *, cpu: str, memory_bytes: str
     ]
 
 
-def event_tests(truth: Truth, oom: rules.PromRule, startup: rules.PromRule) -> list[dict[str, Any]]:
+def event_tests(truth: Truth, oom: prometheus_plan.PromRule, startup: prometheus_plan.PromRule) -> list[dict[str, Any]]:
     """Both signals of each inferred event, alone and together. A restart is a CPU-time counter reset or an instance
     replaced by a new one; series that merely start (a fresh Prometheus) are not a restart."""
     assert oom.alert is not None and startup.alert is not None
@@ -183,13 +183,13 @@ def event_tests(truth: Truth, oom: rules.PromRule, startup: rules.PromRule) -> l
     assert truth.health_check.interval == STEP, "the event tests assume one probe per test step"
     warm = steps(signals.window) + 5  # minutes of history before the scenario
     total = warm + 20
-    limit_bytes = truth.service.instance_memory_mb * rules.MIB
-    limit = f"{rules.number(limit_bytes)}x{total}"
-    near_limit = rules.number(round(limit_bytes * min(0.99, signals.oom_memory_ratio_above + 0.05)))
-    normal = rules.number(round(limit_bytes * 0.5))
+    limit_bytes = truth.service.instance_memory_mb * prometheus_plan.MIB
+    limit = f"{prometheus_plan.number(limit_bytes)}x{total}"
+    near_limit = prometheus_plan.number(round(limit_bytes * min(0.99, signals.oom_memory_ratio_above + 0.05)))
+    normal = prometheus_plan.number(round(limit_bytes * 0.5))
     steady_cpu, restarted_cpu = f"0+6x{total}", f"0+6x{warm} 1+6x20"  # the counter drops at minute warm+1
-    job = {"job": exporters.render_job(truth)}
-    probe_labels = {"job": exporters.health_probe_job(truth), "instance": PROBE_TARGET}
+    job = {"job": conventions.platform_job(truth)}
+    probe_labels = {"job": conventions.health_probe_job(truth), "instance": PROBE_TARGET}
     check_at = str(STEP.scaled(warm + 3))
 
     def one(cpu: str, memory: str) -> list[dict[str, str]]:
@@ -198,15 +198,15 @@ def event_tests(truth: Truth, oom: rules.PromRule, startup: rules.PromRule) -> l
     # The instance is replaced at minute warm+1: the old one stops reporting, a new id starts.
     replaced = [
         *_instance_series(truth, RENDER_INSTANCE, cpu=f"0+6x{warm}", memory_bytes=f"{near_limit}x{warm}",
-                          limit=f"{rules.number(limit_bytes)}x{warm}"),
+                          limit=f"{prometheus_plan.number(limit_bytes)}x{warm}"),
         *_instance_series(truth, RENDER_INSTANCE + "-new", cpu=f"_x{warm} 0+6x20", memory_bytes=f"_x{warm} {normal}x20",
-                          limit=f"_x{warm} {rules.number(limit_bytes)}x20"),
+                          limit=f"_x{warm} {prometheus_plan.number(limit_bytes)}x20"),
     ]
     failing_probe = {"series": series_text("probe_success", probe_labels), "values": f"1x{warm} 0x20"}
     failing_from_start = {"series": series_text("probe_success", probe_labels), "values": f"0x{total}"}
 
-    def case(alert: rules.PromRule, title: str, series: list[dict[str, str]], fires_with: dict[str, str] | None,
-             at: str = check_at) -> dict[str, Any]:
+    def case(alert: prometheus_plan.PromRule, title: str, series: list[dict[str, str]],
+             fires_with: dict[str, str] | None, at: str = check_at) -> dict[str, Any]:
         return {
             "name": f"{alert.alert}: {title}",
             "interval": str(STEP),
@@ -233,13 +233,13 @@ def event_tests(truth: Truth, oom: rules.PromRule, startup: rules.PromRule) -> l
 def recording_tests(truth: Truth) -> list[dict[str, Any]]:
     """Raw series at a steady state -> the recorded value each alert compares."""
     names = truth.render.metric_names
-    job = exporters.render_job(truth)
+    job = conventions.platform_job(truth)
     inst = {"job": job, "instance": RENDER_INSTANCE}
     latency_scale = 1000 if truth.render.http_latency_unit == "milliseconds" else 1
     quantile = f"{truth.render.latency_alert.quantile:.2f}"
-    probe = {"job": exporters.health_probe_job(truth), "instance": PROBE_TARGET}
-    uptime_5m = rules.ratio_record(truth.slos.uptime, Duration(300))
-    errors_5m = rules.ratio_record(truth.slos.error_ratio, Duration(300))
+    probe = {"job": conventions.health_probe_job(truth), "instance": PROBE_TARGET}
+    uptime_5m = conventions.slo_ratio_record(truth.slos.uptime, Duration(300))
+    errors_5m = conventions.slo_ratio_record(truth.slos.error_ratio, Duration(300))
     requests = names.http_requests
     return [{
         "name": "recording rules: Render CPU, memory, requests, latency; SLO error ratios",
@@ -248,24 +248,26 @@ def recording_tests(truth: Truth) -> list[dict[str, Any]]:
             # 45 CPU-seconds per minute (0.75 cores) on a 1.25-core limit: 60 % (binary-exact on every step).
             {"series": series_text(names.cpu_time, inst), "values": "0+45x20"},
             {"series": series_text(names.cpu_limit, inst), "values": "1.25x20"},
-            {"series": series_text(names.memory_usage, inst), "values": f"{400 * rules.MIB}x20"},
+            {"series": series_text(names.memory_usage, inst), "values": f"{400 * prometheus_plan.MIB}x20"},
             # 150 requests per minute, 3 of them 5xx: a 2 % error ratio.
             {"series": series_text(requests, {"job": job, "status_code": "200"}), "values": "0+147x20"},
             {"series": series_text(requests, {"job": job, "status_code": "500"}), "values": "0+3x20"},
             {"series": series_text(names.http_latency, {"job": job, "quantile": quantile}),
-             "values": f"{rules.number(1.25 * latency_scale)}x20"},
+             "values": f"{prometheus_plan.number(1.25 * latency_scale)}x20"},
             # Probes at minutes 0..20; the last 3 of the 6 in the 5-minute window failed.
             {"series": series_text("probe_success", probe), "values": "1x17 0x3"},
         ],
         "promql_expr_test": [
-            {"expr": rules.CPU_PERCENT, "eval_time": "10m",
-             "exp_samples": [{"labels": series_text(rules.CPU_PERCENT, inst), "value": 60}]},
-            {"expr": rules.MEMORY_MB, "eval_time": "10m",
-             "exp_samples": [{"labels": series_text(rules.MEMORY_MB, inst), "value": 400}]},
-            {"expr": rules.REQUESTS_PER_MINUTE, "eval_time": "10m",
-             "exp_samples": [{"labels": series_text(rules.REQUESTS_PER_MINUTE, {"job": job}), "value": 150}]},
-            {"expr": rules.LATENCY_SECONDS, "eval_time": "10m",
-             "exp_samples": [{"labels": series_text(rules.LATENCY_SECONDS, {"job": job, "quantile": quantile}),
+            {"expr": conventions.PLATFORM_CPU_PERCENT, "eval_time": "10m",
+             "exp_samples": [{"labels": series_text(conventions.PLATFORM_CPU_PERCENT, inst), "value": 60}]},
+            {"expr": conventions.PLATFORM_MEMORY_MB, "eval_time": "10m",
+             "exp_samples": [{"labels": series_text(conventions.PLATFORM_MEMORY_MB, inst), "value": 400}]},
+            {"expr": conventions.PLATFORM_REQUESTS_PER_MINUTE, "eval_time": "10m",
+             "exp_samples": [{"labels": series_text(conventions.PLATFORM_REQUESTS_PER_MINUTE, {"job": job}),
+                              "value": 150}]},
+            {"expr": conventions.PLATFORM_LATENCY_SECONDS, "eval_time": "10m",
+             "exp_samples": [{"labels": series_text(conventions.PLATFORM_LATENCY_SECONDS,
+                                                    {"job": job, "quantile": quantile}),
                               "value": 1.25}]},
             {"expr": errors_5m, "eval_time": "10m",
              "exp_samples": [{"labels": series_text(errors_5m, {"job": job}), "value": 0.02}]},
@@ -275,25 +277,26 @@ def recording_tests(truth: Truth) -> list[dict[str, Any]]:
     }]
 
 
-def build_tests(truth: Truth) -> dict[str, Any]:
-    alerts = {rule.alert_id: rule for rule in rules.alert_rules(truth)}
+def build_tests(plan: Plan) -> dict[str, Any]:
+    truth = plan.truth
+    alerts = {rule.alert_id: rule for rule in plan.prometheus_alerts()}
     tests: list[dict[str, Any]] = []
     tests += health_tests(truth, alerts[truth.health_check.id])
     for rule in alerts.values():
         if rule.threshold is not None:
             tests += threshold_tests(rule)
         elif rule.burn_conditions:
-            job = (exporters.health_probe_job(truth) if rule.alert_id and rule.alert_id.startswith(truth.slos.uptime.id)
-                   else exporters.render_job(truth))
+            uptime = rule.alert_id is not None and rule.alert_id.startswith(truth.slos.uptime.id)
+            job = conventions.health_probe_job(truth) if uptime else conventions.platform_job(truth)
             tests += burn_rate_tests(rule, job)
     tests += event_tests(truth, alerts["oom_kill"], alerts["startup_failure"])
     tests += recording_tests(truth)
     return {
-        "rule_files": [rules.RULES_FILE.rsplit("/", 1)[-1]],
+        "rule_files": [conventions.PROMETHEUS_RULES_FILE.rsplit("/", 1)[-1]],
         "evaluation_interval": str(STEP),
         "tests": tests,
     }
 
 
-def render(truth: Truth) -> list[Artifact]:
-    return [Artifact(TESTS_FILE, yaml_document(build_tests(truth)))]
+def render(plan: Plan) -> list[Artifact]:
+    return [Artifact(conventions.PROMTOOL_TESTS_FILE, yaml_document(build_tests(plan)))]

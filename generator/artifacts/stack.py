@@ -22,19 +22,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from generator.artifacts import exporters, prometheus_rules
+from generator import conventions
+from generator.artifacts import exporters
 from generator.artifacts.base import Artifact, yaml_document
-from generator.plan.alerting import GENERATED_HEADER, go_template_text
-from generator.syntax import log_format
+from generator.conventions import GENERATED_HEADER
+from generator.plan import Plan, log_format
+from generator.plan.alerting import go_template_text
 from generator.syntax.alloy import quote as alloy_quote
 from generator.syntax.logql import quote_string
 from generator.truth import Truth
 from generator.truth.types import Duration, compile_re2
-
-LOKI_CONFIG_PATH = "loki/loki-config.yaml"
-ALLOY_CONFIG_PATH = "loki/alloy/config.alloy"
-# Not under alerts/prometheus/: every file there is checked as a rule file by the Prometheus rules validator.
-PROMETHEUS_CONFIG_PATH = "alerts/stack/prometheus.yml"
 
 # Loki holds the Render log stream, so it keeps logs exactly as long as Render does (truth.retention).
 LOG_RETENTION_ID = "render_logs"
@@ -329,16 +326,18 @@ def prometheus_config(truth: Truth) -> dict[str, Any]:
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER_ADDRESS]}]}]},
         # Relative to prometheus.yml; the stack mounts alerts/ whole, so the paths hold in the repo and the container.
-        "rule_files": [posixpath.relpath(prometheus_rules.RULES_FILE, posixpath.dirname(PROMETHEUS_CONFIG_PATH))],
+        "rule_files": [posixpath.relpath(conventions.PROMETHEUS_RULES_FILE,
+                                         posixpath.dirname(conventions.PROMETHEUS_CONFIG_PATH))],
         # Render pushes metrics over OTLP in batches; samples may arrive a little out of order.
         "storage": {"tsdb": {"out_of_order_time_window": "30m"}},
         "scrape_configs": [*exporter_jobs, *stack_jobs],
     }
 
 
-def render(truth: Truth) -> list[Artifact]:
+def render(plan: Plan) -> list[Artifact]:
+    truth = plan.truth
     return [
-        Artifact(LOKI_CONFIG_PATH, yaml_document(loki_config(truth))),
-        Artifact(ALLOY_CONFIG_PATH, alloy_config(truth)),
-        Artifact(PROMETHEUS_CONFIG_PATH, yaml_document(prometheus_config(truth))),
+        Artifact(conventions.LOKI_CONFIG_PATH, yaml_document(loki_config(truth))),
+        Artifact(conventions.ALLOY_CONFIG_PATH, alloy_config(truth)),
+        Artifact(conventions.PROMETHEUS_CONFIG_PATH, yaml_document(prometheus_config(truth))),
     ]

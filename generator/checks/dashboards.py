@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -31,9 +29,10 @@ with warnings.catch_warnings():
     from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from generator.artifacts.base import Artifact
-from generator.artifacts.dashboards.common import DASHBOARD_DIR, MAX_UID_LENGTH, OMITTED_SDK_DEFAULTS, serialize
+from generator.artifacts.dashboards.common import MAX_UID_LENGTH, OMITTED_SDK_DEFAULTS, serialize
 from generator.artifacts.dashboards.panels import GRID_COLUMNS
-from generator.artifacts.grafana_provisioning import PROVISIONING_DIR
+from generator.checks.base import CheckInput, Problem, run_tool, tool_failure
+from generator.conventions import DASHBOARD_DIR, GRAFANA_PROVISIONING_DIR
 from generator.syntax.logql_grammar import GrammarUnavailable, parse_batch
 
 # What Grafana substitutes for its interval macros; any duration parses the same way.
@@ -58,16 +57,16 @@ def is_dashboard(path: str) -> bool:
 
 
 def is_datasource_provisioning(path: str) -> bool:
-    return path.startswith(f"{PROVISIONING_DIR}/datasources/") and path.endswith((".yaml", ".yml"))
+    return path.startswith(f"{GRAFANA_PROVISIONING_DIR}/datasources/") and path.endswith((".yaml", ".yml"))
 
 
 # --- structural checks -------------------------------------------------------------------------------------------
 
 
-def round_trip_problems(where: str, data: dict[str, Any]) -> list[str]:
+def round_trip_problems(where: str, data: dict[str, Any]) -> list[Problem]:
     """Differences between the JSON and what the SDK's models read back and write again."""
     rebuilt = json.loads(json.dumps(dashboard_models.Dashboard.from_json(data), cls=JSONEncoder))
-    return [f"{where}: {problem}" for problem in _diff(data, rebuilt, "")]
+    return [Problem(where, problem) for problem in _diff(data, rebuilt, "")]
 
 
 def _diff(original: Any, rebuilt: Any, path: str) -> Iterator[str]:
@@ -98,7 +97,7 @@ def all_panels(data: dict[str, Any]) -> list[dict[str, Any]]:
     return panels
 
 
-def layout_problems(where: str, data: dict[str, Any]) -> list[str]:
+def layout_problems(where: str, data: dict[str, Any]) -> list[Problem]:
     problems = []
     ids: dict[int, str] = {}
     boxes: list[tuple[str, int, int, int, int]] = []
@@ -107,28 +106,28 @@ def layout_problems(where: str, data: dict[str, Any]) -> list[str]:
         label = f"{where}: panel {panel.get('id')} {title!r}"
         panel_id = panel.get("id")
         if not isinstance(panel_id, int):
-            problems.append(f"{label}: missing numeric id")
+            problems.append(Problem(label, "missing numeric id"))
         elif panel_id in ids:
-            problems.append(f"{label}: id {panel_id} also used by {ids[panel_id]!r}")
+            problems.append(Problem(label, f"id {panel_id} also used by {ids[panel_id]!r}"))
         else:
             ids[panel_id] = title
         if panel.get("type") != "row" and not str(panel.get("description", "")).strip():
-            problems.append(f"{label}: no description")
+            problems.append(Problem(label, "no description"))
         pos = panel.get("gridPos") or {}
         if not all(isinstance(pos.get(k), int) for k in ("x", "y", "w", "h")):
-            problems.append(f"{label}: incomplete gridPos {pos}")
+            problems.append(Problem(label, f"incomplete gridPos {pos}"))
             continue
         x, y, w, h = (int(pos[k]) for k in ("x", "y", "w", "h"))
         if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > GRID_COLUMNS:
-            problems.append(f"{label}: gridPos {pos} outside the {GRID_COLUMNS}-column grid")
+            problems.append(Problem(label, f"gridPos {pos} outside the {GRID_COLUMNS}-column grid"))
         for other, ox, oy, ow, oh in boxes:
             if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
-                problems.append(f"{label}: overlaps panel {other}")
+                problems.append(Problem(label, f"overlaps panel {other}"))
         boxes.append((f"{panel_id} {title!r}", x, y, w, h))
     return problems
 
 
-def threshold_problems(where: str, data: dict[str, Any]) -> list[str]:
+def threshold_problems(where: str, data: dict[str, Any]) -> list[Problem]:
     problems = []
     for panel in all_panels(data):
         steps = (((panel.get("fieldConfig") or {}).get("defaults") or {}).get("thresholds") or {}).get("steps")
@@ -136,8 +135,8 @@ def threshold_problems(where: str, data: dict[str, Any]) -> list[str]:
             continue
         values = [s.get("value") for s in steps]
         if values[0] is not None or any(v is None for v in values[1:]) or values[1:] != sorted(values[1:]):
-            problems.append(f"{where}: panel {panel.get('id')} {panel.get('title')!r}: threshold steps must start "
-                            f"with a base step and ascend, got {values}")
+            problems.append(Problem(where, f"panel {panel.get('id')} {panel.get('title')!r}: threshold steps must "
+                                           f"start with a base step and ascend, got {values}"))
     return problems
 
 
@@ -155,20 +154,21 @@ def datasource_refs(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, 
 
 
 def reference_problems(where: str, data: dict[str, Any], datasources: dict[str, str],
-                       dashboard_uids: set[str]) -> list[str]:
+                       dashboard_uids: set[str]) -> list[Problem]:
     problems = []
     for path, ref in datasource_refs(data):
         uid, kind = ref.get("uid"), ref.get("type")
         if uid not in datasources:
-            problems.append(f"{where}: {path} references datasource uid {uid!r}, which is not provisioned "
-                            f"(provisioned: {', '.join(sorted(datasources))})")
+            problems.append(Problem(where, f"{path} references datasource uid {uid!r}, which is not provisioned "
+                            f"(provisioned: {', '.join(sorted(datasources))})"))
         elif datasources[uid] != kind:
-            problems.append(f"{where}: {path} says datasource {uid!r} is {kind!r}; it is provisioned as "
-                            f"{datasources[uid]!r}")
+            problems.append(Problem(where, f"{path} says datasource {uid!r} is {kind!r}; it is provisioned as "
+                            f"{datasources[uid]!r}"))
     for link in data.get("links", []):
         url = link.get("url", "")
         if url.startswith("/d/") and url[3:].split("/")[0].split("?")[0] not in dashboard_uids:
-            problems.append(f"{where}: link {link.get('title')!r} points at {url}, which is not a generated dashboard")
+            problems.append(Problem(where, f"link {link.get('title')!r} points at {url}, which is not a generated "
+                                           "dashboard"))
     return problems
 
 
@@ -219,68 +219,65 @@ def queries_of(where: str, data: dict[str, Any]) -> list[Query]:
     return found
 
 
-def logql_problems(queries: list[tuple[Query, str]]) -> list[str]:
+def logql_problems(queries: list[tuple[Query, str]]) -> list[Problem]:
     if not queries:
         return []
     try:
         results = parse_batch([text for _, text in queries])
     except GrammarUnavailable as exc:
-        return [f"LogQL queries not validated: {exc}"]
-    return [f"{query.where}: LogQL does not parse ({result.describe_errors()}): {query.text}"
+        return [Problem("", f"LogQL queries not validated: {exc}", "logql-grammar")]
+    return [Problem(query.where, f"LogQL does not parse ({result.describe_errors()}): {query.text}")
             for (query, _), result in zip(queries, results, strict=True) if not result.ok]
 
 
-def promql_problems(queries: list[tuple[Query, str]]) -> list[str]:
+def promql_problems(queries: list[tuple[Query, str]]) -> list[Problem]:
     """Each expression as a recording rule in its own group, checked by `promtool check rules`."""
     if not queries:
         return []
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        return ["PromQL queries not validated: promtool is not installed (run `make deps`)"]
     groups = [{"name": f"q{index}", "rules": [{"record": "dashboard:query", "expr": text}]}
               for index, (_, text) in enumerate(queries)]
     with tempfile.TemporaryDirectory(prefix="obsctl-promql-") as tmp:
         rules = Path(tmp) / "dashboard-queries.yaml"
         rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, width=4096), encoding="utf-8")
-        completed = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True,
-                                   check=False, timeout=120)
-    if completed.returncode == 0:
+        result = run_tool(["promtool", "check", "rules", str(rules)], Path(tmp))
+    if result.ok:
         return []
-    output = completed.stdout + completed.stderr
+    output = result.output
     problems = []
     for match in re.finditer(r'group "q(\d+)", rule \d+, "[^"]*": (.*)', output):
         query, text = queries[int(match[1])]
-        problems.append(f"{query.where}: PromQL does not parse ({match[2].strip()}): {text}")
-    return problems or [f"promtool check rules failed: {output.strip()[:2000]}"]
+        problems.append(Problem(query.where, f"PromQL does not parse ({match[2].strip()}): {text}"))
+    return problems or [Problem("", tool_failure("promtool check rules (dashboard PromQL)", result), "promtool")]
 
 
 # --- provisioning ------------------------------------------------------------------------------------------------
 
 
-def provisioned_datasources(root: Path, artifacts: list[Artifact]) -> tuple[dict[str, str], list[str]]:
+def provisioned_datasources(artifacts: list[Artifact]) -> tuple[dict[str, str], list[Problem]]:
     """uid -> type of every provisioned datasource, and problems with the provisioning files."""
     datasources: dict[str, str] = {}
     problems = []
     for artifact in artifacts:
         if not is_datasource_provisioning(artifact.path):
             continue
-        document = yaml.safe_load((root / artifact.path).read_text(encoding="utf-8"))
+        document = yaml.safe_load(artifact.content)
         if document.get("apiVersion") != 1:
-            problems.append(f"{artifact.path}: apiVersion must be 1")
+            problems.append(Problem(artifact.path, "apiVersion must be 1"))
         for entry in document.get("datasources", []):
             uid = entry.get("uid")
             if not uid or len(uid) > MAX_UID_LENGTH:
-                problems.append(f"{artifact.path}: datasource {entry.get('name')!r} needs a uid of 1-40 characters")
+                problems.append(Problem(artifact.path,
+                                        f"datasource {entry.get('name')!r} needs a uid of 1-40 characters"))
             if uid in datasources:
-                problems.append(f"{artifact.path}: datasource uid {uid!r} is provisioned twice")
+                problems.append(Problem(artifact.path, f"datasource uid {uid!r} is provisioned twice"))
             datasources[uid] = entry.get("type")
-            problems.extend(f"{artifact.path}: datasource {entry.get('name')!r}: {problem}"
+            problems.extend(Problem(artifact.path, f"datasource {entry.get('name')!r}: {problem}")
                             for problem in literal_credential_problems(entry))
         for entry in document.get("datasources", []):
             linked = (entry.get("jsonData") or {}).get("alertmanagerUid")
             if linked is not None and datasources.get(linked) != "alertmanager":
-                problems.append(f"{artifact.path}: datasource {entry.get('name')!r}: alertmanagerUid {linked!r} is "
-                                "not a provisioned Alertmanager datasource")
+                problems.append(Problem(artifact.path, f"datasource {entry.get('name')!r}: alertmanagerUid "
+                                                       f"{linked!r} is not a provisioned Alertmanager datasource"))
     return datasources, problems
 
 
@@ -303,33 +300,34 @@ def literal_credential_problems(node: Any, path: str = "") -> Iterator[str]:
 # --- entry point -------------------------------------------------------------------------------------------------
 
 
-def validate(root: Path, artifacts: list[Artifact]) -> list[str]:
-    datasources, problems = provisioned_datasources(root, artifacts)
+def check(inp: CheckInput) -> list[Problem]:
+    datasources, problems = provisioned_datasources(list(inp.artifacts))
     dashboards: dict[str, dict[str, Any]] = {}
-    for artifact in artifacts:
+    for artifact in inp.artifacts:
         if not is_dashboard(artifact.path):
             continue
-        text = (root / artifact.path).read_text(encoding="utf-8")
+        text = artifact.content
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.append(f"{artifact.path}: not JSON: {exc}")
+            problems.append(Problem(artifact.path, f"not JSON: {exc}"))
             continue
         if serialize(data) != text:
-            problems.append(f"{artifact.path}: not in the deterministic form (sorted keys, 2-space indent, newline)")
+            problems.append(Problem(artifact.path,
+                                    "not in the deterministic form (sorted keys, 2-space indent, newline)"))
         dashboards[artifact.path] = data
 
     uids: dict[str, str] = {}
     for path, data in dashboards.items():
         uid = data.get("uid")
         if not isinstance(uid, str) or not 0 < len(uid) <= MAX_UID_LENGTH:
-            problems.append(f"{path}: uid {uid!r} must be 1-{MAX_UID_LENGTH} characters")
+            problems.append(Problem(path, f"uid {uid!r} must be 1-{MAX_UID_LENGTH} characters"))
         elif uid in uids:
-            problems.append(f"{path}: uid {uid!r} is also the uid of {uids[uid]}")
+            problems.append(Problem(path, f"uid {uid!r} is also the uid of {uids[uid]}"))
         else:
             uids[str(uid)] = path
         if Path(path).stem != uid:
-            problems.append(f"{path}: file name does not match uid {uid!r}")
+            problems.append(Problem(path, f"file name does not match uid {uid!r}"))
 
     logql: list[tuple[Query, str]] = []
     promql: list[tuple[Query, str]] = []
@@ -339,14 +337,14 @@ def validate(root: Path, artifacts: list[Artifact]) -> list[str]:
         problems += threshold_problems(path, data)
         problems += reference_problems(path, data, datasources, set(uids))
         if not any(p.get("type") == "alertlist" for p in all_panels(data)):
-            problems.append(f"{path}: no alert list panel")
+            problems.append(Problem(path, "no alert list panel"))
         variables = variable_values(data)
         for query in queries_of(path, data):
             if query.language not in ("loki", "prometheus"):
                 continue  # SQL runs with Grafana's own macros ($__timeFilter(...)); checked by the tests on PostgreSQL
             text, unknown = substitute(query.text, variables)
             if unknown:
-                problems.append(f"{query.where}: unknown macro or variable {', '.join(sorted(set(unknown)))}")
+                problems.append(Problem(query.where, f"unknown macro or variable {', '.join(sorted(set(unknown)))}"))
             if query.language == "loki":
                 logql.append((query, text))
             elif query.language == "prometheus":

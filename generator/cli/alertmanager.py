@@ -10,6 +10,7 @@ import click
 from generator.artifacts.alertmanager import MissingSecret, build_config, values_from_environment
 from generator.artifacts.base import yaml_document
 from generator.cli.common import truth_option
+from generator.plan.routing import build_routing
 from generator.truth import TruthError, load_truth
 
 
@@ -26,7 +27,7 @@ def alertmanager_config_command(truth_path: Path, out: Path) -> None:
         raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
     except MissingSecret as exc:
         raise click.ClickException(f"{exc}; nothing was written") from None
-    text = yaml_document(build_config(truth, values))
+    text = yaml_document(build_config(truth, build_routing(truth), values))
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

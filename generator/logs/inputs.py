@@ -31,7 +31,7 @@ from functools import lru_cache
 from itertools import chain
 from typing import IO
 
-from generator.syntax.log_format import level_separators
+from generator.plan.log_format import level_separators
 from generator.syntax.logql import re2_escape
 from generator.truth.model import Logs
 

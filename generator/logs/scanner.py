@@ -39,7 +39,7 @@ from typing import Any, Literal
 import hyperscan
 
 from generator.logs.inputs import Batch, BotLineFormat, Buffer, LinesTiming
-from generator.syntax import log_format
+from generator.plan import log_format
 from generator.truth import Truth
 from generator.truth.types import compile_re2
 

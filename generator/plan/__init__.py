@@ -1,0 +1,37 @@
+"""The plan: every rule and route the truth implies, built once per run. Artifact renderers only serialise it, so a
+rule's labels, expression and thresholds are the same objects in the rule file, its tests and the dashboards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.plan.loki import LokiGroup, LokiRule, build_loki_groups
+from generator.plan.prometheus import PromGroup, PromRule, build_prometheus_groups
+from generator.plan.routing import Routing, build_routing
+from generator.truth import Truth
+
+
+@dataclass(frozen=True)
+class Plan:
+    truth: Truth
+    loki_groups: tuple[LokiGroup, ...]
+    prometheus_groups: tuple[PromGroup, ...]
+    routing: Routing
+
+    def loki_rules(self) -> list[LokiRule]:
+        return [rule for group in self.loki_groups for rule in group.rules]
+
+    def loki_rule(self, alert: str) -> tuple[LokiGroup, LokiRule]:
+        """The group and rule of a Loki alert by its name; KeyError names the alert when there is none."""
+        for group in self.loki_groups:
+            for rule in group.rules:
+                if rule.alert == alert:
+                    return group, rule
+        raise KeyError(f"no Loki alert named {alert!r} in the plan")
+
+    def prometheus_alerts(self) -> list[PromRule]:
+        return [rule for group in self.prometheus_groups for rule in group.rules if rule.alert is not None]
+
+
+def build_plan(truth: Truth) -> Plan:
+    return Plan(truth, tuple(build_loki_groups(truth)), tuple(build_prometheus_groups(truth)), build_routing(truth))

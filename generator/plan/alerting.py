@@ -12,8 +12,6 @@ from jinja2 import Environment, StrictUndefined
 
 from generator.truth import Truth
 
-GENERATED_HEADER = "generated from product/truth.yaml by `obsctl generate`; do not edit"
-
 _RUNBOOK_TEMPLATE = Environment(
     undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False
 ).from_string(
@@ -22,11 +20,6 @@ _RUNBOOK_TEMPLATE = Environment(
 
 {% endfor %}"""
 )
-
-
-def alert_name(alert_id: str) -> str:
-    """`queue_full` -> `QueueFull`: Prometheus-style alert names, stable because ids are."""
-    return "".join(part[:1].upper() + part[1:] for part in alert_id.split("_"))
 
 
 def go_template_text(text: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from generator.plan.alerting import GENERATED_HEADER
+from generator.conventions import GENERATED_HEADER
 from generator.provision.config import AlertmanagerTarget, ConfigError, PrometheusTarget, RetryPolicy
 from generator.provision.drift import State
 from generator.provision.generated import ConfigFile, Desired

@@ -8,10 +8,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from generator import pipeline
+from generator import conventions, pipeline
 from generator.artifacts import logql_tests, loki_rules
+from generator.checks import logql_tests as logql_test_checks
 from generator.cli import main
 from generator.logql_engine import RuleFileError, run_test_file
+from generator.plan import build_plan
 from generator.truth import load_truth
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +25,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Loki rule file and the generated LogQL tests, freshly rendered from truth into a scratch repo."""
     root = tmp_path_factory.mktemp("repo")
     truth = load_truth(REPO / "product" / "truth.yaml")
-    for artifact in loki_rules.render(truth) + logql_tests.render(truth):
+    for artifact in loki_rules.render(build_plan(truth)) + logql_tests.render(build_plan(truth)):
         target = root / artifact.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(artifact.content, encoding="utf-8")
@@ -31,7 +33,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def generated_files(root: Path) -> list[Path]:
-    return sorted((root / logql_tests.TESTS_DIR).glob("*.yaml"))
+    return sorted((root / conventions.LOGQL_TESTS_DIR).glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", HAND_WRITTEN, ids=lambda p: p.name)
@@ -72,7 +74,7 @@ def test_generated_tests_pass_against_the_rendered_rules(rendered: Path) -> None
 
 def test_a_broken_rule_fails_the_generated_tests_with_a_readable_message(rendered: Path, tmp_path: Path) -> None:
     broken = tmp_path / "repo"
-    rules_file = loki_rules.rule_file_path(load_truth(REPO / "product" / "truth.yaml"))
+    rules_file = conventions.loki_rule_file(load_truth(REPO / "product" / "truth.yaml"))
     for path in [rendered / rules_file, *generated_files(rendered)]:
         target = broken / path.relative_to(rendered)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -81,11 +83,11 @@ def test_a_broken_rule_fails_the_generated_tests_with_a_readable_message(rendere
     # An off-by-one in the error-rate threshold: `>= 10` instead of `> 10`.
     assert "[10m])) > 10" in rule_text
     (broken / rules_file).write_text(rule_text.replace("[10m])) > 10", "[10m])) >= 10"), encoding="utf-8")
-    result = run_test_file(broken / logql_tests.TESTS_DIR / "error-rate.yaml")
+    result = run_test_file(broken / conventions.LOGQL_TESTS_DIR / "error-rate.yaml")
     assert len(result.failures) == 1
     message = str(result.failures[0])
     assert "silent at 10 error lines" in message
-    tests = yaml.safe_load((broken / logql_tests.TESTS_DIR / "error-rate.yaml").read_text())["tests"]
+    tests = yaml.safe_load((broken / conventions.LOGQL_TESTS_DIR / "error-rate.yaml").read_text())["tests"]
     at_threshold = next(t for t in tests if "silent at 10 error lines" in t["name"])
     assert f"eval_time {at_threshold['alert_rule_test'][0]['eval_time']}" in message
     assert "alertname ErrorLogRate: firing alerts differ" in message
@@ -149,8 +151,8 @@ def test_obsctl_test_exits_0_on_success_1_on_failure_2_on_bad_input(tmp_path: Pa
 
 def test_generation_is_deterministic_and_registered_in_the_pipeline() -> None:
     truth = load_truth(REPO / "product" / "truth.yaml")
-    first, second = logql_tests.render(truth), logql_tests.render(truth)
+    first, second = logql_tests.render(build_plan(truth)), logql_tests.render(build_plan(truth))
     assert first == second
     assert all(a.content.startswith("# generated from") for a in first)
-    assert logql_tests.render in pipeline.RENDERERS
-    assert logql_tests.validate in pipeline.VALIDATORS
+    [kind] = [k for k in pipeline.KINDS if logql_tests.render in k.renderers]
+    assert kind.checks == (logql_test_checks.check,)

@@ -38,14 +38,13 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import pipeline
-from generator.artifacts import alertmanager, exporters, grafana_provisioning, loki_rules, stack
-from generator.artifacts.dashboards.common import DASHBOARD_DIR
+from generator import conventions, pipeline
+from generator.artifacts import exporters, grafana_provisioning, loki_rules, stack
+from generator.conventions import DASHBOARD_DIR, GENERATED_HEADER
 from generator.logql_engine import LogStore, evaluate_rules, parse_rule_groups
 from generator.logs.inputs import parse_syslog_line
-from generator.plan.alerting import GENERATED_HEADER
+from generator.plan import build_plan, log_format
 from generator.syntax import alloy as alloy_syntax
-from generator.syntax import log_format
 from generator.truth import Truth, load_truth
 from generator.truth.types import compile_re2
 from tests.integration.metrics_stack import PG_BIN, wait_until
@@ -213,11 +212,11 @@ def test_credentials_come_from_env_and_secrets_are_not_inlined() -> None:
 def test_loki_reads_the_generated_rules_at_the_tenant_path(compose: dict[str, Any], truth: Truth) -> None:
     loki = mounts(compose, "loki")
     assert repo_relative(loki[stack.LOKI_RULES_DIR]) == "loki/rules"
-    rule_file = PurePosixPath(loki_rules.rule_file_path(truth))
+    rule_file = PurePosixPath(conventions.loki_rule_file(truth))
     in_container = PurePosixPath(stack.LOKI_RULES_DIR) / rule_file.relative_to("loki/rules")
     assert fnmatch(str(in_container), f"/loki/rules/{truth.logs.tenant}/*.yaml")
     config_flag = next(a for a in service(compose, "loki")["command"] if a.startswith("-config.file="))
-    assert repo_relative(loki[config_flag.split("=", 1)[1]]) == stack.LOKI_CONFIG_PATH
+    assert repo_relative(loki[config_flag.split("=", 1)[1]]) == conventions.LOKI_CONFIG_PATH
     assert loki[stack.LOKI_DATA_DIR] == "loki-data"
 
 
@@ -228,7 +227,7 @@ def test_grafana_mounts_the_generated_dashboards_where_the_provider_reads_them(c
     assert repo_relative(grafana[provider_path]) == DASHBOARD_DIR
     for kind in ("datasources", "dashboards"):  # only these two: the image keeps its alerting/plugins folders
         mounted = repo_relative(grafana[f"/etc/grafana/provisioning/{kind}"])
-        assert mounted == f"{grafana_provisioning.PROVISIONING_DIR}/{kind}"
+        assert mounted == f"{conventions.GRAFANA_PROVISIONING_DIR}/{kind}"
     assert "/etc/grafana/provisioning" not in grafana
     environment = service(compose, "grafana")["environment"]
     for spec in grafana_provisioning.datasource_specs(truth).values():
@@ -245,8 +244,8 @@ def test_alloy_tails_the_file_the_bot_writes_and_reads_its_certificate(compose: 
     assert bot[stack.BOT_LOG_DIR] == alloy[stack.BOT_LOG_DIR] == "bot-logs"
     assert alloy[stack.ALLOY_TLS_DIR] == "tls" and mounts(compose, "tls-init")["/tls"] == "tls"
     config_path = next(a for a in service(compose, "alloy")["command"] if a.endswith(".alloy"))
-    assert repo_relative(alloy[config_path]) == stack.ALLOY_CONFIG_PATH
-    blocks = alloy_syntax.parse((generated / stack.ALLOY_CONFIG_PATH).read_text())
+    assert repo_relative(alloy[config_path]) == conventions.ALLOY_CONFIG_PATH
+    blocks = alloy_syntax.parse((generated / conventions.ALLOY_CONFIG_PATH).read_text())
     file_match = next(b for b in blocks if b.name == "local.file_match")
     pattern = file_match.attributes["path_targets"][0]["__path__"]
     assert fnmatch(service(compose, "bot")["environment"]["DEMO_LOG_FILE"], pattern)
@@ -264,12 +263,12 @@ def test_prometheus_and_exporters_mount_the_generated_configs(compose: dict[str,
     container_config = PurePosixPath(flag.split("=", 1)[1])
     mount_target = next(t for t in prometheus if container_config.is_relative_to(t))
     assert (REPO / repo_relative(prometheus[mount_target]) / container_config.relative_to(mount_target)
-            ).as_posix().endswith(stack.PROMETHEUS_CONFIG_PATH)
+            ).as_posix().endswith(conventions.PROMETHEUS_CONFIG_PATH)
     assert "--web.enable-otlp-receiver" in service(compose, "prometheus")["command"]
     expected = {
-        "postgres-exporter": exporters.POSTGRES_QUERIES_FILE,
-        "blackbox-exporter": exporters.BLACKBOX_FILE,
-        "json-exporter": exporters.JSON_EXPORTER_FILE,
+        "postgres-exporter": conventions.POSTGRES_QUERIES_FILE,
+        "blackbox-exporter": conventions.BLACKBOX_FILE,
+        "json-exporter": conventions.JSON_EXPORTER_FILE,
     }
     for name, path in expected.items():
         config_flag = next(a for a in service(compose, name)["command"] if a.startswith("--"))
@@ -278,9 +277,9 @@ def test_prometheus_and_exporters_mount_the_generated_configs(compose: dict[str,
     alertmanager_mounts = mounts(compose, "alertmanager")
     flag = next(a for a in service(compose, "alertmanager")["command"] if a.startswith("--config.file="))
     directory, file_name = flag.split("=", 1)[1].rsplit("/", 1)
-    assert f"{repo_relative(alertmanager_mounts[directory])}/{file_name}" == alertmanager.CONFIG_FILE
+    assert f"{repo_relative(alertmanager_mounts[directory])}/{file_name}" == conventions.ALERTMANAGER_CONFIG_FILE
     # Every scrape target and the Alertmanager target name a service of the stack.
-    config = yaml.safe_load((generated / stack.PROMETHEUS_CONFIG_PATH).read_text())
+    config = yaml.safe_load((generated / conventions.PROMETHEUS_CONFIG_PATH).read_text())
     addresses = [t for job in config["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]]
     addresses += [r["replacement"] for job in config["scrape_configs"] for r in job.get("relabel_configs", [])
                   if r.get("target_label") == "__address__"]
@@ -294,41 +293,41 @@ def test_prometheus_and_exporters_mount_the_generated_configs(compose: dict[str,
 
 
 def test_stack_configs_are_generated_inside_the_owned_folders_with_the_header(truth: Truth) -> None:
-    artifacts = {a.path: a.content for a in stack.render(truth)}
-    assert set(artifacts) == {stack.LOKI_CONFIG_PATH, stack.ALLOY_CONFIG_PATH,
-                              stack.PROMETHEUS_CONFIG_PATH}
+    artifacts = {a.path: a.content for a in stack.render(build_plan(truth))}
+    assert set(artifacts) == {conventions.LOKI_CONFIG_PATH, conventions.ALLOY_CONFIG_PATH,
+                              conventions.PROMETHEUS_CONFIG_PATH}
     for path, content in artifacts.items():
-        assert any(path.startswith(owned + "/") for owned in pipeline.OWNED_DIRS)
+        assert any(path.startswith(owned + "/") for owned in conventions.OWNED_DIRS)
         comment = "//" if path.endswith(".alloy") else "#"
         assert content.startswith(f"{comment} {GENERATED_HEADER}\n"), path
-    assert artifacts == {a.path: a.content for a in stack.render(truth)}  # deterministic
+    assert artifacts == {a.path: a.content for a in stack.render(build_plan(truth))}  # deterministic
 
 
 def test_generated_prometheus_config_passes_promtool_with_the_generated_rules(generated: Path,
                                                                               truth: Truth) -> None:
     promtool = require_tool("promtool")
-    done = subprocess.run([promtool, "check", "config", stack.PROMETHEUS_CONFIG_PATH], cwd=generated,
+    done = subprocess.run([promtool, "check", "config", conventions.PROMETHEUS_CONFIG_PATH], cwd=generated,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rules found" in done.stdout  # the rule file was found and loaded, not skipped
-    config = yaml.safe_load((generated / stack.PROMETHEUS_CONFIG_PATH).read_text())
-    probe = next(j for j in config["scrape_configs"] if j["job_name"] == exporters.health_probe_job(truth))
+    config = yaml.safe_load((generated / conventions.PROMETHEUS_CONFIG_PATH).read_text())
+    probe = next(j for j in config["scrape_configs"] if j["job_name"] == conventions.health_probe_job(truth))
     assert probe["scrape_interval"] == str(truth.health_check.interval)  # the seed's "every 60 seconds"
     assert probe["static_configs"][0]["targets"] == [f"http://{stack.BOT_ADDRESS}{truth.health_check.path}"]
     jobs = {j["job_name"] for j in config["scrape_configs"]}
-    assert {exporters.queue_job(truth), exporters.POSTGRES_JOB, "alertmanager"} <= jobs
+    assert {conventions.queue_job(truth), conventions.POSTGRES_JOB, "alertmanager"} <= jobs
 
 
 def test_generated_alertmanager_config_passes_amtool(generated: Path) -> None:
     amtool = require_tool("amtool")
-    done = subprocess.run([amtool, "check-config", alertmanager.CONFIG_FILE], cwd=generated,
+    done = subprocess.run([amtool, "check-config", conventions.ALERTMANAGER_CONFIG_FILE], cwd=generated,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_loki_config_keeps_logs_as_long_as_render_and_rules_from_local_storage(generated: Path,
                                                                                truth: Truth) -> None:
-    text = (generated / stack.LOKI_CONFIG_PATH).read_text()
+    text = (generated / conventions.LOKI_CONFIG_PATH).read_text()
     assert text.startswith("# generated from product/truth.yaml")
     config = yaml.safe_load(text)
     render_logs = next(r for r in truth.retention if r.id == stack.LOG_RETENTION_ID)
@@ -364,7 +363,7 @@ def alloy_replace(expression: str, replace: str, line: str) -> str:
 
 
 def alloy_pipeline(generated: Path) -> alloy_syntax.Block:
-    blocks = alloy_syntax.parse((generated / stack.ALLOY_CONFIG_PATH).read_text())
+    blocks = alloy_syntax.parse((generated / conventions.ALLOY_CONFIG_PATH).read_text())
     return next(b for b in blocks if b.name == "loki.process")
 
 
@@ -376,7 +375,7 @@ def mask_as_alloy(process: alloy_syntax.Block, line: str) -> str:
 
 
 def test_alloy_config_parses_and_every_reference_resolves(generated: Path) -> None:
-    text = (generated / stack.ALLOY_CONFIG_PATH).read_text()
+    text = (generated / conventions.ALLOY_CONFIG_PATH).read_text()
     assert alloy_syntax.problems(text) == []
     names = {(b.name, b.label) for b in alloy_syntax.parse(text)}
     assert {("loki.source.syslog", "render"), ("loki.source.file", "bot"), ("local.file_match", "bot"),
@@ -492,7 +491,7 @@ def fired(truth: Truth, lines: list[tuple[datetime, str]], start: datetime, minu
     for when, line in lines:
         labels = {**truth.service.log_labels, "source": "file", "level": level_of(line, truth)}
         store.append(labels, int(when.timestamp() * NS), stack.apply_masks(line, rules))
-    (artifact,) = loki_rules.render(truth)
+    (artifact,) = loki_rules.render(build_plan(truth))
     groups = parse_rule_groups(yaml.safe_load(artifact.content), artifact.path)
     start_ns = int(start.timestamp() * NS)
     run = evaluate_rules(groups, store, start_ns, start_ns + int(minutes * 60 * NS))
@@ -735,7 +734,7 @@ def test_schema_serves_the_seed_queries_the_bot_writes_and_the_exporter_reads(de
             row = psql(query["query"]).strip()
             assert row, name
         age = float(psql(exporters.postgres_queries(truth)[
-            f"{exporters.metric_prefix(truth)}_lock_heartbeat"]["query"]).strip())
+            f"{conventions.metric_prefix(truth)}_lock_heartbeat"]["query"]).strip())
         assert 0 <= age < truth.lock_heartbeat.alert_older_than.seconds
     finally:
         server.send_signal(signal.SIGINT)  # fast shutdown

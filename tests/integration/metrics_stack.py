@@ -31,7 +31,10 @@ from typing import Any
 
 import yaml
 
+from generator import conventions
 from generator.artifacts import alertmanager, exporters, prometheus_rules
+from generator.plan import build_plan
+from generator.plan.routing import build_routing
 from generator.truth import Truth
 from generator.truth.types import Duration
 from tests.tooling import free_port, require_tool
@@ -255,7 +258,7 @@ def _launch(stack: MetricsStack) -> None:
     stack.servers += [health_server, sink_server]
     _start_postgres(stack)
 
-    for artifact in [*exporters.render(truth), *prometheus_rules.render(truth)]:
+    for artifact in [*exporters.render(build_plan(truth)), *prometheus_rules.render(build_plan(truth))]:
         target = workdir / Path(artifact.path).name
         target.write_text(artifact.content, encoding="utf-8")
 
@@ -263,18 +266,18 @@ def _launch(stack: MetricsStack) -> None:
     stack.pushgateway = pushgateway
     stack.start("postgres_exporter", [
         "prometheus-postgres-exporter", f"--web.listen-address={pg_exporter}",
-        f"--extend.query-path={workdir / Path(exporters.POSTGRES_QUERIES_FILE).name}",
+        f"--extend.query-path={workdir / Path(conventions.POSTGRES_QUERIES_FILE).name}",
     ], env={**os.environ, "DATA_SOURCE_NAME": f"postgresql://postgres@127.0.0.1:{stack.pg_port}/postgres"
                                               "?sslmode=disable&application_name="
-                                              f"{exporters.EXPORTER_APPLICATION_NAME}"})
+                                              f"{conventions.EXPORTER_APPLICATION_NAME}"})
     stack.start("blackbox", ["prometheus-blackbox-exporter", f"--web.listen-address={blackbox}",
-                             f"--config.file={workdir / Path(exporters.BLACKBOX_FILE).name}"])
+                             f"--config.file={workdir / Path(conventions.BLACKBOX_FILE).name}"])
     # Empty persistence file: Debian's default (/var/lib/prometheus) would leak pushes between runs.
     stack.start("pushgateway", ["prometheus-pushgateway", f"--web.listen-address={pushgateway}",
                                 "--persistence.file="])
 
     am_config = alertmanager.with_local_receivers(
-        alertmanager.build_config(truth, alertmanager.placeholder_values(truth)), f"http://{sink_addr}")
+        alertmanager.build_config(truth, build_routing(truth), alertmanager.placeholder_values(truth)), f"http://{sink_addr}")
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(am_config), encoding="utf-8")
     stack.alertmanager = f"127.0.0.1:{free_port()}"
     stack.start("alertmanager", [
@@ -289,7 +292,7 @@ def _launch(stack: MetricsStack) -> None:
     scrape.append({"job_name": "render-push", "honor_labels": True, "static_configs": [{"targets": [pushgateway]}]})
     prometheus_config = {
         "global": {"scrape_interval": str(FAST_INTERVAL), "evaluation_interval": str(FAST_INTERVAL)},
-        "rule_files": [str(workdir / Path(prometheus_rules.RULES_FILE).name)],
+        "rule_files": [str(workdir / Path(conventions.PROMETHEUS_RULES_FILE).name)],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [stack.alertmanager]}]}]},
         "scrape_configs": scrape,
     }

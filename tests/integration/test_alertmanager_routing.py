@@ -11,10 +11,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from generator import conventions
 from generator.artifacts import alertmanager
 from generator.artifacts.base import Artifact
-from generator.checks import prometheus as prometheus_checks
+from generator.checks import alertmanager as alertmanager_checks
 from generator.cli.alertmanager import alertmanager_config_command
+from generator.plan import build_plan
+from generator.plan.routing import build_routing
 from generator.truth import Truth, load_truth
 from tests.tooling import require_tool
 
@@ -28,7 +31,7 @@ def truth() -> Truth:
 
 @pytest.fixture()
 def committed(truth: Truth, tmp_path: Path) -> Path:
-    [artifact] = alertmanager.render(truth)
+    [artifact] = alertmanager.render(build_plan(truth))
     path = tmp_path / artifact.path
     path.parent.mkdir(parents=True)
     path.write_text(artifact.content, encoding="utf-8")
@@ -48,15 +51,15 @@ def test_each_tier_lands_at_the_receiver_its_notify_mode_demands(truth: Truth, c
     demanded = {"none": "tier1-automation", "low-priority": "tier2-low-priority", "page": "tier3-oncall",
                 "escalate": "tier4-escalation"}
     expected = {str(tier.id): demanded[tier.notify] for tier in truth.tiers}
-    assert prometheus_checks.alertmanager_problems(committed, expected) == []
+    assert alertmanager_checks.alertmanager_problems(committed, expected) == []
     # amtool really checks: a wrong expectation is reported.
     wrong = {**expected, "3": "tier2-low-priority"}
-    [problem] = prometheus_checks.alertmanager_problems(committed, wrong)
-    assert "tier=3 should reach tier2-low-priority" in problem
+    [problem] = alertmanager_checks.alertmanager_problems(committed, wrong)
+    assert "tier=3 should reach tier2-low-priority" in str(problem)
 
 
 def test_tier_timing_and_channels_follow_the_seed(truth: Truth) -> None:
-    config = alertmanager.build_config(truth, alertmanager.placeholder_values(truth))
+    config = alertmanager.build_config(truth, build_routing(truth), alertmanager.placeholder_values(truth))
     routes = {r["matchers"][0]: r for r in config["route"]["routes"]}
     assert routes['tier="4"']["group_wait"] == "0s"
     assert routes['tier="4"']["repeat_interval"] == "15m"
@@ -68,7 +71,7 @@ def test_tier_timing_and_channels_follow_the_seed(truth: Truth) -> None:
 
 
 def test_inhibitions_let_a_higher_tier_silence_only_lower_tiers(truth: Truth) -> None:
-    config = alertmanager.build_config(truth, alertmanager.placeholder_values(truth))
+    config = alertmanager.build_config(truth, build_routing(truth), alertmanager.placeholder_values(truth))
     assert len(config["inhibit_rules"]) == len(truth.inhibitions)
     for rule, source in zip(config["inhibit_rules"], truth.inhibitions, strict=True):
         assert rule["source_matchers"] == [f'alert_id="{source.when}"']
@@ -78,10 +81,10 @@ def test_inhibitions_let_a_higher_tier_silence_only_lower_tiers(truth: Truth) ->
 
 
 def test_committed_config_holds_no_secret_and_passes_amtool(truth: Truth, committed: Path) -> None:
-    text = (committed / alertmanager.CONFIG_FILE).read_text()
+    text = (committed / conventions.ALERTMANAGER_CONFIG_FILE).read_text()
     assert SECRET_TOKEN not in text
     assert f"${truth.alertmanager.telegram.bot_token_env}" in text
-    assert prometheus_checks.alertmanager_problems(committed) == []
+    assert alertmanager_checks.alertmanager_problems(committed) == []
 
 
 def test_runtime_config_takes_secrets_from_the_environment_and_never_prints_them(
@@ -100,13 +103,13 @@ def test_runtime_config_takes_secrets_from_the_environment_and_never_prints_them
                      "tier4-escalation": [-1002, -1003]}
     assert {c["bot_token"] for r in config["receivers"] for c in r.get("telegram_configs", [])} == {SECRET_TOKEN}
     # Routing is the committed one.
-    committed = alertmanager.build_config(truth, alertmanager.placeholder_values(truth))
+    committed = alertmanager.build_config(truth, build_routing(truth), alertmanager.placeholder_values(truth))
     assert config["route"] == committed["route"] and config["inhibit_rules"] == committed["inhibit_rules"]
     root = tmp_path / "check"
-    path = root / alertmanager.CONFIG_FILE
+    path = root / conventions.ALERTMANAGER_CONFIG_FILE
     path.parent.mkdir(parents=True)
     path.write_text(out.read_text())
-    assert prometheus_checks.alertmanager_problems(root) == []
+    assert alertmanager_checks.alertmanager_problems(root) == []
 
 
 def test_runtime_config_names_a_missing_secret_and_writes_nothing(
@@ -127,7 +130,7 @@ def test_runtime_config_names_a_missing_secret_and_writes_nothing(
 
 
 def test_local_receiver_override_keeps_routing_and_only_rewrites_receivers(truth: Truth) -> None:
-    config = alertmanager.build_config(truth, alertmanager.placeholder_values(truth))
+    config = alertmanager.build_config(truth, build_routing(truth), alertmanager.placeholder_values(truth))
     local = alertmanager.with_local_receivers(config, "http://127.0.0.1:9/")
     assert [r["matchers"] for r in local["route"]["routes"]] == [r["matchers"] for r in config["route"]["routes"]]
     assert [r["receiver"] for r in local["route"]["routes"]] == [r["receiver"] for r in config["route"]["routes"]]
@@ -137,6 +140,6 @@ def test_local_receiver_override_keeps_routing_and_only_rewrites_receivers(truth
 
 
 def test_artifact_is_the_generated_alertmanager_file(truth: Truth) -> None:
-    [artifact] = alertmanager.render(truth)
+    [artifact] = alertmanager.render(build_plan(truth))
     assert isinstance(artifact, Artifact) and artifact.path == "alerts/alertmanager/alertmanager.yml"
     assert artifact.content.startswith("# generated from product/truth.yaml")

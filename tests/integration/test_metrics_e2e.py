@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from generator.artifacts import alertmanager
-from generator.plan.alerting import alert_name
+from generator.conventions import alert_name
+from generator.plan import routing
 from generator.truth import Truth, load_truth
 from tests.integration.metrics_stack import MetricsStack, running_stack, wait_until
 
@@ -71,7 +71,7 @@ def test_metrics_pipeline_notifies_each_tier_at_its_receiver(stack: MetricsStack
         # Stale heartbeat and failing /health.
         stack.psql(f"UPDATE {truth.lock_heartbeat.table} SET {truth.lock_heartbeat.column} = now() - interval '1 hour'")
         stack.health.healthy = False
-        page = alertmanager.expected_receiver(truth, 3)
+        page = routing.expected_receiver(truth, 3)
         for alert_id in (truth.health_check.id, truth.lock_heartbeat.id, "uptime_burn_page"):
             tier = str(truth.effective_tier(alert_id))
             wait_until(lambda a=alert_id: receivers_of(stack, a), 45, f"{alert_name(alert_id)} at a receiver")
@@ -85,7 +85,7 @@ def test_metrics_pipeline_notifies_each_tier_at_its_receiver(stack: MetricsStack
         stack.push("telegram-bot", "srv-e2e-1", f"{cpu} 100\n")
         wait_until(lambda: stack.query(f"{cpu} == 100"), 30, "the pushed CPU time")
         stack.push("telegram-bot", "srv-e2e-1", f"{cpu} 5\n")
-        escalation = alertmanager.expected_receiver(truth, 4)
+        escalation = routing.expected_receiver(truth, 4)
         wait_until(lambda: receivers_of(stack, "startup_failure"), 45, "StartupFailure at a receiver")
         assert receivers_of(stack, "startup_failure") == {(escalation, "4")}
         # Alertmanager now inhibits the tier-3 alerts about the same thing.
@@ -99,7 +99,7 @@ def test_metrics_pipeline_notifies_each_tier_at_its_receiver(stack: MetricsStack
                    "+Inf heartbeat age for an empty table")
         # No alert ever went to a receiver its tier does not route to.
         for receiver, labels in stack.sink.alerts():
-            assert receiver == alertmanager.expected_receiver(truth, int(labels["tier"])), labels
+            assert receiver == routing.expected_receiver(truth, int(labels["tier"])), labels
     except AssertionError:
         print(stack.logs())
         raise

@@ -20,7 +20,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from generator.cli import main
-from generator.plan.alerting import GENERATED_HEADER
+from generator.conventions import GENERATED_HEADER
 from generator.provision.config import ENV_VARS, ConfigError, RetryPolicy, Secret, targets_from_env
 from generator.provision.generated import discover
 from generator.provision.plan import MANAGED_TAG, differences, normalise_rule_group

@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from generator.cli import main
-from generator.plan.alerting import GENERATED_HEADER
+from generator.conventions import GENERATED_HEADER
 from generator.review.pr_summary import compare, compare_patterns, expr_changes, render_markdown, side_from_artifacts
 from tests.tooling import require_tool
 
@@ -87,7 +87,7 @@ def test_a_truth_change_is_summarised_in_on_call_terms(repo: Path) -> None:
 
 def test_a_generator_code_change_shows_up_even_when_truth_is_unchanged(repo: Path) -> None:
     # Each side renders with its own code: a change to how alerts are named is a change reviewers must see.
-    alerting = repo / "generator" / "plan" / "alerting.py"
+    alerting = repo / "generator" / "conventions.py"
     alerting.write_text(alerting.read_text() + "\n\n_original_alert_name = alert_name\n\n\n"
                         "def alert_name(alert_id: str) -> str:\n    return _original_alert_name(alert_id) + 'V2'\n")
     code, summary = diff(repo, "--base", "HEAD")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from generator.artifacts.base import Artifact
 from generator.artifacts.dashboards import business, diagnostics, logs, platform_resources, service_health
 from generator.artifacts.dashboards.common import DASHBOARDS, DashboardBuilder, dashboard_path, make_context, serialize
-from generator.truth import Truth
+from generator.plan import Plan
 
 BUILDERS: dict[str, DashboardBuilder] = {
     service_health.SLUG: service_health.build,
@@ -20,7 +20,7 @@ BUILDERS: dict[str, DashboardBuilder] = {
 }
 
 
-def render(truth: Truth) -> list[Artifact]:
-    context = make_context(truth)
-    return [Artifact(dashboard_path(truth, info.slug), serialize(BUILDERS[info.slug](context)))
+def render(plan: Plan) -> list[Artifact]:
+    context = make_context(plan)
+    return [Artifact(dashboard_path(plan.truth, info.slug), serialize(BUILDERS[info.slug](context)))
             for info in DASHBOARDS]

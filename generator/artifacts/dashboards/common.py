@@ -7,6 +7,7 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 with warnings.catch_warnings():
@@ -18,12 +19,13 @@ with warnings.catch_warnings():
     from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from generator.artifacts.dashboards.panels import Grid
+from generator.artifacts.dashboards.queries import AlertExpression, loki_alert_expressions
 from generator.artifacts.grafana_provisioning import DatasourceSpec, datasource_specs
-from generator.plan.alerting import GENERATED_HEADER
+from generator.conventions import GENERATED_HEADER, dashboard_file
+from generator.plan import Plan
 from generator.truth import Truth
 
 MAX_UID_LENGTH = 40  # Grafana rejects longer dashboard uids
-DASHBOARD_DIR = "dashboards"
 
 
 @dataclass(frozen=True)
@@ -56,22 +58,32 @@ def dashboard_uid(truth: Truth, slug: str) -> str:
 
 
 def dashboard_path(truth: Truth, slug: str) -> str:
-    return f"{DASHBOARD_DIR}/{dashboard_uid(truth, slug)}.json"
+    return dashboard_file(dashboard_uid(truth, slug))
 
 
 @dataclass(frozen=True)
 class Context:
-    """What a dashboard module needs besides truth: the datasources it may reference."""
+    """What a dashboard module needs: the plan (truth and the rules built from it) and the datasources it may
+    reference."""
 
-    truth: Truth
+    plan: Plan
     datasources: dict[str, DatasourceSpec]
+
+    @property
+    def truth(self) -> Truth:
+        return self.plan.truth
+
+    @cached_property
+    def loki_alerts(self) -> dict[str, AlertExpression]:
+        """Every Loki alert's measured value (see `queries.loki_alert_expressions`), computed once per run."""
+        return loki_alert_expressions(self.plan)
 
     def ds(self, key: str) -> common.DataSourceRef:
         return self.datasources[key].ref()
 
 
-def make_context(truth: Truth) -> Context:
-    return Context(truth, datasource_specs(truth))
+def make_context(plan: Plan) -> Context:
+    return Context(plan, datasource_specs(plan.truth))
 
 
 # --- variables ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
-from generator.artifacts import loki_rules, prometheus_rules
 from generator.artifacts.dashboards.common import Context, assemble
 from generator.artifacts.dashboards.panels import (
     Grid,
@@ -17,8 +16,8 @@ from generator.artifacts.dashboards.panels import (
     text_panel,
 )
 from generator.artifacts.dashboards.service_health import heartbeat_steps
-from generator.plan.alerting import alert_name
-from generator.truth import Truth
+from generator.conventions import alert_name
+from generator.plan import Plan
 
 SLUG = "diagnostics"
 
@@ -53,21 +52,21 @@ def _from_go_template(text: str) -> str:
     return text.replace("{{`{{`}}", "{{").replace("{{`}}`}}", "}}")
 
 
-def alert_runbooks(truth: Truth) -> dict[str, str]:
+def alert_runbooks(plan: Plan) -> dict[str, str]:
     """The runbook annotation of every generated Loki and Prometheus alert, keyed by alert id."""
     runbooks = {}
-    loki_alerts = [rule for group in loki_rules.build_groups(truth) for rule in group.rules]
-    for labels, notes in [(r.labels, r.annotations) for r in loki_alerts] + [
-            (r.labels, r.annotations) for r in prometheus_rules.alert_rules(truth)]:
+    for labels, notes in [(r.labels, r.annotations) for r in plan.loki_rules()] + [
+            (r.labels, r.annotations) for r in plan.prometheus_alerts()]:
         if "runbook" in notes:
             runbooks[labels["alert_id"]] = _from_go_template(notes["runbook"])
     return runbooks
 
 
-def alert_runbook_rows(truth: Truth) -> list[dict[str, str]]:
+def alert_runbook_rows(plan: Plan) -> list[dict[str, str]]:
     """One row per alert, most severe tier first: tier, severity and the alert's runbook (else the tier action)."""
+    truth = plan.truth
     priorities = {p.id: p.priority for p in truth.forbidden_patterns}
-    runbooks = alert_runbooks(truth)
+    runbooks = alert_runbooks(plan)
     rows = []
     for alert_id in sorted(truth.alert_ids(), key=lambda a: (-truth.effective_tier(a), a)):
         tier = truth.tier(truth.effective_tier(alert_id))
@@ -103,7 +102,7 @@ def build(context: Context) -> dict[str, Any]:
     grid.row("Runbooks")
     grid.add(text_panel("Alert runbooks", "Every alert, most severe tier first, with its severity and the runbook "
                         "it carries (or its tier's action when it has none).",
-                        _ALERT_RUNBOOKS.render(rows=alert_runbook_rows(truth))), 24, 22)
+                        _ALERT_RUNBOOKS.render(rows=alert_runbook_rows(context.plan))), 24, 22)
     grid.add(text_panel("Runbook steps", "The debug steps the runbooks refer to: commands and SQL.",
                         _STEPS.render(steps=list(truth.runbooks.items()))), 24, 14)
 

@@ -25,8 +25,8 @@ from generator.artifacts.dashboards.panels import (
     table_panel,
     timeseries_panel,
 )
-from generator.plan.alerting import alert_name
-from generator.syntax import log_format
+from generator.conventions import alert_name
+from generator.plan import log_format
 from generator.syntax.logql import quote_string
 from generator.truth import Truth
 
@@ -55,7 +55,7 @@ def _any_hit_stat(alert: q.AlertExpression, window: Any, title: str, description
 def build(context: Context) -> dict[str, Any]:
     truth = context.truth
     loki = context.ds("loki")
-    loki_alerts = q.loki_alert_expressions(truth)
+    loki_alerts = context.loki_alerts
     occurrence = truth.logs.ruler.occurrence_window
     grid = Grid()
 

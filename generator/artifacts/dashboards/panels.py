@@ -22,7 +22,7 @@ with warnings.catch_warnings():
     from grafana_foundation_sdk.models import common
     from grafana_foundation_sdk.models import dashboard as dashboard_models
 
-from generator.plan.alerting import alert_name
+from generator.conventions import alert_name
 
 GRID_COLUMNS = 24
 

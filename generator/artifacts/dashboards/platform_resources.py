@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.artifacts import prometheus_rules as prom_rules
+from generator import conventions
 from generator.artifacts.dashboards import queries as q
 from generator.artifacts.dashboards.common import Context, assemble
 from generator.artifacts.dashboards.panels import (
@@ -22,6 +22,7 @@ from generator.artifacts.dashboards.panels import (
     stat_panel,
     timeseries_panel,
 )
+from generator.plan import prometheus as prometheus_plan
 from generator.truth import Truth
 from generator.truth.model import Bands
 
@@ -29,9 +30,9 @@ SLUG = "render"
 
 
 def alert_ids(truth: Truth) -> list[str]:
-    render = truth.render
-    bands = (render.cpu_percent, render.memory_mb, render.requests_per_minute)
-    return [*(b.warning_id for b in bands), *(b.critical_id for b in bands), render.latency_alert.id,
+    platform = truth.render
+    bands = (platform.cpu_percent, platform.memory_mb, platform.requests_per_minute)
+    return [*(b.warning_id for b in bands), *(b.critical_id for b in bands), platform.latency_alert.id,
             *(e.id for e in truth.events)]
 
 
@@ -54,32 +55,32 @@ def band_steps(bands: Bands, unit_label: str, below_normal_is_unusual: bool) -> 
 
 def cpu_percent(truth: Truth) -> str:
     """The recorded CPU share of the limit the CPU alerts compare, busiest instance."""
-    return f"max({q.render_series(truth, prom_rules.CPU_PERCENT)})"
+    return f"max({q.platform_series(truth, conventions.PLATFORM_CPU_PERCENT)})"
 
 
 def memory_mb(truth: Truth) -> str:
     """The recorded memory in MiB the memory alerts compare, largest instance."""
-    return f"max({q.render_series(truth, prom_rules.MEMORY_MB)})"
+    return f"max({q.platform_series(truth, conventions.PLATFORM_MEMORY_MB)})"
 
 
 def memory_limit_mb(truth: Truth) -> str:
-    return f"max({q.render_raw(truth, 'memory_limit')}) / {prom_rules.MIB}"
+    return f"max({q.platform_raw(truth, 'memory_limit')}) / {prometheus_plan.MIB}"
 
 
 def requests_per_minute(truth: Truth) -> str:
     """The recorded requests per minute the traffic alerts compare."""
-    return f"max({q.render_series(truth, prom_rules.REQUESTS_PER_MINUTE)})"
+    return f"max({q.platform_series(truth, conventions.PLATFORM_REQUESTS_PER_MINUTE)})"
 
 
 def instance_count(truth: Truth) -> str:
     # Render streams no instance count: each instance reports its own memory series.
-    return f"count({q.render_raw(truth, 'memory_usage')}) or vector(0)"
+    return f"count({q.platform_raw(truth, 'memory_usage')}) or vector(0)"
 
 
 def build(context: Context) -> dict[str, Any]:
     truth = context.truth
     prom = context.ds("prometheus")
-    render = truth.render
+    platform = truth.render
     grid = Grid()
 
     grid.add(alert_list_panel(
@@ -87,7 +88,7 @@ def build(context: Context) -> dict[str, Any]:
         "startup failures.", alert_ids(truth)), 24, 6)
 
     grid.row("CPU")
-    cpu = render.cpu_percent
+    cpu = platform.cpu_percent
     cpu_steps = band_steps(cpu, "%", below_normal_is_unusual=False)
     grid.add(gauge_panel(
         "CPU (share of limit)", "CPU time used per second as a share of the instance's CPU limit, busiest "
@@ -99,7 +100,7 @@ def build(context: Context) -> dict[str, Any]:
         [promql(cpu_percent(truth), legend="CPU % of limit")], "percent", cpu_steps, "%", maximum=100), 18, 8)
 
     grid.row("Memory")
-    memory = render.memory_mb
+    memory = platform.memory_mb
     instance_mb = truth.service.instance_memory_mb
     memory_steps = band_steps(memory, "MB", below_normal_is_unusual=False)
     grid.add(gauge_panel(
@@ -113,7 +114,7 @@ def build(context: Context) -> dict[str, Any]:
         "mbytes", memory_steps, "MB", maximum=instance_mb), 18, 8)
 
     grid.row("Traffic")
-    rpm = render.requests_per_minute
+    rpm = platform.requests_per_minute
     rpm_steps = band_steps(rpm, "req/min", below_normal_is_unusual=True)
     grid.add(stat_panel(
         "Requests per minute", f"HTTP requests per minute to the web service. Normal {rpm.normal.from_:g}-"
@@ -124,7 +125,7 @@ def build(context: Context) -> dict[str, Any]:
         "Requests per minute by status", "HTTP requests per minute by status code; the thresholds apply to the "
         "total.", prom,
         [promql(requests_per_minute(truth), "A", "total"),
-         promql(f"60 * sum by (status_code) (rate({q.render_raw(truth, 'http_requests')}[{q.RATE_INTERVAL}]))",
+         promql(f"60 * sum by (status_code) (rate({q.platform_raw(truth, 'http_requests')}[{q.RATE_INTERVAL}]))",
                 "B", "{{status_code}}")],
         "reqpm", rpm_steps, "req/min"), 18, 8)
 
@@ -136,8 +137,8 @@ def build(context: Context) -> dict[str, Any]:
         [Step(None, CRITICAL, "no instance running"), Step(1, OK, "running")], "instances"), 6, 8)
     grid.add(timeseries_panel(
         "Bandwidth", "Network bytes per second sent and received by the web service (all instances).", prom,
-        [promql(f"sum(rate({q.render_raw(truth, 'network_transmit')}[{q.RATE_INTERVAL}]))", "A", "sent"),
-         promql(f"sum(rate({q.render_raw(truth, 'network_receive')}[{q.RATE_INTERVAL}]))", "B", "received")],
+        [promql(f"sum(rate({q.platform_raw(truth, 'network_transmit')}[{q.RATE_INTERVAL}]))", "A", "sent"),
+         promql(f"sum(rate({q.platform_raw(truth, 'network_receive')}[{q.RATE_INTERVAL}]))", "B", "received")],
         "Bps"), 18, 8)
 
     return assemble(context, SLUG, grid)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from generator.artifacts import exporters, loki_rules
-from generator.artifacts import prometheus_rules as prom_rules
-from generator.syntax import log_format
+from generator import conventions
+from generator.plan import Plan, log_format
+from generator.plan import loki as loki_plan
+from generator.plan import prometheus as prometheus_plan
 from generator.syntax.logql import quote_string
 from generator.truth import Truth
 from generator.truth.model import Slo
@@ -65,18 +66,18 @@ def split_comparison(alert_id: str, expr: str) -> tuple[str, str, float]:
     return match["metric"], match["op"], float(match["value"])
 
 
-def loki_alert_expressions(truth: Truth) -> dict[str, AlertExpression]:
+def loki_alert_expressions(plan: Plan) -> dict[str, AlertExpression]:
     """Every Loki alert's measured value, keyed by alert id, rewritten onto the dashboard's stream selector."""
+    truth = plan.truth
     selector = dashboard_log_selector(truth)
     found: dict[str, AlertExpression] = {}
-    for group in loki_rules.build_groups(truth):
-        for rule in group.rules:
-            alert_id = rule.labels["alert_id"]
-            metric, operator, threshold = split_comparison(alert_id, rule.expr)
-            if truth.service.log_selector not in metric:
-                raise ValueError(f"{alert_id}: rule does not select {truth.service.log_selector}")
-            found[alert_id] = AlertExpression(alert_id, metric.replace(truth.service.log_selector, selector),
-                                              operator, threshold)
+    for rule in plan.loki_rules():
+        alert_id = rule.labels["alert_id"]
+        metric, operator, threshold = split_comparison(alert_id, rule.expr)
+        if truth.service.log_selector not in metric:
+            raise ValueError(f"{alert_id}: rule does not select {truth.service.log_selector}")
+        found[alert_id] = AlertExpression(alert_id, metric.replace(truth.service.log_selector, selector),
+                                          operator, threshold)
     return found
 
 
@@ -109,7 +110,7 @@ def error_lines(truth: Truth, containing: str | None = None) -> str:
     `containing`: a literal every wanted line holds, filtered first (`|=` is cheaper than `|~`).
     """
     literal = f" |= {quote_string(containing)}" if containing else ""
-    return f"{dashboard_log_selector(truth)}{literal} |~ {quote_string(loki_rules.level_regex(truth))}"
+    return f"{dashboard_log_selector(truth)}{literal} |~ {quote_string(loki_plan.level_regex(truth))}"
 
 
 # --- PromQL ------------------------------------------------------------------------------------------------------
@@ -117,38 +118,38 @@ def error_lines(truth: Truth, containing: str | None = None) -> str:
 # series an alert compares (recorded series where the rules record one).
 
 
-def render_series(truth: Truth, record: str) -> str:
+def platform_series(truth: Truth, record: str) -> str:
     """A Render recording rule's series for the bot's Render service (e.g. CPU percent, memory MiB)."""
-    return prom_rules.selector(record, job=exporters.render_job(truth))
+    return prometheus_plan.selector(record, job=conventions.platform_job(truth))
 
 
-def render_raw(truth: Truth, key: str) -> str:
+def platform_raw(truth: Truth, key: str) -> str:
     """A raw Render metrics-stream series of the bot (`key` names it in truth.render.metric_names)."""
-    return prom_rules.render_selector(truth, str(getattr(truth.render.metric_names, key)))
+    return prometheus_plan.platform_selector(truth, str(getattr(truth.render.metric_names, key)))
 
 
-def render_latency(truth: Truth, quantile: float) -> str:
+def platform_latency(truth: Truth, quantile: float) -> str:
     """Render's recorded latency quantile in seconds (the series the latency alert compares)."""
-    return prom_rules.selector(prom_rules.LATENCY_SECONDS, job=exporters.render_job(truth),
-                               quantile=prom_rules.Regex(prom_rules.quantile_regex(quantile)))
+    return prometheus_plan.selector(conventions.PLATFORM_LATENCY_SECONDS, job=conventions.platform_job(truth),
+                               quantile=prometheus_plan.Regex(prometheus_plan.quantile_regex(quantile)))
 
 
 def health_probe(truth: Truth, metric: str) -> str:
     """A blackbox metric of the probe of the bot's health endpoint."""
-    return prom_rules.selector(metric, job=exporters.health_probe_job(truth))
+    return prometheus_plan.selector(metric, job=conventions.health_probe_job(truth))
 
 
 def slo_error_ratio(truth: Truth, slo: Slo, window: Duration) -> str:
     """The SLO's recorded error ratio over one of its burn-rate windows."""
-    job = exporters.health_probe_job(truth) if slo.id == truth.slos.uptime.id else exporters.render_job(truth)
-    return prom_rules.selector(prom_rules.ratio_record(slo, window), job=job)
+    job = conventions.health_probe_job(truth) if slo.id == truth.slos.uptime.id else conventions.platform_job(truth)
+    return prometheus_plan.selector(conventions.slo_ratio_record(slo, window), job=job)
 
 
 def slo_windows(truth: Truth, slo: Slo) -> list[Duration]:
-    return prom_rules.slo_windows(truth, slo)
+    return prometheus_plan.slo_windows(truth, slo)
 
 
-def prometheus_thresholds(truth: Truth) -> dict[str, prom_rules.Threshold]:
+def prometheus_thresholds(plan: Plan) -> dict[str, prometheus_plan.Threshold]:
     """Every Prometheus threshold alert's series and number, keyed by alert id."""
-    return {rule.alert_id: rule.threshold for rule in prom_rules.alert_rules(truth)
+    return {rule.alert_id: rule.threshold for rule in plan.prometheus_alerts()
             if rule.alert_id is not None and rule.threshold is not None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.artifacts import exporters
+from generator import conventions
 from generator.artifacts.dashboards import queries as q
 from generator.artifacts.dashboards.common import Context, assemble, log_label_variables
 from generator.artifacts.dashboards.panels import (
@@ -22,7 +22,7 @@ from generator.artifacts.dashboards.panels import (
     stat_panel,
     timeseries_panel,
 )
-from generator.plan.alerting import alert_name
+from generator.conventions import alert_name
 from generator.truth import Truth
 from generator.truth.model import Slo
 from generator.truth.types import Duration
@@ -46,7 +46,7 @@ def uptime_ratio(truth: Truth, window: Duration) -> str:
 
 
 def http_error_ratio(truth: Truth, window: Duration) -> str:
-    requests = q.render_raw(truth, "http_requests")
+    requests = q.platform_raw(truth, "http_requests")
     errors = requests[:-1] + ', status_code=~"5.."}'
     return f"sum(increase({errors}[{window}])) / sum(increase({requests}[{window}]))"
 
@@ -97,17 +97,10 @@ def heartbeat_steps(truth: Truth) -> list[Step]:
 # --- panels ------------------------------------------------------------------------------------------------------
 
 
-def build(context: Context) -> dict[str, Any]:
+def availability_row(context: Context, grid: Grid) -> None:
+    """Probe state, uptime and HTTP SLOs with their error budgets and burn rates."""
     truth = context.truth
-    prom, loki = context.ds("prometheus"), context.ds("loki")
-    loki_alerts = q.loki_alert_expressions(truth)
-    grid = Grid()
-
-    grid.add(alert_list_panel(
-        "Firing alerts", "Firing and pending alerts about availability, latency, errors and capacity.",
-        alert_ids(truth)), 24, 6)
-
-    # -- availability and SLOs --
+    prom = context.ds("prometheus")
     grid.row("Availability and SLOs")
     health = truth.health_check
     failure_window = Duration(health.interval.seconds * health.consecutive_failures)
@@ -154,7 +147,12 @@ def build(context: Context) -> dict[str, Any]:
     grid.add(burn_rate_panel(context, uptime, "uptime"), 12, 8)
     grid.add(burn_rate_panel(context, http, "HTTP errors"), 12, 8)
 
-    # -- latency --
+
+def latency_row(context: Context, grid: Grid) -> None:
+    """Webhook latency quantiles from Render and from the logs, against the targets and alerts."""
+    truth = context.truth
+    prom, loki = context.ds("prometheus"), context.ds("loki")
+    loki_alerts = context.loki_alerts
     grid.row("Webhook latency")
     targets = truth.latency_targets
     latency = truth.log_alerts.webhook_latency
@@ -182,12 +180,12 @@ def build(context: Context) -> dict[str, Any]:
         grid.add(stat_panel(
             f"{name} webhook latency (Render)", f"{name} response time Render measured for the web service, "
             f"target below {target.milliseconds} ms.", prom,
-            [promql(f"1000 * max({q.render_latency(truth, quantile)})")], "ms", steps, "ms"), 8, 5)
+            [promql(f"1000 * max({q.platform_latency(truth, quantile)})")], "ms", steps, "ms"), 8, 5)
     grid.add(timeseries_panel(
         "Webhook latency P50/P95/P99 (Render)", "Response-time quantiles Render reports for the web service "
         f"(Telegram POST to 200 OK). Targets: P50 < {targets.p50.milliseconds} ms, "
         f"P95 < {targets.p95.milliseconds} ms, P99 < {targets.p99.milliseconds} ms.",
-        prom, [promql(f"1000 * max({q.render_latency(truth, qv)})", chr(ord("A") + i), name)
+        prom, [promql(f"1000 * max({q.platform_latency(truth, qv)})", chr(ord("A") + i), name)
                for i, (name, qv, _t) in enumerate(quantiles)], "ms", latency_steps(render_alert.id), "ms"), 12, 8)
     p95 = loki_alerts[latency.alert.id]
     log_quantile_targets = [logql(p95.metric if qv == latency.alert.quantile
@@ -208,7 +206,12 @@ def build(context: Context) -> dict[str, Any]:
          Step(first_firing_value(slow_expr.threshold, True), ABOVE_NORMAL, "slow responses logged", slow.id)],
         "responses", bars=True), 24, 6)
 
-    # -- errors --
+
+def errors_row(context: Context, grid: Grid) -> None:
+    """ERROR/CRITICAL log lines as the error-rate alert counts them, and the 5xx share."""
+    truth = context.truth
+    prom, loki = context.ds("prometheus"), context.ds("loki")
+    loki_alerts = context.loki_alerts
     grid.row("Errors")
     error_rate = truth.log_alerts.error_rate
     errors = loki_alerts[error_rate.id]
@@ -235,7 +238,11 @@ def build(context: Context) -> dict[str, Any]:
          Step(round(http_target.error_budget * 100, 10), ABOVE_NORMAL, "above the SLO's allowed share")], "%"),
         9, 8)
 
-    # -- capacity --
+
+def capacity_row(context: Context, grid: Grid) -> None:
+    """Queue depth, database pool and lock heartbeat against their alert thresholds."""
+    truth = context.truth
+    prom = context.ds("prometheus")
     grid.row("Capacity")
     queue = truth.queue_depth
     queue_steps = [Step(None, OK, f"below the target ({queue.target_below:g})"),
@@ -245,7 +252,7 @@ def build(context: Context) -> dict[str, Any]:
     grid.add(timeseries_panel(
         "Update queue depth",
         f"Updates waiting in the bot's queue (`{queue.source_field}` of {truth.service.health_path}).", prom,
-        [promql(f"max({exporters.queue_metric(truth)})", legend=queue.source_field)], "none", queue_steps,
+        [promql(f"max({conventions.queue_metric(truth)})", legend=queue.source_field)], "none", queue_steps,
         "updates"), 8, 8)
     pool = truth.database_pool
     pool_steps = [Step(None, OK, f"below the target ({pool.target_below:g})"),
@@ -255,13 +262,22 @@ def build(context: Context) -> dict[str, Any]:
     grid.add(gauge_panel(
         f"Database connections in use (of {pool.max_connections})", "Connections to the bot's database that are "
         f"not idle (pg_stat_activity, via postgres_exporter), against the pool size {pool.max_connections}.", prom,
-        [promql(f"max({exporters.pool_in_use_metric(truth)})", instant=True)], "none", pool_steps, 0,
+        [promql(f"max({conventions.pool_in_use_metric(truth)})", instant=True)], "none", pool_steps, 0,
         pool.max_connections, "connections"), 8, 8)
     heartbeat = truth.lock_heartbeat
     grid.add(timeseries_panel(
         "Lock heartbeat age", f"Seconds since `{heartbeat.column}` in `{heartbeat.table}`; the lock holder beats "
         f"every {heartbeat.expected_every}.", prom,
-        [promql(f"max({exporters.heartbeat_age_metric(truth)})", legend="heartbeat age")], "s",
+        [promql(f"max({conventions.heartbeat_age_metric(truth)})", legend="heartbeat age")], "s",
         heartbeat_steps(truth), "s"), 8, 8)
 
+
+
+def build(context: Context) -> dict[str, Any]:
+    grid = Grid()
+    grid.add(alert_list_panel(
+        "Firing alerts", "Firing and pending alerts about availability, latency, errors and capacity.",
+        alert_ids(context.truth)), 24, 6)
+    for row in (availability_row, latency_row, errors_row, capacity_row):
+        row(context, grid)
     return assemble(context, SLUG, grid, log_label_variables(context))

@@ -1,0 +1,223 @@
+"""The Loki ruler's alert rules, planned from truth: one group per concern, each alert traceable to its truth entry.
+
+Every `expr` is a LogQL *metric* query: a log query would load but fail at evaluation ("rule result is not a vector
+or scalar"). `generator.artifacts.loki_rules` writes these groups; rule tests and dashboards read the same objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.conventions import alert_name
+from generator.plan import log_format
+from generator.plan.alerting import alert_annotations, alert_labels, go_template_text
+from generator.syntax.logql import LineFilter, line_filters_for, quote_string, render_line_filters
+from generator.truth import Truth
+from generator.truth.model import ForbiddenPattern, RateLimitedPattern, SecretPattern
+from generator.truth.types import Duration
+
+PERCENTILE_NAMES = {0.5: "P50", 0.9: "P90", 0.95: "P95", 0.99: "P99"}
+
+
+@dataclass
+class LokiRule:
+    alert: str
+    expr: str
+    for_: Duration
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"alert": self.alert, "expr": self.expr, "for": str(self.for_), "labels": self.labels,
+                "annotations": self.annotations}
+
+
+@dataclass
+class LokiGroup:
+    name: str
+    interval: Duration
+    rules: list[LokiRule] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "interval": str(self.interval), "rules": [r.as_dict() for r in self.rules]}
+
+
+# --- query building blocks ---------------------------------------------------------------------------------------
+
+
+def _by_clause(truth: Truth) -> str:
+    # Explicit grouping: Loki 3.x adds service_name/detected_level to streams; output labels must not surprise.
+    return ", ".join(sorted(truth.service.log_labels))
+
+
+def count_query(truth: Truth, filters: str, window: Duration, threshold: int) -> str:
+    """`sum by (<stream labels>) (count_over_time(<selector> <filters> [window])) > threshold`."""
+    return (f"sum by ({_by_clause(truth)}) (count_over_time({truth.service.log_selector} {filters} [{window}]))"
+            f" > {threshold}")
+
+
+def level_regex(truth: Truth) -> str:
+    """Error-level lines in either format, matched without a parser so the error-rate query stays cheap."""
+    return log_format.level_regex(truth.logs, list(truth.logs.error_levels))
+
+
+def webhook_duration_pipeline(truth: Truth) -> str:
+    """Webhook lines carrying duration_ms, with the duration extracted as a label, for both log formats."""
+    latency = truth.log_alerts.webhook_latency
+    filters = [
+        LineFilter("|=", "duration_ms"),
+        LineFilter("|~", log_format.tag_value_regex("operation", latency.operation)),
+    ]
+    return f"{render_line_filters(filters)} | regexp {quote_string(log_format.numeric_tag_extractor('duration_ms'))}"
+
+
+# --- one rule per truth entry ------------------------------------------------------------------------------------
+
+
+def _pattern_description(text: str) -> str:
+    return go_template_text(text)
+
+
+def forbidden_pattern_rule(truth: Truth, pattern: ForbiddenPattern) -> LokiRule:
+    window = truth.logs.ruler.occurrence_window
+    filters = render_line_filters(line_filters_for(pattern.regex))
+    labels = alert_labels(truth, pattern.id, "forbidden_pattern", pattern.priority)
+    labels["pattern_id"] = pattern.id
+    return LokiRule(
+        alert=alert_name(pattern.id),
+        expr=count_query(truth, filters, window, 0),
+        for_=Duration(0),
+        labels=labels,
+        annotations=alert_annotations(
+            truth, pattern.id,
+            summary=go_template_text(f"Forbidden log pattern /{pattern.regex}/ ({pattern.priority})")
+            + f" seen {{{{ $value }}}} time(s) in the last {window}",
+            description=_pattern_description(
+                f"{pattern.reason} This pattern must never appear in production logs: act immediately."
+            ),
+            runbook_steps=pattern.runbook,
+        ),
+    )
+
+
+def rate_limited_pattern_rule(truth: Truth, pattern: RateLimitedPattern) -> LokiRule:
+    limit = pattern.limit
+    filters = render_line_filters(line_filters_for(pattern.regex))
+    labels = alert_labels(truth, pattern.id, "rate_limited_pattern")
+    labels["pattern_id"] = pattern.id
+    return LokiRule(
+        alert=alert_name(pattern.id) + "RateExceeded",
+        expr=count_query(truth, filters, limit.per, limit.count),
+        for_=Duration(0),
+        labels=labels,
+        annotations=alert_annotations(
+            truth, pattern.id,
+            summary=go_template_text(f"/{pattern.regex}/ logged")
+            + f" {{{{ $value }}}} times in {limit.per} (allowed: at most {limit.count})",
+            description=_pattern_description(
+                f"{pattern.reason} More often than {limit.count} per {limit.per} suggests an attack or a bug."
+            ),
+            runbook_steps=pattern.runbook,
+        ),
+    )
+
+
+def secret_leak_rule(truth: Truth, secret: SecretPattern) -> LokiRule:
+    """A leaked secret pages whether the line arrived raw or already masked by the ingestion pipeline."""
+    window = truth.logs.ruler.occurrence_window
+    filters = render_line_filters(line_filters_for(log_format.secret_detection_regex(secret)))
+    labels = alert_labels(truth, secret.id, "secret_leak")
+    labels["pattern_id"] = secret.id
+    return LokiRule(
+        alert=alert_name(secret.id),
+        expr=count_query(truth, filters, window, 0),
+        for_=Duration(0),
+        labels=labels,
+        annotations=alert_annotations(
+            truth, secret.id,
+            summary=go_template_text(f"{secret.what} found in the logs") + f" ({{{{ $value }}}} line(s) in {window})",
+            description=go_template_text(
+                f"{secret.what} must never be logged. Rotate it now if it is a credential, then remove the log "
+                "statement; the line itself is not quoted here to avoid spreading the secret."
+            ),
+            runbook_steps=["tail_logs"] if "tail_logs" in truth.runbooks else [],
+        ),
+    )
+
+
+def error_rate_rule(truth: Truth) -> LokiRule:
+    rate = truth.log_alerts.error_rate
+    levels = "/".join(truth.logs.error_levels)
+    return LokiRule(
+        alert=alert_name(rate.id),
+        expr=count_query(truth, LineFilter("|~", level_regex(truth)).render(), rate.window, rate.max_count),
+        for_=Duration(0),
+        labels=alert_labels(truth, rate.id, "log_threshold"),
+        annotations=alert_annotations(
+            truth, rate.id,
+            summary=f"{{{{ $value }}}} {levels} log lines in {rate.window} (threshold: more than {rate.max_count})",
+            description=f"More than {rate.max_count} {levels} lines in {rate.window}. The error-rate target is below "
+            f"{rate.target_error_ratio:.1%} of requests.",
+            runbook_steps=[name for name in ("tail_logs", "recent_jobs") if name in truth.runbooks],
+        ),
+    )
+
+
+def webhook_latency_rule(truth: Truth) -> LokiRule:
+    latency = truth.log_alerts.webhook_latency
+    alert = latency.alert
+    name = PERCENTILE_NAMES.get(alert.quantile, f"q{alert.quantile}")
+    expr = (
+        f"quantile_over_time({alert.quantile}, {truth.service.log_selector} {webhook_duration_pipeline(truth)}"
+        f' | unwrap duration_ms | __error__="" [{alert.window}]) by ({_by_clause(truth)})'
+        f" > {alert.above.milliseconds}"
+    )
+    return LokiRule(
+        alert=alert_name(alert.id),
+        expr=expr,
+        for_=alert.for_,
+        labels=alert_labels(truth, alert.id, "log_threshold"),
+        annotations=alert_annotations(
+            truth, alert.id,
+            summary=f"Webhook {name} latency {{{{ $value }}}} ms over {alert.window} "
+            f"(threshold: {alert.above.milliseconds} ms for {alert.for_})",
+            description=f"Webhook response time ({latency.operation} lines' duration_ms) {name} above "
+            f"{alert.above.milliseconds} ms for {alert.for_}: investigate. Targets: P50 < "
+            f"{truth.latency_targets.p50.milliseconds} ms, P95 < {truth.latency_targets.p95.milliseconds} ms, "
+            f"P99 < {truth.latency_targets.p99.milliseconds} ms.",
+            runbook_steps=[name for name in ("tail_logs", "test_webhook") if name in truth.runbooks],
+        ),
+    )
+
+
+def slow_webhook_rule(truth: Truth) -> LokiRule:
+    latency = truth.log_alerts.webhook_latency
+    slow = latency.slow_warning
+    filters = f'{webhook_duration_pipeline(truth)} | duration_ms > {slow.above.milliseconds} | __error__=""'
+    return LokiRule(
+        alert=alert_name(slow.id),
+        expr=count_query(truth, filters, slow.window, 0),
+        for_=Duration(0),
+        labels=alert_labels(truth, slow.id, "log_threshold"),
+        annotations=alert_annotations(
+            truth, slow.id,
+            summary=f"{{{{ $value }}}} webhook response(s) slower than {slow.above.milliseconds} ms in {slow.window}",
+            description=f"Slow responses ({slow.above.milliseconds}-{slow.up_to.milliseconds} ms band and above) "
+            "are logged with WARNING; no action unless the P95 alert fires.",
+        ),
+    )
+
+
+def build_loki_groups(truth: Truth) -> list[LokiGroup]:
+    ruler = truth.logs.ruler
+    return [
+        LokiGroup("forbidden-patterns", ruler.interval,
+                  [forbidden_pattern_rule(truth, p) for p in truth.forbidden_patterns]),
+        LokiGroup("rate-limited-patterns", ruler.rate_limited_interval,
+                  [rate_limited_pattern_rule(truth, p) for p in truth.rate_limited_patterns]),
+        LokiGroup("error-rate", ruler.interval, [error_rate_rule(truth)]),
+        LokiGroup("webhook-latency", ruler.interval, [webhook_latency_rule(truth), slow_webhook_rule(truth)]),
+        LokiGroup("leaked-secrets", ruler.interval,
+                  [secret_leak_rule(truth, s) for s in truth.privacy.never_log]),
+    ]
