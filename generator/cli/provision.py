@@ -45,7 +45,7 @@ def _printer(targets: Targets | None, desired: Desired | None, err: bool = False
 def _prepare(repo: Path, force: bool) -> tuple[Targets, Desired, State, list[apply.Backend], list[str]]:
     try:
         targets = targets_from_env(repo=repo)
-        desired = discover(repo)
+        desired = discover(repo, datasources=targets.grafana is not None)
         state = State.load(targets.state_file)
         backends, notes = apply.build_backends(targets, desired, force, repo)
     except (ConfigError, GeneratedTreeError, StateError) as exc:

@@ -108,7 +108,9 @@ def _load_yaml(path: Path, repo: Path) -> Any:
         raise GeneratedTreeError(f"{path.relative_to(repo)}: not valid YAML: {exc}") from exc
 
 
-def discover(repo: Path, env: Mapping[str, str] | None = None) -> Desired:
+def discover(repo: Path, env: Mapping[str, str] | None = None, datasources: bool = True) -> Desired:
+    """The generated tree. `datasources=False` (Grafana not a target) leaves the data-source files unread, so the
+    variables only Grafana's data sources use are not needed."""
     env = os.environ if env is None else env
     desired = Desired()
     dashboards_dir = repo / "dashboards"
@@ -131,7 +133,7 @@ def discover(repo: Path, env: Mapping[str, str] | None = None) -> Desired:
                 # The file provider's folder is where Grafana would put the dashboards: the API path agrees.
                 desired.folder_title = desired.folder_title or providers[0].get("folder") or None
                 desired.folder_uid = desired.folder_uid or providers[0].get("folderUid") or None
-            if not isinstance(data, dict) or not isinstance(data.get("datasources"), list):
+            if not datasources or not isinstance(data, dict) or not isinstance(data.get("datasources"), list):
                 continue
             rel = path.relative_to(repo).as_posix()
             for index, raw in enumerate(data["datasources"]):
