@@ -4,8 +4,8 @@ Outputs `dashboards/provisioning/datasources/<service>.yaml` and `dashboards/pro
 Connection details and credentials are Grafana environment-variable references (`${VAR}`, expanded by Grafana when
 it reads the file), so no secret and no deployment-specific address is ever written here. Every such variable starts
 with `GRAFANA_`: Grafana reaches Loki, Prometheus and Alertmanager by its own addresses (inside the compose network,
-for example), which are not the ones `obsctl provision` uses (LOKI_URL, PROMETHEUS_URL, ALERTMANAGER_URL). Datasource uids derive
-from the service id: dashboards reference them, and re-generation never changes them.
+for example), which are not the ones `obsctl provision` uses (LOKI_URL, PROMETHEUS_URL, ALERTMANAGER_URL).
+Datasource uids derive from the service id: dashboards reference them, and re-generation never changes them.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def datasource_specs(truth: Truth) -> dict[str, DatasourceSpec]:
             "url": env("GRAFANA_BOT_DB_HOST"),
             "user": env("GRAFANA_BOT_DB_USER"),
             # Render's external database URLs need TLS (`require`); a local PostgreSQL usually has none (`disable`).
-            "jsonData": {"database": env("GRAFANA_BOT_DB_NAME"), "sslmode": env("GRAFANA_BOT_DB_SSLMODE"), "postgresVersion": 1500,
-                         "timescaledb": False, "maxOpenConns": 5},
+            "jsonData": {"database": env("GRAFANA_BOT_DB_NAME"), "sslmode": env("GRAFANA_BOT_DB_SSLMODE"),
+                         "postgresVersion": 1500, "timescaledb": False, "maxOpenConns": 5},
             "secureJsonData": {"password": env("GRAFANA_BOT_DB_PASSWORD")},
         }),
     ]

@@ -69,6 +69,7 @@ class Desired:
     dashboards: list[Dashboard] = field(default_factory=list)
     datasources: list[Datasource] = field(default_factory=list)
     loki_groups: list[LokiGroup] = field(default_factory=list)
+    loki_rule_files: dict[str, str] = field(default_factory=dict)  # repo-relative path -> text, for validation
     prometheus_rules: list[ConfigFile] = field(default_factory=list)
     alertmanager_config: ConfigFile | None = None
     folder_title: str | None = None  # from the generated dashboards provider, when there is one
@@ -157,7 +158,10 @@ def discover(repo: Path, env: Mapping[str, str] | None = None, datasources: bool
             groups = data.get("groups") if isinstance(data, dict) else None
             if not isinstance(groups, list):
                 raise GeneratedTreeError(f"{rel}: a Loki rule file needs a top-level `groups:` list")
-            for group in groups:
+            desired.loki_rule_files[rel] = path.read_text(encoding="utf-8")
+            for index, group in enumerate(groups):
+                if not isinstance(group, dict) or not isinstance(group.get("name"), str):
+                    raise GeneratedTreeError(f"{rel}: groups[{index}] needs a `name`")
                 desired.loki_groups.append(LokiGroup(parts[0], path.stem, group["name"], group, rel))
 
     alerts = repo / "alerts"

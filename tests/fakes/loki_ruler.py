@@ -46,6 +46,7 @@ Rule health (`GET /prometheus/api/v1/rules`, PrometheusRules in pkg/ruler/base/a
 from __future__ import annotations
 
 import copy
+import functools
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -64,6 +65,12 @@ ACCEPTED = {"status": "success", "data": None, "errorType": "", "error": ""}
 SINGLE_TENANT = "fake"
 
 Groups = dict[str, dict[str, dict[str, dict[str, Any]]]]  # tenant -> namespace -> group name -> group
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(expr: str) -> ParseResult:
+    # One grammar process per new expression: tests post the same few groups many times.
+    return parse_batch([expr], with_nodes=True)[0]
 
 
 def _regex_problem(pattern: str) -> str | None:
@@ -118,7 +125,6 @@ def _as_stored(group: Any) -> dict[str, Any]:
         errors.append("group 0: Groupname must not be empty")
     rules = group.get("rules") or []
     exprs = [str(rule.get("expr") or "") for rule in rules]
-    parsed = iter(parse_batch([e for e in exprs if e], with_nodes=True))
     for rule, expr in zip(rules, exprs, strict=True):
         if rule.get("alert") and rule.get("record"):
             errors.append("only one of 'record' and 'alert' must be set")
@@ -127,7 +133,7 @@ def _as_stored(group: Any) -> dict[str, Any]:
         elif not expr:
             errors.append("field 'expr' must be set in rule")
         if expr:
-            problem = _parse_error(next(parsed))
+            problem = _parse_error(_parsed(expr))
             if problem and (rule.get("alert") or rule.get("record")):
                 kind, rule_name = ("record", rule["record"]) if rule.get("record") else ("alert", rule["alert"])
                 errors.append(f"could not parse expression for {kind} '{rule_name}' in group '{name}': {problem}")
@@ -154,8 +160,7 @@ def _as_stored(group: Any) -> dict[str, Any]:
 
 def _evaluate(rule: dict[str, Any]) -> tuple[str, str]:
     """(health, lastError) after one evaluation: only a line filter's regex can fail here."""
-    result = parse_batch([rule["expr"]], with_nodes=True)[0]
-    for pattern in _regexes(result, "LineFilter", {"PipeMatch", "Nre"}):
+    for pattern in _regexes(_parsed(rule["expr"]), "LineFilter", {"PipeMatch", "Nre"}):
         problem = _regex_problem(pattern)
         if problem:
             return "err", f"rule evaluation failed: error parsing regexp: {problem}"
@@ -169,6 +174,7 @@ class FakeLokiRuler(FakeServer):
         self.sync_on_write = True
         self.tenants: Groups = {}  # the rule store
         self.loaded: dict[str, list[dict[str, Any]]] = {}  # tenant -> groups the ruler evaluates, with health
+        self.failing: dict[tuple[str, str, str], str] = {}  # (tenant, namespace, group) -> evaluation error
 
     # -- helpers for tests ------------------------------------------------------------------------------------
 
@@ -188,6 +194,12 @@ class FakeLokiRuler(FakeServer):
             self.tenants.clear()
             self.loaded.clear()
 
+    def fail_evaluation(self, tenant: str, namespace: str, group: str, error: str) -> None:
+        """From now on every evaluation of the group fails (a query time-out, a limit): its rules show `err`."""
+        with self.lock:
+            self.failing[(tenant, namespace, group)] = error
+            self.sync()
+
     def sync(self) -> None:
         """The ruler's poll of the store, then one evaluation of every group it loaded."""
         with self.lock:
@@ -199,6 +211,9 @@ class FakeLokiRuler(FakeServer):
                         rules = []
                         for rule in group["rules"]:
                             health, error = _evaluate(rule)
+                            injected = self.failing.get((tenant, namespace, group["name"]))
+                            if injected:
+                                health, error = "err", injected
                             rules.append({**rule, "health": health, "lastError": error})
                         self.loaded.setdefault(tenant, []).append({**group, "file": namespace, "rules": rules,
                                                                    "evaluated": now})
