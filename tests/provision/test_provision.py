@@ -671,6 +671,7 @@ def test_a_reload_the_server_rejects_restores_the_previous_files(tree: Tree,
     assert "the previous files were restored" in output
     assert not (metrics_servers["rules_dir"] / "rules.yaml").exists()
     assert "not applied create    prometheus rule file rules.yaml" in output
+    assert "applied   create    prometheus rule file rules.yaml" not in output  # never reported both ways
 
 
 # --- issue 13: as real servers behave ----------------------------------------------------------------------------
