@@ -142,8 +142,10 @@ class LokiRulerBackend:
         what = "Loki ruler: list rule groups without a tenant header"
         try:
             response = self._request("GET", RULES_PATH, None, what)
+        except TransientError:
+            raise  # Loki down or failing: the listing would fail the same way, after the same retries
         except ProvisionError:
-            return False  # a gateway refusing it, or any other trouble: the tenant listing reports it
+            return False  # 401 "no org id" (auth on) or a gateway refusing it: tenants are real
         if response.status_code == 200:
             return True
         return response.status_code == 404 and EMPTY_RULER_BODY in response.text

@@ -55,7 +55,7 @@ import yaml
 
 from generator.syntax.logql import unquote_string
 from generator.syntax.logql_grammar import ParseResult, parse_batch
-from generator.truth.types import Duration, compile_re2
+from generator.truth.types import Duration, compile_re2, re2_error_text
 from tests.fakes.server import FakeServer, Reply
 
 PREFIX = "/loki/api/v1/rules"
@@ -77,8 +77,7 @@ def _regex_problem(pattern: str) -> str | None:
     try:
         compile_re2(pattern)
     except Exception as exc:  # re2.error
-        reason = exc.args[0] if exc.args else exc
-        return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        return re2_error_text(exc)
     return None
 
 
@@ -119,11 +118,13 @@ def _as_stored(group: Any) -> dict[str, Any]:
     """ValidateGroups (pkg/ruler/compat.go) with Loki's messages, then the re-serialised form."""
     if not isinstance(group, dict):
         raise ValueError("unable to decoded rule group")
+    rules = group.get("rules") or []
+    if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+        raise ValueError("unable to decoded rule group")  # yaml.Unmarshal into rulefmt.RuleGroup fails
     name = str(group.get("name") or "")
     errors: list[str] = []
     if not name:
         errors.append("group 0: Groupname must not be empty")
-    rules = group.get("rules") or []
     exprs = [str(rule.get("expr") or "") for rule in rules]
     for rule, expr in zip(rules, exprs, strict=True):
         if rule.get("alert") and rule.get("record"):

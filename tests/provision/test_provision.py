@@ -790,7 +790,7 @@ def test_a_rule_file_with_an_invalid_regex_is_refused_before_any_write(
     tree.write()
     output = provision(tree, env, expect=2)
     assert "loki/rules/fake/telegram-bot.yaml: group 'error-rate' rules[0] (ErrorRate): regex 'timeout('" in output
-    assert "does not compile in RE2" in output
+    assert "does not compile in RE2: missing ): timeout(" in output
     assert writes(grafana, loki) == []
 
 
@@ -855,6 +855,19 @@ def test_a_router_404_on_delete_is_an_error_not_already_gone(tree: Tree, env: di
     assert "404 page not found" in output
     state = json.loads((tree.root / ".obsctl/state.json").read_text())
     assert "fake/telegram-bot/forbidden-patterns" in state["backends"]["loki ruler"]["objects"]
+
+
+def test_the_stores_group_does_not_exist_on_delete_counts_as_already_gone(
+        tree: Tree, env: dict, grafana: FakeGrafana, loki: FakeLokiRuler) -> None:
+    # Object stores whose Delete reports a missing object make the ruler answer 404 with ErrGroupNotFound's text.
+    provision(tree, env)
+    tree.groups["telegram-bot"].pop(0)
+    tree.write()
+    loki.inject("DELETE", "/loki/api/v1/rules/", status=404, body="group does not exist\n")
+    output = provision(tree, env, "--prune")
+    assert "applied   delete    loki ruler rule group fake/telegram-bot/forbidden-patterns" in output
+    state = json.loads((tree.root / ".obsctl/state.json").read_text())
+    assert "fake/telegram-bot/forbidden-patterns" not in state["backends"]["loki ruler"]["objects"]
 
 
 def test_pending_deletes_are_not_called_nothing_to_do(tree: Tree, env: dict, grafana: FakeGrafana,
