@@ -43,7 +43,6 @@ RULES_PATH = "/loki/api/v1/rules"
 HEALTH_PATH = "/prometheus/api/v1/rules"
 EMPTY_RULER_BODY = "no rule groups found"
 GROUP_MISSING_BODY = "group does not exist"  # the rule store's ErrGroupNotFound: the group is already gone
-NO_ORG_ID_BODY = "no org id"  # the auth middleware's 401 for a request without X-Scope-OrgID
 SINGLE_TENANT = "fake"  # the tenant of every request when auth_enabled is false (pkg/util/fakeauth)
 UNADDRESSABLE = ("/", "%")
 LOCAL_STORE_REFUSAL = "unsupported in rule local store"  # Loki's 500 for API writes with local rule storage
@@ -242,10 +241,10 @@ class LokiRulerBackend:
                 return
             if response.status_code == 404 and GROUP_MISSING_BODY in response.text:
                 return  # the store says it is already gone, which is what we want
-            raise ProvisionError(f"{what}: HTTP {response.status_code}: {response.text.strip()[:200]} (a 404 "
-                                 "other than the store's 'group does not exist' reached no handler: nothing was "
-                                 "deleted)" if response.status_code == 404 else
-                                 f"{what}: HTTP {response.status_code}: {response.text.strip()[:200]}")
+            detail = f"{what}: HTTP {response.status_code}: {response.text.strip()[:200]}"
+            if response.status_code == 404:  # the router's: no handler saw the request
+                detail += f" (not the store's {GROUP_MISSING_BODY!r}: nothing was deleted)"
+            raise ProvisionError(detail)
         what = f"Loki ruler: set rule group {change.key}"
         body = yaml.safe_dump(change.payload.body, sort_keys=False, allow_unicode=True, width=4096)
         response = self._request("POST", f"{RULES_PATH}/{quote(namespace, safe='')}", tenant, what,
