@@ -26,7 +26,7 @@ import yaml
 from generator.artifacts.base import Artifact, yaml_document
 from generator.conventions import ALERTMANAGER_CONFIG_FILE
 from generator.plan import Plan
-from generator.plan.routing import POLICIES, Routing
+from generator.plan.routing import POLICIES, Routing, build_routing
 from generator.truth import Truth
 
 # Alertmanager requires a non-zero chat id; -1 (no such chat) marks "filled in at deploy" in the committed file.
@@ -147,6 +147,12 @@ def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: s
         for r in result["receivers"]
     ]
     return result
+
+
+def runnable_config_text(truth: Truth, environ: Mapping[str, str]) -> str:
+    """The config Alertmanager runs: the committed routing with the Telegram secrets from `environ` (MissingSecret
+    names the variable when one is not set; a value is never included in an error)."""
+    return yaml_document(build_config(truth, build_routing(truth), values_from_environment(truth, environ)))
 
 
 def render(plan: Plan) -> list[Artifact]:

@@ -2,8 +2,10 @@
 
 Outputs `dashboards/provisioning/datasources/<service>.yaml` and `dashboards/provisioning/dashboards/<service>.yaml`.
 Connection details and credentials are Grafana environment-variable references (`${VAR}`, expanded by Grafana when
-it reads the file), so no secret and no deployment-specific address is ever written here. Datasource uids derive
-from the service id: dashboards reference them, and re-generation never changes them.
+it reads the file), so no secret and no deployment-specific address is ever written here. Every such variable starts
+with `GRAFANA_`: Grafana reaches Loki, Prometheus and Alertmanager by its own addresses (inside the compose network,
+for example), which are not the ones `obsctl provision` uses (LOKI_URL, PROMETHEUS_URL, ALERTMANAGER_URL).
+Datasource uids derive from the service id: dashboards reference them, and re-generation never changes them.
 """
 
 from __future__ import annotations
@@ -60,34 +62,34 @@ def datasource_specs(truth: Truth) -> dict[str, DatasourceSpec]:
     ruler_alerts = {"manageAlerts": True, "alertmanagerUid": alertmanager_uid}
     specs = [
         DatasourceSpec("loki", "Loki", "loki", f"{service}-loki", {
-            "url": env("LOKI_URL"),
+            "url": env("GRAFANA_LOKI_URL"),
             "basicAuth": True,
-            "basicAuthUser": env("LOKI_USER"),
+            "basicAuthUser": env("GRAFANA_LOKI_USER"),
             "jsonData": {"maxLines": 1000, **ruler_alerts},
-            "secureJsonData": {"basicAuthPassword": env("LOKI_PASSWORD")},
+            "secureJsonData": {"basicAuthPassword": env("GRAFANA_LOKI_PASSWORD")},
         }),
         DatasourceSpec("prometheus", "Prometheus", "prometheus", f"{service}-prometheus", {
-            "url": env("PROMETHEUS_URL"),
+            "url": env("GRAFANA_PROMETHEUS_URL"),
             "basicAuth": True,
-            "basicAuthUser": env("PROMETHEUS_USER"),
+            "basicAuthUser": env("GRAFANA_PROMETHEUS_USER"),
             "jsonData": {"httpMethod": "POST", "prometheusType": "Prometheus", **ruler_alerts},
-            "secureJsonData": {"basicAuthPassword": env("PROMETHEUS_PASSWORD")},
+            "secureJsonData": {"basicAuthPassword": env("GRAFANA_PROMETHEUS_PASSWORD")},
         }),
         DatasourceSpec("alertmanager", "Alertmanager", "alertmanager", alertmanager_uid, {
-            "url": env("ALERTMANAGER_URL"),
+            "url": env("GRAFANA_ALERTMANAGER_URL"),
             "basicAuth": True,
-            "basicAuthUser": env("ALERTMANAGER_USER"),
+            "basicAuthUser": env("GRAFANA_ALERTMANAGER_USER"),
             "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
-            "secureJsonData": {"basicAuthPassword": env("ALERTMANAGER_PASSWORD")},
+            "secureJsonData": {"basicAuthPassword": env("GRAFANA_ALERTMANAGER_PASSWORD")},
         }),
         # The bot's own database (jobs, transactions, lock_heartbeat): use a read-only role.
         DatasourceSpec("postgres", "PostgreSQL (bot)", "grafana-postgresql-datasource", f"{service}-postgres", {
-            "url": env("BOT_DB_HOST"),
-            "user": env("BOT_DB_USER"),
+            "url": env("GRAFANA_BOT_DB_HOST"),
+            "user": env("GRAFANA_BOT_DB_USER"),
             # Render's external database URLs need TLS (`require`); a local PostgreSQL usually has none (`disable`).
-            "jsonData": {"database": env("BOT_DB_NAME"), "sslmode": env("BOT_DB_SSLMODE"), "postgresVersion": 1500,
-                         "timescaledb": False, "maxOpenConns": 5},
-            "secureJsonData": {"password": env("BOT_DB_PASSWORD")},
+            "jsonData": {"database": env("GRAFANA_BOT_DB_NAME"), "sslmode": env("GRAFANA_BOT_DB_SSLMODE"),
+                         "postgresVersion": 1500, "timescaledb": False, "maxOpenConns": 5},
+            "secureJsonData": {"password": env("GRAFANA_BOT_DB_PASSWORD")},
         }),
     ]
     return {spec.key: spec for spec in specs}

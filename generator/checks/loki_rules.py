@@ -15,7 +15,7 @@ import yaml
 from generator.checks.base import CheckInput, Problem
 from generator.syntax.logql import unquote_string
 from generator.syntax.logql_grammar import GrammarUnavailable, ParseResult, parse_batch
-from generator.truth.types import Duration, compile_re2
+from generator.truth.types import Duration, compile_re2, re2_error_text
 
 RULE_KEYS = {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
 GROUP_KEYS = {"name", "interval", "limit", "rules"}
@@ -146,7 +146,7 @@ def expression_problems(results: list[tuple[str, ParseResult]]) -> list[Problem]
             try:
                 compile_re2(regex)
             except Exception as exc:
-                problems.append(Problem(at, f"regex {regex!r} does not compile in RE2: {exc}"))
+                problems.append(Problem(at, f"regex {regex!r} does not compile in RE2: {re2_error_text(exc)}"))
     return problems
 
 

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import click
 
-from generator.artifacts.alertmanager import MissingSecret, build_config, values_from_environment
-from generator.artifacts.base import yaml_document
+from generator.artifacts.alertmanager import MissingSecret, runnable_config_text
 from generator.cli.common import truth_option
-from generator.plan.routing import build_routing
 from generator.truth import TruthError, load_truth
 
 
@@ -21,13 +19,11 @@ from generator.truth import TruthError, load_truth
 def alertmanager_config_command(truth_path: Path, out: Path) -> None:
     """Write the runnable Alertmanager config, Telegram secrets taken from the environment (never printed)."""
     try:
-        truth = load_truth(truth_path, display_path=str(truth_path))
-        values = values_from_environment(truth, os.environ)
+        text = runnable_config_text(load_truth(truth_path, display_path=str(truth_path)), os.environ)
     except TruthError as exc:
         raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
     except MissingSecret as exc:
         raise click.ClickException(f"{exc}; nothing was written") from None
-    text = yaml_document(build_config(truth, build_routing(truth), values))
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

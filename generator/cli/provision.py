@@ -45,7 +45,7 @@ def _printer(targets: Targets | None, desired: Desired | None, err: bool = False
 def _prepare(repo: Path, force: bool) -> tuple[Targets, Desired, State, list[apply.Backend], list[str]]:
     try:
         targets = targets_from_env(repo=repo)
-        desired = discover(repo)
+        desired = discover(repo, datasources=targets.grafana is not None)
         state = State.load(targets.state_file)
         backends, notes = apply.build_backends(targets, desired, force, repo)
     except (ConfigError, GeneratedTreeError, StateError) as exc:
@@ -114,13 +114,39 @@ def provision(repo: Path, dry_run: bool, prune: bool, force: bool) -> None:
             say(line)
     if report.failed:
         sys.exit(apply.EXIT_APPLY_FAILED)
-    say(f"done: {len(report.applied)} write(s)" if writes else "nothing to do: live state matches the generated tree")
+    if _report_health(backends, desired, say):
+        sys.exit(apply.EXIT_APPLY_FAILED)
+    kept = plan.kept_deletes(prune)
+    if writes:
+        say(f"done: {len(report.applied)} write(s)")
+    elif kept:
+        say(f"nothing written: {len(kept)} delete(s) kept; run with --prune to delete them")
+    else:
+        say("nothing to do: live state matches the generated tree")
+
+
+def _report_health(backends: list[apply.Backend], desired: Desired, say: Callable[[str], None]) -> int:
+    """Print what the servers report about the generated objects; returns how many are in error."""
+    try:
+        health = apply.check_health(backends, desired)
+    except ProvisionError as exc:
+        say(f"error while reading rule health: {exc}")
+        sys.exit(apply.EXIT_APPLY_FAILED)
+    for note in health.notes:
+        say(f"note      {note}")
+    for problem in health.problems:
+        say(f"UNHEALTHY {problem}")
+    if health.problems:
+        say(f"{len(health.problems)} rule(s) in error on the live servers: the server accepted them but cannot "
+            "evaluate them; fix them in the generated files and run provision again")
+    return len(health.problems)
 
 
 @click.command()
 @repo_option
 def drift(repo: Path) -> None:
-    """Report dashboards, data sources, rule groups and files edited by hand since the last apply (exit 1 if any)."""
+    """Report dashboards, data sources, rule groups and files edited by hand since the last apply, and rules the
+    live servers report in error (exit 1 if any)."""
     targets, desired, state, backends, notes = _prepare(repo, force=False)
     say = _printer(targets, desired)
     plan = _plan_or_exit(backends, desired, state, say)
@@ -128,6 +154,7 @@ def drift(repo: Path) -> None:
     for change in edited:
         detail = f"  ({', '.join(change.fields)})" if change.fields and change.action != "delete" else ""
         say(f"drifted   {change.backend} {change.kind} {change.key}{detail}")
+    unhealthy = _report_health(backends, desired, say)
     for backend in backends:
         if backend.name != "grafana" and state.recorded(backend.name, backend.description) is None:
             say(f"note      {backend.name}: no apply recorded in {targets.state_file} for this target; hand edits "
@@ -135,6 +162,7 @@ def drift(repo: Path) -> None:
     if edited:
         say(f"{len(edited)} object(s) edited by hand since the last apply; `obsctl provision` refuses to "
             "overwrite them without --force")
+    if edited or unhealthy:
         sys.exit(1)
     say("no drift: live objects are as obsctl last applied them")
 

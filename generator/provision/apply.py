@@ -15,10 +15,10 @@ from typing import Protocol
 
 from generator.provision.config import Targets
 from generator.provision.drift import State
-from generator.provision.generated import Desired
+from generator.provision.generated import Desired, GeneratedTreeError
 from generator.provision.grafana import GrafanaBackend
-from generator.provision.loki_ruler import LokiRulerBackend
-from generator.provision.plan import Change, Plan
+from generator.provision.loki_ruler import LokiRulerBackend, generated_rule_problems
+from generator.provision.plan import Change, Health, Plan
 from generator.provision.prometheus import alertmanager_backend, prometheus_backend
 from generator.provision.retry import ProvisionError
 
@@ -48,6 +48,10 @@ class Backend(Protocol):
 
     def record_hash(self, change: Change) -> str | None: ...
 
+    def health(self, desired: Desired) -> Health:
+        """Read-only: what the server reports about the generated objects it runs (after apply, and for drift)."""
+        ...
+
 
 def build_backends(targets: Targets, desired: Desired, force: bool, repo: Path) -> tuple[list[Backend], list[str]]:
     """The configured backends in apply order (data sources before the dashboards that use them)."""
@@ -56,6 +60,10 @@ def build_backends(targets: Targets, desired: Desired, force: bool, repo: Path) 
     if targets.grafana:
         backends.append(GrafanaBackend(targets.grafana, targets.timeout, targets.retry, force))
     if targets.loki:
+        # The ruler accepts some broken rules (and refuses others midway): check every file before any write.
+        problems = generated_rule_problems(desired)
+        if problems:
+            raise GeneratedTreeError("Loki rule files refused, nothing was written:\n  " + "\n  ".join(problems))
         backends.append(LokiRulerBackend(targets.loki, targets.timeout, targets.retry, force))
     if targets.prometheus:
         backends.append(prometheus_backend(targets.prometheus, desired, targets.timeout, targets.retry, force))
@@ -71,6 +79,15 @@ def build_backends(targets: Targets, desired: Desired, force: bool, repo: Path) 
         if not any(b.name == name for b in backends) and not any(n.startswith(name) for n in notes):
             notes.append(f"{name}: {var} not set: skipped")
     return backends, notes
+
+
+def check_health(backends: list[Backend], desired: Desired) -> Health:
+    health = Health()
+    for backend in backends:
+        found = backend.health(desired)
+        health.problems.extend(found.problems)
+        health.notes.extend(found.notes)
+    return health
 
 
 def make_plan(backends: list[Backend], desired: Desired, state: State) -> Plan:
@@ -107,6 +124,8 @@ class Report:
 
 def execute(backends: list[Backend], plan: Plan, state: State, prune: bool,
             progress: Callable[[str], None] = lambda _line: None) -> Report:
+    """Apply the plan's writes backend by backend. A backend's writes are reported as applied (`progress`) only
+    once its finish step (a reload) has accepted them: a rollback never contradicts an earlier line."""
     report = Report()
     writes = plan.writes(prune)
     pending = list(writes)
@@ -126,6 +145,8 @@ def execute(backends: list[Backend], plan: Plan, state: State, prune: bool,
                         note = backend.finish(applied_here)
                         if note:
                             report.notes.append(note)
+                        for done in applied_here:
+                            progress(f"applied   {done.describe()}")
                     except ProvisionError as reload_exc:
                         state.restore(before)
                         state.save()
@@ -138,7 +159,6 @@ def execute(backends: list[Backend], plan: Plan, state: State, prune: bool,
             report.applied.append(change)
             state.record(backend.name, backend.description, backend.state_key(change), backend.record_hash(change))
             state.save()
-            progress(f"applied   {change.describe()}")
         try:
             note = backend.finish(applied_here)
         except ProvisionError as exc:
@@ -148,6 +168,8 @@ def execute(backends: list[Backend], plan: Plan, state: State, prune: bool,
             report.applied = [c for c in report.applied if c not in applied_here]
             report.not_applied = applied_here + pending
             return report
+        for change in applied_here:
+            progress(f"applied   {change.describe()}")
         if note:
             report.notes.append(note)
         # Objects already right are recorded too: the record then describes the whole managed set.

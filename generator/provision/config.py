@@ -18,13 +18,16 @@ ENV_VARS: dict[str, str] = {
     "GRAFANA_TOKEN": "Grafana service-account token (Editor or Admin); secret, never printed",
     "GRAFANA_FOLDER": "title of the folder the dashboards go in (default: the generated dashboards provider's "
                       f"folder, else {DEFAULT_GRAFANA_FOLDER})",
-    "LOKI_URL": "Loki base URL with the ruler API, e.g. http://loki:3100 (unset: the ruler is skipped)",
+    "LOKI_URL": "Loki base URL with the ruler API as obsctl reaches it, e.g. http://loki:3100 (unset: the ruler is "
+                "skipped); Grafana's Loki data source uses GRAFANA_LOKI_URL",
     "LOKI_TENANT": "X-Scope-OrgID sent to Loki (default: the tenant folder under loki/rules/)",
     "LOKI_TOKEN": "optional bearer token for a Loki gateway; secret, never printed",
     "PROMETHEUS_RULES_DIR": "folder Prometheus loads rule files from (its rule_files glob; unset: skipped)",
-    "PROMETHEUS_URL": "Prometheus base URL for POST /-/reload (needs --web.enable-lifecycle)",
+    "PROMETHEUS_URL": "Prometheus base URL for POST /-/reload (needs --web.enable-lifecycle); checked to be a "
+                      "Prometheus (/api/v1/status/buildinfo) before any write",
     "ALERTMANAGER_CONFIG": "path of the Alertmanager config file to write (unset: skipped)",
-    "ALERTMANAGER_URL": "Alertmanager base URL for POST /-/reload",
+    "ALERTMANAGER_URL": "Alertmanager base URL for POST /-/reload; checked to be an Alertmanager (/api/v2/status) "
+                        "before any write",
     "OBSCTL_STATE_FILE": "where the last apply is recorded, for drift and safety checks "
                          f"(default: {DEFAULT_STATE_FILE})",
     "OBSCTL_HTTP_TIMEOUT": f"seconds before an HTTP request counts as timed out (default: {DEFAULT_HTTP_TIMEOUT:g})",

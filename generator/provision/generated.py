@@ -69,6 +69,7 @@ class Desired:
     dashboards: list[Dashboard] = field(default_factory=list)
     datasources: list[Datasource] = field(default_factory=list)
     loki_groups: list[LokiGroup] = field(default_factory=list)
+    loki_rule_files: dict[str, str] = field(default_factory=dict)  # repo-relative path -> text, for validation
     prometheus_rules: list[ConfigFile] = field(default_factory=list)
     alertmanager_config: ConfigFile | None = None
     folder_title: str | None = None  # from the generated dashboards provider, when there is one
@@ -108,7 +109,9 @@ def _load_yaml(path: Path, repo: Path) -> Any:
         raise GeneratedTreeError(f"{path.relative_to(repo)}: not valid YAML: {exc}") from exc
 
 
-def discover(repo: Path, env: Mapping[str, str] | None = None) -> Desired:
+def discover(repo: Path, env: Mapping[str, str] | None = None, datasources: bool = True) -> Desired:
+    """The generated tree. `datasources=False` (Grafana not a target) leaves the data-source files unread, so the
+    variables only Grafana's data sources use are not needed."""
     env = os.environ if env is None else env
     desired = Desired()
     dashboards_dir = repo / "dashboards"
@@ -131,7 +134,7 @@ def discover(repo: Path, env: Mapping[str, str] | None = None) -> Desired:
                 # The file provider's folder is where Grafana would put the dashboards: the API path agrees.
                 desired.folder_title = desired.folder_title or providers[0].get("folder") or None
                 desired.folder_uid = desired.folder_uid or providers[0].get("folderUid") or None
-            if not isinstance(data, dict) or not isinstance(data.get("datasources"), list):
+            if not datasources or not isinstance(data, dict) or not isinstance(data.get("datasources"), list):
                 continue
             rel = path.relative_to(repo).as_posix()
             for index, raw in enumerate(data["datasources"]):
@@ -155,7 +158,10 @@ def discover(repo: Path, env: Mapping[str, str] | None = None) -> Desired:
             groups = data.get("groups") if isinstance(data, dict) else None
             if not isinstance(groups, list):
                 raise GeneratedTreeError(f"{rel}: a Loki rule file needs a top-level `groups:` list")
-            for group in groups:
+            desired.loki_rule_files[rel] = path.read_text(encoding="utf-8")
+            for index, group in enumerate(groups):
+                if not isinstance(group, dict) or not isinstance(group.get("name"), str):
+                    raise GeneratedTreeError(f"{rel}: groups[{index}] needs a `name`")
                 desired.loki_groups.append(LokiGroup(parts[0], path.stem, group["name"], group, rel))
 
     alerts = repo / "alerts"

@@ -29,6 +29,7 @@ from generator.provision.plan import (
     HASH_TAG_PREFIX,
     MANAGED_TAG,
     Change,
+    Health,
     content_hash,
     dashboard_hash_tag,
     differences,
@@ -276,6 +277,10 @@ class GrafanaBackend:
     def finish(self, applied: list[Change]) -> str | None:
         del applied  # every write took effect when it was answered: nothing to reload
         return None
+
+    def health(self, desired: Desired) -> Health:
+        del desired  # dashboards and data sources have no evaluation state to read back
+        return Health()
 
     def _apply_datasource(self, change: Change) -> None:
         if change.action == "delete":

@@ -62,12 +62,24 @@ class Change:
 
 
 @dataclass
+class Health:
+    """What a server says about the objects it runs after an apply (e.g. Loki rule health)."""
+
+    problems: list[str] = field(default_factory=list)  # objects in error: provision and drift fail on them
+    notes: list[str] = field(default_factory=list)  # e.g. rules not evaluated yet
+
+
+@dataclass
 class Plan:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things left alone, targets skipped
 
     def writes(self, prune: bool) -> list[Change]:
         return [c for c in self.changes if c.is_write and (prune or c.action != "delete")]
+
+    def kept_deletes(self, prune: bool) -> list[Change]:
+        """Deletes that wait for --prune."""
+        return [] if prune else [c for c in self.changes if c.action == "delete"]
 
     def counts(self) -> Counter[str]:
         return Counter(c.action for c in self.changes)

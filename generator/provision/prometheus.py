@@ -2,9 +2,15 @@
 the folder the server loads, then `POST /-/reload` (servers started with --web.enable-lifecycle).
 
 A reload answers 200 only when the new configuration loaded; obsctl then also reads the server's own
-`*_config_last_reload_successful` metric. If the server rejects it, the previous files are put back and the server
-reloaded again, so a bad apply never leaves a half-loaded rule set behind. Ownership: a file is obsctl's when its
-first line is the generated-file header; other files in the folder are never touched.
+`*_config_last_reload_successful` metric. If the server rejects it (500 `failed to reload config`, which no retry
+fixes), the previous files are put back and the server reloaded again, so a bad apply never leaves a half-loaded
+rule set behind. Before any write, planning checks that each reload URL is the server it should be (Prometheus:
+`/api/v1/status/buildinfo`; Alertmanager: `/api/v2/status`), so a swapped URL never gets another server reloaded.
+
+Ownership: a file is obsctl's when its first line is the generated-file header; other files in the folder are
+never touched. A rewritten file keeps its owner, group and mode, so the server's user can still read it; a new file
+takes the folder's owner and group. Files holding secrets (the Alertmanager config) are never world-readable:
+0640 when the group could read the file before (the service's group), else 0600.
 """
 
 from __future__ import annotations
@@ -12,22 +18,27 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from generator.artifacts.alertmanager import MissingSecret, runnable_config_text
+from generator.checks.base import run_tool
 from generator.conventions import GENERATED_HEADER
 from generator.provision.config import AlertmanagerTarget, ConfigError, PrometheusTarget, RetryPolicy
 from generator.provision.drift import State
 from generator.provision.generated import ConfigFile, Desired
-from generator.provision.plan import Change
-from generator.provision.retry import ProvisionError, WrongTargetError, http, with_retries
+from generator.provision.plan import Change, Health
+from generator.provision.retry import ProvisionError, TransientError, WrongTargetError, http, with_retries
+from generator.truth import TruthError, load_truth
 
 HEADER_LINE = f"# {GENERATED_HEADER}"
+# Prometheus (web/web.go) and Alertmanager answer a rejected configuration with 500 and this text: not transient.
+RELOAD_REFUSED = "failed to reload config"
 
 
 def file_hash(text: str) -> str:
@@ -48,6 +59,22 @@ class ReloadedServer:
     folder_var: str
     metric_prefix: str  # <prefix>_config_last_reload_successful
     new_file_mode: int  # for files obsctl creates; an existing file keeps its mode (and so its readers)
+    holds_secrets: bool  # never world-readable: 0640 (group could read it) or 0600
+    identity_path: str  # read during planning: answers only on the right kind of server
+    identity: Callable[[Any], bool]  # is the JSON answer of identity_path this server's?
+    kind_name: str  # "a Prometheus server", for messages
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    mode: int
+    uid: int
+    gid: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileMeta:
+        st = path.stat()
+        return cls(st.st_mode & 0o777, st.st_uid, st.st_gid)
 
 
 def _validate(files: list[ConfigFile], command: list[str], tool: str) -> None:
@@ -63,9 +90,9 @@ def _validate(files: list[ConfigFile], command: list[str], tool: str) -> None:
             path = Path(tmp) / file.name
             path.write_text(file.content, encoding="utf-8")
             paths.append(str(path))
-        result = subprocess.run([tool, *command, *paths], capture_output=True, text=True, timeout=120)
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr).replace(tmp, "").strip()
+        result = run_tool([tool, *command, *paths], Path(tmp))
+    if not result.ok:
+        output = result.output.replace(tmp, "")
         raise ProvisionError(f"{tool} rejects {', '.join(f.source for f in files)}:\n{output}")
 
 
@@ -85,7 +112,7 @@ class ReloadedFilesBackend:
         self.only = only  # the one file name this backend may touch (Alertmanager), or any *.yml/*.yaml
         self.session = requests.Session()
         self.notes: list[str] = []
-        self._backups: dict[str, str | None] = {}
+        self._backups: dict[str, tuple[str, FileMeta] | None] = {}
 
     @property
     def description(self) -> str:
@@ -106,6 +133,8 @@ class ReloadedFilesBackend:
 
     def plan(self, desired: Desired, state: State) -> list[Change]:
         del desired  # this backend was built with its files
+        if self.server.reload_url:
+            self._identify()
         live = self._live_files()
         recorded = state.recorded(self.name, self.description) or {}
         managed_live = {name: text for name, text in live.items() if is_managed(text)}
@@ -136,6 +165,24 @@ class ReloadedFilesBackend:
             changes.append(Change(self.name, "reload", self.server.reload_url, "update",
                                   ["files on disk are newer than the last successful reload"]))
         return changes
+
+    def _identify(self) -> None:
+        """Refuse a reload URL that answers like another server, before anything is written."""
+        url = f"{self.server.reload_url}{self.server.identity_path}"
+        what = f"{self.name}: GET {url}"
+        wrong = (f"{self.server.url_var} ({self.server.reload_url}) is not {self.server.kind_name}: GET "
+                 f"{self.server.identity_path} answered")
+        response = with_retries(what, lambda: http(self.session, "GET", url, what=what,
+                                                   auth_vars=self.server.url_var, timeout=self.timeout),
+                                self.policy)
+        if response.status_code != 200:
+            raise WrongTargetError(f"{wrong} HTTP {response.status_code}; nothing was written")
+        try:
+            answer = response.json()
+        except ValueError:  # not JSON: some other server's page
+            answer = None
+        if not self.server.identity(answer):
+            raise WrongTargetError(f"{wrong} something else; nothing was written")
 
     def _reload_metrics(self) -> dict[str, float]:
         what = f"{self.name}: read {self.server.reload_url}/metrics"
@@ -178,13 +225,25 @@ class ReloadedFilesBackend:
         target = self.server.folder / change.key
         try:
             if change.key not in self._backups:
-                self._backups[change.key] = target.read_text(encoding="utf-8") if target.exists() else None
+                self._backups[change.key] = (target.read_text(encoding="utf-8"), FileMeta.of(target)) \
+                    if target.exists() else None
             if change.action == "delete":
                 target.unlink(missing_ok=True)
             else:
-                _write_atomically(target, change.payload.content, self.server.new_file_mode)
+                _write_atomically(target, change.payload.content, self._meta_for(target))
         except OSError as exc:
             raise ProvisionError(f"{self.name}: cannot write {target}: {exc.strerror}") from exc
+
+    def _meta_for(self, target: Path) -> FileMeta:
+        """Owner, group and mode of the rewritten file: those it had, or the folder's owner and group if new."""
+        if target.exists():
+            meta = FileMeta.of(target)
+        else:
+            folder = FileMeta.of(target.parent)
+            meta = FileMeta(self.server.new_file_mode, folder.uid, folder.gid)
+        if self.server.holds_secrets:
+            meta = FileMeta(0o640 if meta.mode & 0o040 else 0o600, meta.uid, meta.gid)
+        return meta
 
     def finish(self, applied: list[Change]) -> str | None:
         """Reload after the writes; on rejection restore the previous files. Returns a note for the report."""
@@ -207,11 +266,23 @@ class ReloadedFilesBackend:
             self._backups.clear()
         return None
 
+    def health(self, desired: Desired) -> Health:
+        del desired  # a reload that succeeded loaded every file; promtool/amtool checked them before
+        return Health()
+
     def _reload(self) -> None:
         what = f"{self.name}: POST {self.server.reload_url}/-/reload"
-        response = with_retries(what, lambda: http(self.session, "POST", f"{self.server.reload_url}/-/reload",
-                                                   what=what, auth_vars=self.server.url_var,
-                                                   timeout=self.timeout), self.policy)
+
+        def once() -> requests.Response:
+            try:
+                return http(self.session, "POST", f"{self.server.reload_url}/-/reload", what=what,
+                            auth_vars=self.server.url_var, timeout=self.timeout)
+            except TransientError as exc:
+                if RELOAD_REFUSED in str(exc):  # the server rejected the files: the same files fail again
+                    raise ProvisionError(str(exc)) from exc
+                raise
+
+        response = with_retries(what, once, self.policy)
         if response.status_code == 404 or response.status_code == 405:
             raise ProvisionError(f"{what}: HTTP {response.status_code}: start {self.name} with "
                                  "--web.enable-lifecycle, or check " + self.server.url_var)
@@ -221,28 +292,52 @@ class ReloadedFilesBackend:
             raise ProvisionError(f"{what}: the server reports its last reload failed")
 
     def _restore(self) -> None:
-        for name, text in self._backups.items():
+        for name, backup in self._backups.items():
             target = self.server.folder / name
-            if text is None:
+            if backup is None:
                 target.unlink(missing_ok=True)
             else:
-                _write_atomically(target, text, self.server.new_file_mode)
+                _write_atomically(target, *backup)
 
 
-def _write_atomically(target: Path, content: str, new_file_mode: int) -> None:
-    # The temporary name does not end in .yml/.yaml, so a reload in between never picks up half a file.
-    mode = target.stat().st_mode & 0o777 if target.exists() else new_file_mode
+def _write_atomically(target: Path, content: str, meta: FileMeta) -> None:
+    """Replace `target` in one step with `meta`'s mode, owner and group already set, so no reader ever sees the
+    file unreadable. The temporary name does not end in .yml/.yaml: a reload in between never picks it up."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.chmod(tmp, mode)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(content)
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(content)
+        os.chmod(tmp, meta.mode)
+        if (meta.uid, meta.gid) != (os.geteuid(), os.getegid()):
+            try:
+                os.chown(tmp, meta.uid, meta.gid)
+            except PermissionError as exc:
+                raise ProvisionError(
+                    f"cannot give {target} its owner {meta.uid}:{meta.gid} back (the server's user must keep "
+                    "reading it): run provision as that user or as root") from exc
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _is_prometheus_buildinfo(answer: Any) -> bool:
+    # {"status": "success", "data": {"version": ...}}; Alertmanager has no such path (404).
+    return isinstance(answer, dict) and answer.get("status") == "success" and \
+        isinstance(answer.get("data"), dict) and "version" in answer["data"]
+
+
+def _is_alertmanager_status(answer: Any) -> bool:
+    # Alertmanager's API v2 status: cluster, config, uptime, versionInfo; Prometheus answers 404.
+    return isinstance(answer, dict) and isinstance(answer.get("versionInfo"), dict) and "config" in answer
 
 
 def prometheus_backend(target: PrometheusTarget, desired: Desired, timeout: float, policy: RetryPolicy,
                        force: bool) -> ReloadedFilesBackend:
     server = ReloadedServer("prometheus", "rule file", target.rules_dir, target.reload_url, "PROMETHEUS_URL",
-                            "PROMETHEUS_RULES_DIR", "prometheus", 0o644)
+                            "PROMETHEUS_RULES_DIR", "prometheus", 0o644, holds_secrets=False,
+                            identity_path="/api/v1/status/buildinfo", identity=_is_prometheus_buildinfo,
+                            kind_name="a Prometheus server")
     return ReloadedFilesBackend(server, desired.prometheus_rules, timeout, policy, force,
                                 ["check", "rules"], "promtool")
 
@@ -256,22 +351,23 @@ def runnable_alertmanager_config(repo: Path, config: ConfigFile) -> str:
     header = [line for line in config.content.splitlines()[:5] if line.startswith("#")]
     if not any(DEPLOY_COMMAND in line for line in header):
         return config.content
-    with tempfile.TemporaryDirectory(prefix="obsctl-am-") as tmp:
-        out = Path(tmp) / "alertmanager.yml"
-        result = subprocess.run(
-            [sys.executable, "-m", "generator.cli", "alertmanager-config", "--truth",
-             str(repo / "product" / "truth.yaml"), "--out", str(out)],
-            capture_output=True, text=True, timeout=120, cwd=repo)
-        if result.returncode != 0:
-            raise ConfigError(f"{config.source}: `{DEPLOY_COMMAND}` could not build the runnable config: "
-                              f"{result.stderr.strip()[-500:]}")
-        return out.read_text(encoding="utf-8")
+    truth_path = repo / "product" / "truth.yaml"
+    try:
+        return runnable_config_text(load_truth(truth_path, display_path=str(truth_path)), os.environ)
+    except TruthError as exc:
+        raise ConfigError(f"{config.source}: `{DEPLOY_COMMAND}` could not build the runnable config: "
+                          + "; ".join(str(p) for p in exc.problems)) from None
+    except MissingSecret as exc:
+        raise ConfigError(f"{config.source}: `{DEPLOY_COMMAND}` could not build the runnable config: {exc}") \
+            from None
 
 
 def alertmanager_backend(target: AlertmanagerTarget, desired: Desired, timeout: float, policy: RetryPolicy,
                          force: bool, repo: Path) -> ReloadedFilesBackend:
     server = ReloadedServer("alertmanager", "config", target.config_path.parent, target.reload_url,
-                            "ALERTMANAGER_URL", "ALERTMANAGER_CONFIG", "alertmanager", 0o600)  # holds secrets
+                            "ALERTMANAGER_URL", "ALERTMANAGER_CONFIG", "alertmanager", 0o640, holds_secrets=True,
+                            identity_path="/api/v2/status", identity=_is_alertmanager_status,
+                            kind_name="an Alertmanager")
     config = desired.alertmanager_config
     wanted = [ConfigFile(target.config_path.name, runnable_alertmanager_config(repo, config), config.source)] \
         if config else []

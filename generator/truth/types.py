@@ -81,6 +81,12 @@ def compile_re2(pattern: str) -> Any:
     return re2.compile(pattern, options)
 
 
+def re2_error_text(exc: Exception) -> str:
+    """RE2's complaint from a compile_re2 failure (google-re2 reports it as bytes)."""
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+
+
 _UNSUPPORTED_HINTS = (
     (re.compile(r"\(\?<?[=!]"), "lookaround is not supported by RE2 (Loki's regex engine)"),
     (re.compile(r"(?<!\\)\\[1-9]"), "backreferences are not supported by RE2 (Loki's regex engine)"),
@@ -98,10 +104,7 @@ def _to_regex(value: Any) -> str:
         compiled = compile_re2(value)
     except Exception as exc:  # re2.error: message names the RE2 complaint
         hint = next((why for pattern, why in _UNSUPPORTED_HINTS if pattern.search(value)), None)
-        reason = exc.args[0] if exc.args else exc
-        if isinstance(reason, bytes):  # google-re2 reports RE2's message as bytes
-            reason = reason.decode("utf-8", "replace")
-        raise ValueError(hint or f"invalid RE2 regex {value!r}: {reason}") from None
+        raise ValueError(hint or f"invalid RE2 regex {value!r}: {re2_error_text(exc)}") from None
     if compiled.search("") is not None:
         raise ValueError(f"regex {value!r} matches the empty line, so it would match every log line")
     return value

@@ -426,8 +426,8 @@ def test_validator_reports_a_broken_dashboard(artifacts: list[Artifact], slug: s
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ("${BOT_DB_PASSWORD}", "hunter2", "secureJsonData/password must be an environment reference"),
-    ("url: ${LOKI_URL}", "url: http://loki.internal:3100", "/url must be an environment reference"),
+    ("${GRAFANA_BOT_DB_PASSWORD}", "hunter2", "secureJsonData/password must be an environment reference"),
+    ("url: ${GRAFANA_LOKI_URL}", "url: http://loki.internal:3100", "/url must be an environment reference"),
     (f"alertmanagerUid: {TRUTH.service.id}-alertmanager", "alertmanagerUid: elsewhere",
      "is not a provisioned Alertmanager datasource"),
 ])

@@ -233,7 +233,7 @@ def test_grafana_mounts_the_generated_dashboards_where_the_provider_reads_them(c
     for spec in grafana_provisioning.datasource_specs(truth).values():
         for variable in spec.env_vars():
             assert variable in environment, f"datasource {spec.name} reads ${variable}, unset in the stack"
-    for variable in ("LOKI_URL", "PROMETHEUS_URL", "ALERTMANAGER_URL"):
+    for variable in ("GRAFANA_LOKI_URL", "GRAFANA_PROMETHEUS_URL", "GRAFANA_ALERTMANAGER_URL"):
         host = environment[variable].split("//", 1)[1].split(":", 1)[0]
         assert host in compose["services"]
 

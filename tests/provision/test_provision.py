@@ -199,7 +199,10 @@ def test_first_apply_creates_everything_marked_as_managed(tree: Tree, env: dict,
     assert stored["url"] == "http://loki.internal:3100" and stored["jsonData"]["obsctlManaged"] is True
     assert grafana.secure_values["telegram-bot-loki"] == {"basicAuthPassword": DATASOURCE_PASSWORD}
     assert set(loki.groups("fake", "telegram-bot")) == {"forbidden-patterns", "error-rate"}
-    assert all(r.headers.get("x-scope-orgid") == "fake" for r in loki.requests)
+    # One listing goes without the tenant header: it tells a Loki without auth (which ignores the header) apart.
+    assert [f"{r.method} {r.path}" for r in loki.requests if "x-scope-orgid" not in r.headers] == \
+        ["GET /loki/api/v1/rules"]
+    assert all(r.headers.get("x-scope-orgid") in (None, "fake") for r in loki.requests)
     assert all(r.headers.get("authorization") == f"Bearer {LOKI_TOKEN}" for r in loki.requests)
     state = json.loads((tree.root / ".obsctl/state.json").read_text())
     assert set(state["backends"]) == {"grafana", "loki ruler"}
@@ -630,7 +633,7 @@ def test_rule_files_and_alertmanager_config_are_written_and_reloaded_for_real(
     assert foreign.read_text() == "groups: []\n"  # not obsctl's: --prune leaves it
 
     assert metrics_servers["rules_dir"].joinpath("rules.yaml").stat().st_mode & 0o777 == 0o644
-    assert metrics_servers["am_config"].stat().st_mode & 0o777 == 0o644  # existing file: its mode is kept
+    assert metrics_servers["am_config"].stat().st_mode & 0o777 == 0o640  # holds secrets: not world-readable
 
     reloaded = (_reload_time(metrics_servers["prometheus"], "prometheus"),
                 _reload_time(metrics_servers["alertmanager"], "alertmanager"))
@@ -668,6 +671,230 @@ def test_a_reload_the_server_rejects_restores_the_previous_files(tree: Tree,
     assert "the previous files were restored" in output
     assert not (metrics_servers["rules_dir"] / "rules.yaml").exists()
     assert "not applied create    prometheus rule file rules.yaml" in output
+    assert "applied   create    prometheus rule file rules.yaml" not in output  # never reported both ways
+
+
+# --- issue 13: as real servers behave ----------------------------------------------------------------------------
+
+OWNER, GROUP = 4242, 4343  # a service account other than root (tests run as root, so chown works)
+
+
+def metrics_env(tree: Tree, servers: dict[str, Any], prometheus: bool = True,
+                alertmanager: bool = True) -> dict[str, str | None]:
+    env = base_env(tree)
+    if prometheus:
+        env.update(PROMETHEUS_RULES_DIR=str(servers["rules_dir"]), PROMETHEUS_URL=servers["prometheus"])
+    if alertmanager:
+        env.update(ALERTMANAGER_CONFIG=str(servers["am_config"]), ALERTMANAGER_URL=servers["alertmanager"])
+    return env
+
+
+def reload_requests(alertmanager_url: str) -> int:
+    """POST /-/reload requests Alertmanager has served (its own HTTP metrics)."""
+    prefix = 'alertmanager_http_request_duration_seconds_count{handler="/-/reload",method="post"} '
+    for line in requests.get(f"{alertmanager_url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(prefix):
+            return int(float(line[len(prefix):]))
+    return 0
+
+
+def test_without_grafana_the_datasource_variables_are_not_needed(tree: Tree, loki: FakeLokiRuler) -> None:
+    env = base_env(tree)
+    env.update(FIXTURE_LOKI_URL=None, FIXTURE_LOKI_PASSWORD=None, LOKI_URL=loki.url)
+    assert "grafana: GRAFANA_URL not set: skipped" in provision(tree, env)
+    drift = obsctl(tree, env, "drift")
+    assert drift.exit_code == 0, drift.output
+
+
+def test_grafana_datasources_read_their_own_variables_not_obsctls_targets() -> None:
+    text = (REPO_ROOT / "dashboards/provisioning/datasources/telegram-bot.yaml").read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", text)) == {
+        "GRAFANA_LOKI_URL", "GRAFANA_LOKI_USER", "GRAFANA_LOKI_PASSWORD",
+        "GRAFANA_PROMETHEUS_URL", "GRAFANA_PROMETHEUS_USER", "GRAFANA_PROMETHEUS_PASSWORD",
+        "GRAFANA_ALERTMANAGER_URL", "GRAFANA_ALERTMANAGER_USER", "GRAFANA_ALERTMANAGER_PASSWORD",
+        "GRAFANA_BOT_DB_HOST", "GRAFANA_BOT_DB_NAME", "GRAFANA_BOT_DB_USER", "GRAFANA_BOT_DB_PASSWORD",
+        "GRAFANA_BOT_DB_SSLMODE"}
+    assert "LOKI_URL" in ENV_VARS and "GRAFANA_LOKI_URL" not in ENV_VARS
+
+
+def test_rewritten_files_keep_owner_and_group_and_secrets_are_not_world_readable(
+        tree: Tree, metrics_servers: dict[str, Any]) -> None:
+    tree.prometheus_rules = PROMETHEUS_RULES
+    tree.alertmanager = ALERTMANAGER_CONFIG
+    tree.write()
+    am_config, rules_dir = metrics_servers["am_config"], metrics_servers["rules_dir"]
+    os.chown(am_config, OWNER, GROUP)
+    am_config.chmod(0o644)
+    os.chown(rules_dir, OWNER + 1, GROUP + 1)  # a new file takes the folder's owner and group
+    provision(tree, metrics_env(tree, metrics_servers))
+    stat = am_config.stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (OWNER, GROUP, 0o640)
+    stat = (rules_dir / "rules.yaml").stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (OWNER + 1, GROUP + 1, 0o644)
+
+
+def test_a_rollback_puts_back_owner_group_and_mode(tree: Tree, metrics_servers: dict[str, Any]) -> None:
+    tree.prometheus_rules = PROMETHEUS_RULES
+    tree.write()
+    previous = metrics_servers["rules_dir"] / "rules.yaml"
+    previous.write_text(PROMETHEUS_RULES.replace("for: 2m", "for: 5m"))
+    os.chown(previous, OWNER, GROUP)
+    previous.chmod(0o640)
+    (metrics_servers["rules_dir"] / "broken.yml").write_text("groups: [{name: x, rules: [{alert: A, expr: '('}]}]\n")
+    output = provision(tree, metrics_env(tree, metrics_servers, alertmanager=False), expect=1)
+    assert "the previous files were restored" in output
+    stat = previous.stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (OWNER, GROUP, 0o640)
+    assert "for: 5m" in previous.read_text()
+
+
+@pytest.mark.parametrize(("wrong", "variable", "expected"), [
+    ("PROMETHEUS_URL", "alertmanager", "is not a Prometheus"),
+    ("ALERTMANAGER_URL", "prometheus", "is not an Alertmanager"),
+])
+def test_a_reload_url_of_the_wrong_server_aborts_before_any_write(
+        tree: Tree, metrics_servers: dict[str, Any], wrong: str, variable: str, expected: str) -> None:
+    tree.prometheus_rules = PROMETHEUS_RULES
+    tree.alertmanager = ALERTMANAGER_CONFIG
+    tree.write()
+    env = metrics_env(tree, metrics_servers)
+    env[wrong] = metrics_servers[variable]
+    before = metrics_servers["am_config"].read_text()
+    output = provision(tree, env, expect=3)
+    assert "ABORTED before any write" in output and wrong in output and expected in output
+    assert list(metrics_servers["rules_dir"].iterdir()) == []
+    assert metrics_servers["am_config"].read_text() == before
+    assert reload_requests(metrics_servers["alertmanager"]) == 0
+
+
+def test_alertmanager_refusing_a_config_is_not_retried_and_not_reported_as_applied(
+        tree: Tree, metrics_servers: dict[str, Any]) -> None:
+    # amtool checks the config in a scratch folder; next to the live file, a broken template makes Alertmanager
+    # answer 500 "failed to reload config" (checked with Alertmanager 0.25).
+    tree.alertmanager = ALERTMANAGER_CONFIG + "templates: ['templates/*.tmpl']\n"
+    tree.write()
+    templates = metrics_servers["am_config"].parent / "templates"
+    templates.mkdir()
+    (templates / "broken.tmpl").write_text('{{ define "x" }}{{ .Foo \n')
+    output = provision(tree, metrics_env(tree, metrics_servers, prometheus=False), expect=1)
+    assert "failed to reload config" in output and "still failing" not in output
+    assert reload_requests(metrics_servers["alertmanager"]) == 2  # the refused one, then the restored config
+    assert "applied   update    alertmanager config" not in output
+    assert "not applied update    alertmanager config alertmanager.yml" in output
+
+
+def test_a_rule_file_with_an_invalid_regex_is_refused_before_any_write(
+        tree: Tree, env: dict, grafana: FakeGrafana, loki: FakeLokiRuler) -> None:
+    tree.groups["telegram-bot"][1]["rules"][0]["expr"] = \
+        'sum(count_over_time({service="telegram-bot"} |~ `timeout(` [5m])) > 0'
+    tree.write()
+    output = provision(tree, env, expect=2)
+    assert "loki/rules/fake/telegram-bot.yaml: group 'error-rate' rules[0] (ErrorRate): regex 'timeout('" in output
+    assert "does not compile in RE2: missing ): timeout(" in output
+    assert writes(grafana, loki) == []
+
+
+def test_a_logql_syntax_error_in_any_group_writes_nothing(tree: Tree, env: dict, grafana: FakeGrafana,
+                                                          loki: FakeLokiRuler) -> None:
+    tree.groups["telegram-bot"][1]["rules"][0]["expr"] = 'sum(count_over_time({service="telegram-bot"} |= [5m]))'
+    tree.write()
+    output = provision(tree, env, expect=2)
+    assert "group 'error-rate' rules[0] (ErrorRate): LogQL does not parse" in output
+    assert writes(grafana, loki) == [] and loki.groups("fake", "telegram-bot") == {}
+
+
+def test_a_rule_in_error_on_the_ruler_fails_provision_and_shows_in_drift(
+        tree: Tree, env: dict, grafana: FakeGrafana, loki: FakeLokiRuler) -> None:
+    provision(tree, env)
+    loki.fail_evaluation("fake", "telegram-bot", "error-rate", "rule evaluation failed: context deadline exceeded")
+    output = provision(tree, env, expect=1)
+    assert ("UNHEALTHY loki ruler rule group fake/telegram-bot/error-rate: rule ErrorRate: "
+            "rule evaluation failed: context deadline exceeded") in output
+    assert "nothing to do" not in output
+    drift = obsctl(tree, env, "drift")
+    assert drift.exit_code == 1
+    assert "UNHEALTHY loki ruler rule group fake/telegram-bot/error-rate: rule ErrorRate" in drift.output
+
+
+def test_rules_the_ruler_has_not_loaded_yet_are_noted_not_failed(tree: Tree, env: dict,
+                                                                 loki: FakeLokiRuler) -> None:
+    loki.sync_on_write = False
+    output = provision(tree, env)
+    assert ("note      loki ruler: 2 rule group(s) not evaluated by the ruler yet (it loads new rules at its next "
+            "poll): `obsctl drift` reports any rule in error") in output
+
+
+def test_a_group_name_the_ruler_api_cannot_address_is_refused(tree: Tree, env: dict, grafana: FakeGrafana,
+                                                              loki: FakeLokiRuler) -> None:
+    tree.groups["telegram-bot"].append(rule_group("team/errors"))
+    tree.write()
+    output = provision(tree, env, expect=2)
+    assert "loki/rules/fake/telegram-bot.yaml: group 'team/errors'" in output and "cannot contain '/'" in output
+    assert writes(grafana, loki) == []
+
+
+def test_a_live_group_the_api_cannot_delete_is_not_reported_as_deleted(
+        tree: Tree, env: dict, grafana: FakeGrafana, loki: FakeLokiRuler) -> None:
+    provision(tree, env)
+    loki.put_group("fake", "telegram-bot", rule_group("made/by-hand"))
+    output = provision(tree, env, "--prune", "--force")
+    assert "delete    loki ruler rule group fake/telegram-bot/made/by-hand" not in output
+    assert ("note      loki ruler: rule group fake/telegram-bot/made/by-hand cannot be deleted through the API "
+            "(its name contains '/'): remove it from the ruler's storage") in output
+    assert "made/by-hand" in loki.groups("fake", "telegram-bot")
+
+
+def test_a_router_404_on_delete_is_an_error_not_already_gone(tree: Tree, env: dict, grafana: FakeGrafana,
+                                                             loki: FakeLokiRuler) -> None:
+    provision(tree, env)
+    tree.groups["telegram-bot"].pop(0)
+    tree.write()
+    loki.inject("DELETE", "/loki/api/v1/rules/", status=404, body="404 page not found\n")
+    output = provision(tree, env, "--prune", expect=1)
+    assert "FAILED    delete    loki ruler rule group fake/telegram-bot/forbidden-patterns" in output
+    assert "404 page not found" in output
+    state = json.loads((tree.root / ".obsctl/state.json").read_text())
+    assert "fake/telegram-bot/forbidden-patterns" in state["backends"]["loki ruler"]["objects"]
+
+
+def test_the_stores_group_does_not_exist_on_delete_counts_as_already_gone(
+        tree: Tree, env: dict, grafana: FakeGrafana, loki: FakeLokiRuler) -> None:
+    # Object stores whose Delete reports a missing object make the ruler answer 404 with ErrGroupNotFound's text.
+    provision(tree, env)
+    tree.groups["telegram-bot"].pop(0)
+    tree.write()
+    loki.inject("DELETE", "/loki/api/v1/rules/", status=404, body="group does not exist\n")
+    output = provision(tree, env, "--prune")
+    assert "applied   delete    loki ruler rule group fake/telegram-bot/forbidden-patterns" in output
+    state = json.loads((tree.root / ".obsctl/state.json").read_text())
+    assert "fake/telegram-bot/forbidden-patterns" not in state["backends"]["loki ruler"]["objects"]
+
+
+def test_pending_deletes_are_not_called_nothing_to_do(tree: Tree, env: dict, grafana: FakeGrafana,
+                                                      loki: FakeLokiRuler) -> None:
+    provision(tree, env)
+    del tree.dashboards[1]
+    tree.write()
+    output = provision(tree, env)
+    assert "nothing to do" not in output
+    assert "nothing written: 1 delete(s) kept; run with --prune to delete them" in output
+
+
+@pytest.mark.parametrize("tenant", [None, "team-a"])
+def test_a_ruler_without_auth_is_one_tenant_and_the_plan_says_so(tree: Tree, tenant: str | None) -> None:
+    ruler = FakeLokiRuler(auth_enabled=False).start()
+    try:
+        env = base_env(tree)
+        env.update(FIXTURE_LOKI_URL=None, FIXTURE_LOKI_PASSWORD=None, LOKI_URL=ruler.url, LOKI_TENANT=tenant)
+        output = provision(tree, env)
+        assert ("note      loki ruler: this Loki runs with auth_enabled: false: it ignores X-Scope-OrgID and keeps "
+                "every rule group in tenant 'fake'") in output
+        assert f"target    loki ruler: {ruler.url} tenants=fake" in output
+        assert set(ruler.groups("fake", "telegram-bot")) == {"forbidden-patterns", "error-rate"}
+        if tenant:
+            assert "LOKI_TENANT 'team-a' is tenant 'fake' here" in output
+    finally:
+        ruler.stop()
 
 
 # --- opt-in: a real Grafana (and Loki, when LOKI_URL is set too) -------------------------------------------------
