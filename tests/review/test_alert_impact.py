@@ -14,6 +14,7 @@ import pytest
 from generator.logql_engine import parse_rule_groups
 from generator.logs.inputs import LogRecord
 from generator.review.alert_impact import BATCH_ENTRIES, impact, replay_both
+from generator.review.pr_summary import Review, render_markdown
 from generator.truth import Truth
 from tests.review.test_review import diff, edit_truth, repo  # noqa: F401 (the `repo` fixture)
 from tests.tooling import require_tool
@@ -22,10 +23,10 @@ LABELS = {"service": "bot"}
 TIERS = {"tiers": [{"id": 3, "name": "alert", "notify": "page"}, {"id": 1, "name": "auto-fix", "notify": "none"}]}
 
 
-def rules(threshold: int, extra: str = "") -> list:
+def rules(threshold: int, extra: str = "", window: str = "1m") -> list:
     return parse_rule_groups({"groups": [{"name": "g", "interval": "1m", "rules": [
         {"alert": "Errs", "labels": {"tier": "3"},
-         "expr": f'sum by (service) (count_over_time({{service="bot"}} |= "ERROR" [1m])) > {threshold}'},
+         "expr": f'sum by (service) (count_over_time({{service="bot"}} |= "ERROR" [{window}])) > {threshold}'},
         *([{"alert": extra, "expr": 'sum by (service) (count_over_time({service="bot"} |= "dup" [1m])) > 0',
             "labels": {"tier": "1"}}] if extra else [])]}]}, "rules.yaml")
 
@@ -64,6 +65,19 @@ def test_both_sides_are_counted_in_one_pass_and_pages_per_tier_follow_each_sides
     assert by_name["Dups"].change == "added" and by_name["Dups"].before is None
     assert by_name["Dups"].after.firings == 0
     assert [(t.tier, t.notify, t.before, t.after) for t in report.tiers] == [("1", "none", 0, 0), ("3", "page", 1, 3)]
+
+
+def test_the_comment_gives_first_firing_and_longest_firing_before_and_after(truth: Truth) -> None:
+    # 3 errors at 10:10:10-30. A 1m window holds them at 10:11 only (firing 10:11 -> 10:12); a 2m window at 10:11
+    # and 10:12 (firing 10:11 -> 10:13).
+    base, head = rules(2), rules(2, window="2m")
+    replay = replay_both(errors_at((10, 3)), base, head, LABELS)
+    report = impact(replay, ["week.log"], base, head, ["Errs"], TIERS, TIERS, truth)
+    markdown = render_markdown(Review("main", "pr", [], [], [], [], [], [], report))
+    assert ("- **Errs** (changed): would have fired 1 → 1 times (first at 2026-11-22 10:11 UTC, "
+            "longest firing 1m → 2m)") in markdown
+    assert "Replayed `week.log`: 3 entries from 2026-11-22 10:10 UTC to " in markdown
+    assert "| 3 alert | page | 1 | 1 |" in markdown
 
 
 def test_memory_is_bounded_by_the_longest_window_not_the_length_of_the_log(truth: Truth) -> None:
