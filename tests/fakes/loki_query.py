@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator.logql_engine.gocompat import parse_prometheus_duration_ns
+from generator.truth.types import Duration
 from tests.fakes.server import FakeServer, Reply
 
 MAX_POINTS = 11_000
@@ -48,6 +49,14 @@ def _selector(text: str) -> dict[str, str] | None:
         labels[found.group(1)] = found.group(2)
         pos = found.end()
     return labels
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration String() for whole seconds (`1h0m0s`, `5m0s`, `42s`), as Loki prints a query length."""
+    seconds = ns // 10**9
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 def _seconds(ns: int) -> int | float:
@@ -109,8 +118,9 @@ class FakeLokiQuery(FakeServer):
     def _query_range(self, params: dict[str, str]) -> Reply:
         start, end = int(params["start"]), int(params["end"])
         if end - start > self.max_query_length_ns:
-            return Reply(400, f"the query time range exceeds the limit (query length: {(end - start) // 10**9}s, "
-                              f"limit: {self.max_query_length_ns // 10**9}s)")
+            # the limit is a Prometheus model.Duration (`30m`, `30d1h`)
+            return Reply(400, f"the query time range exceeds the limit (query length: {go_duration(end - start)}, "
+                              f"limit: {Duration(self.max_query_length_ns / 1e9)})")
         text = params["query"]
         selector = _selector(text)
         if selector is not None:
