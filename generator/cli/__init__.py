@@ -10,7 +10,7 @@ import click
 # Every command, imported only when used: `obsctl scan` on a pipe should not pay for loading the Grafana SDK and
 # every renderer (about a second). To add a command, write it in a module here and name it below.
 COMMANDS = {
-    "lint": "generator.cli.generate:lint",
+    "lint": "generator.cli.lint:lint",
     "generate": "generator.cli.generate:generate",
     "check": "generator.cli.generate:check",
     "test": "generator.cli.test:test_command",

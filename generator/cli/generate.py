@@ -1,4 +1,4 @@
-"""`obsctl lint`, `obsctl generate`, `obsctl check`: the main job on the truth file."""
+"""`obsctl generate`, `obsctl check`: the main job on the truth file (`obsctl lint` is in cli/lint.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,6 @@ from pathlib import Path
 import click
 
 from generator.cli.common import EXIT_FINDINGS, EXIT_INVALID_INPUT, load_or_exit, repo_option, truth_option
-
-
-@click.command()
-@truth_option
-def lint(truth_path: Path) -> None:
-    """Validate the truth file without writing anything."""
-    truth = load_or_exit(truth_path)
-    click.echo(f"{truth_path}: ok ({len(truth.alert_ids())} alerts)")
 
 
 @click.command()

@@ -315,7 +315,7 @@ def _parse_labels(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command("backtest")
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
 @truth_option
 @format_option
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path, file_okay=False),
@@ -325,14 +325,26 @@ def _parse_labels(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-pages", type=click.IntRange(min=0), default=None,
               help="Exit 1 when the log would have paged more than this many times.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the timeline.")
+@click.option("--loki", "loki_url", metavar="URL", help="Evaluate the rules on this live Loki through query_range "
+              "instead of exported logs (LOKI_TENANT, LOKI_TOKEN as for provision); see cli/live_backtest.py.")
+@click.option("--since", default="7d", show_default=True, help="With --loki: start, a duration before --until or "
+              "an RFC 3339 time.")
+@click.option("--until", default="now", show_default=True, help="With --loki: end (now, a duration ago, RFC 3339).")
+@click.option("--compare", is_flag=True, help="With --loki: also run the offline engine on the lines pulled from "
+              "Loki and print any difference (exit 1).")
+@click.option("--chunk", default=None, help="With --loki: longest time span per request (default: Loki's limits).")
 def backtest_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, rules_dir: Path | None,
-                     labels: tuple[str, ...], max_pages: int | None, as_json: bool) -> None:
+                     labels: tuple[str, ...], max_pages: int | None, as_json: bool, loki_url: str | None,
+                     since: str, until: str, compare: bool, chunk: str | None) -> None:
     """Replay exported logs (files or `-`) through every generated Loki rule: when would each alert have fired?
 
     \b
     Example (CI): obsctl backtest --max-pages 3 last-week.json
+    Live Loki:    obsctl backtest --loki http://loki:3100 --since 7d --compare
     Exit status: 0 ok, 1 more pages than --max-pages or a rule failed to evaluate, 2 bad input or no rules.
     """
+    if not inputs and not loki_url:
+        raise click.UsageError("give exported log files (or - for stdin), or --loki URL")
     truth = load_or_exit(truth_path)
     line_format = BotLineFormat.from_truth(truth.logs)
     overrides = _parse_labels(labels)
@@ -342,6 +354,11 @@ def backtest_command(inputs: tuple[str, ...], truth_path: Path, input_format: st
     except (FileNotFoundError, LogQLError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_INVALID_INPUT)
+    if loki_url:
+        from generator.cli.live_backtest import backtest_live
+
+        backtest_live(loki_url, truth, groups, since, until, compare, chunk, max_pages, as_json)
+        return
     with ExitStack() as stack:
         streams = []
         for path in inputs:

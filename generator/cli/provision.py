@@ -173,10 +173,13 @@ def drift(repo: Path) -> None:
 @click.option("--head", "head_ref", default=None, help="Git ref of the change (default: the working tree).")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the Markdown summary to this file (for a PR comment).")
-def diff_command(repo: Path, base_ref: str, head_ref: str | None, output: Path | None) -> None:
+@click.option("--logs", "logs", multiple=True, type=click.Path(dir_okay=False),
+              help="Exported logs (text, syslog or Render JSON; gzip accepted) to replay through the base and head "
+                   "Loki rules: how often each changed alert would have fired, pages per tier (repeatable).")
+def diff_command(repo: Path, base_ref: str, head_ref: str | None, output: Path | None, logs: tuple[str, ...]) -> None:
     """Markdown summary of what a truth.yaml change means for on-call, for a pull-request comment."""
     try:
-        summary = pr_summary.render_markdown(pr_summary.review_refs(repo, base_ref, head_ref))
+        summary = pr_summary.render_markdown(pr_summary.review_refs(repo, base_ref, head_ref, list(logs)))
     except pr_summary.ReviewError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(apply.EXIT_BAD_INPUT)

@@ -24,10 +24,19 @@
 
 Times are durations from the Unix epoch, as in promtool. Each group is evaluated at multiples of its own interval;
 an assertion at eval_time T sees the state after each group's last evaluation at or before T.
+
+lokitool's proposed format (Loki PR 20484, pkg/tool/rules/README.md "Loki Rules Unit Testing") is read as is, told
+apart per stream: a stream with `lines` instead of `entries` places its lines at the Unix epoch and then one per
+test `interval` (default: evaluation_interval, as promtool's `interval`). Its other keys are accepted too: per test
+`interval`, `external_labels` (added to every alert's labels unless the alert has that label, as the Prometheus
+notifier does), `external_url` (unused, as in lokitool), top-level `group_eval_order` (names checked; the order
+cannot change a result here: Loki recording rules never feed alerts in the same ruler) and `rule_files` globs.
+`exp_logs` (log queries) is refused with a located error: the engine evaluates metric queries only.
 """
 
 from __future__ import annotations
 
+import glob
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,13 +49,14 @@ from generator.logql_engine.lexer import tokenize
 from generator.logql_engine.located import Where, load_located_yaml
 from generator.logql_engine.rules import DEFAULT_INTERVAL_NS, Alert, RuleEngine, RuleGroup, load_rule_file
 
-_TOP_KEYS = {"rule_files", "evaluation_interval", "tests"}
-_TEST_KEYS = {"name", "input_streams", "alert_rule_test", "logql_expr_test"}
-_STREAM_KEYS = {"labels", "entries"}
+_TOP_KEYS = {"rule_files", "evaluation_interval", "tests", "group_eval_order"}
+_TEST_KEYS = {"name", "input_streams", "alert_rule_test", "logql_expr_test", "interval", "external_labels",
+              "external_url"}
+_STREAM_KEYS = {"labels", "entries", "lines"}
 _ENTRY_KEYS = {"at", "line", "every", "count"}
 _ALERT_TEST_KEYS = {"eval_time", "alertname", "exp_alerts", "exp_pending"}
 _EXPECTED_ALERT_KEYS = {"exp_labels", "exp_annotations"}
-_EXPR_TEST_KEYS = {"expr", "eval_time", "exp_samples", "exp_error"}
+_EXPR_TEST_KEYS = {"expr", "eval_time", "exp_samples", "exp_error", "exp_logs"}
 _SAMPLE_KEYS = {"labels", "value"}
 
 
@@ -137,7 +147,8 @@ def parse_labels(value: Any, where: Where) -> dict[str, str]:
     return labels
 
 
-def _load_store(streams: Any, where: Where) -> LogStore:
+def _load_store(streams: Any, where: Where, line_interval_ns: int) -> LogStore:
+    """Our `entries` (explicit times), or lokitool's `lines`: the n-th line at n * `line_interval_ns`."""
     store = LogStore()
     if streams is None:
         return store
@@ -145,8 +156,19 @@ def _load_store(streams: Any, where: Where) -> LogStore:
         raise where.error("input_streams must be a list")
     for si, stream in enumerate(streams):
         swhere = where / si
-        _keys(stream, _STREAM_KEYS, swhere, ("labels", "entries"))
+        _keys(stream, _STREAM_KEYS, swhere, ("labels",))
+        if ("entries" in stream) == ("lines" in stream):
+            raise swhere.error("a stream has exactly one of `entries` (times given) or `lines` (lokitool: one per "
+                               "test interval from the Unix epoch)")
         labels = parse_labels(stream["labels"], swhere / "labels")
+        if "lines" in stream:
+            if not isinstance(stream["lines"], list):
+                raise (swhere / "lines").error("lines must be a list of strings")
+            for li, line in enumerate(stream["lines"]):
+                if not isinstance(line, str):
+                    raise (swhere / "lines" / li).error("a line must be a string")
+                store.append(labels, li * line_interval_ns, line)
+            continue
         if not isinstance(stream["entries"], list):
             raise (swhere / "entries").error("entries must be a list")
         for ei, entry in enumerate(stream["entries"]):
@@ -176,6 +198,13 @@ def _render_alerts(alerts: list[tuple[dict[str, str], dict[str, str] | None]]) -
             for name, text in sorted(shown_annotations.items()):
                 lines.append(f"        {name}: {text!r}")
     return "\n".join(lines)
+
+
+def _with_external_labels(alerts: list[Alert], external: dict[str, str]) -> list[Alert]:
+    """The notifier adds external labels an alert does not carry itself (Prometheus notifier/notifier.go)."""
+    if not external:
+        return alerts
+    return [Alert({**external, **a.labels}, a.annotations, a.state, a.active_at_ns, a.value) for a in alerts]
 
 
 def _compare_alerts(expected: Any, got: list[Alert], alertname: str, what: str, where: Where) -> str | None:
@@ -216,6 +245,23 @@ def _same_value(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= 1e-6 * max(abs(a), abs(b))
 
 
+def _rule_paths(rule_files: Any, base: Path, where: Where) -> list[Path]:
+    """`rule_files` relative to the test file; globs expanded (promtool and lokitool both accept them)."""
+    if not isinstance(rule_files, list) or not rule_files:
+        raise where.error("rule_files must be a non-empty list")
+    paths: list[Path] = []
+    for ri, rule_file in enumerate(rule_files):
+        pattern = str(base / str(rule_file))
+        if glob.has_magic(pattern):
+            matched = sorted(glob.glob(pattern))
+            if not matched:
+                raise (where / ri).error(f"no rule file matches {rule_file!r}")
+            paths.extend(Path(m) for m in matched)
+        else:
+            paths.append(Path(pattern))
+    return paths
+
+
 def run_test_file(path: str | Path) -> TestFileResult:
     """Run every test of one test file. Raises RuleFileError for a malformed test or rule file."""
     path = Path(path)
@@ -223,11 +269,17 @@ def run_test_file(path: str | Path) -> TestFileResult:
     _keys(data, _TOP_KEYS, root, ("rule_files", "tests"))
     default_interval = (_time(data["evaluation_interval"], root / "evaluation_interval")
                         if "evaluation_interval" in data else DEFAULT_INTERVAL_NS)
-    if not isinstance(data["rule_files"], list) or not data["rule_files"]:
-        raise (root / "rule_files").error("rule_files must be a non-empty list")
     groups: list[RuleGroup] = []
-    for rule_file in data["rule_files"]:
-        groups.extend(load_rule_file(path.parent / str(rule_file), default_interval))
+    for rule_path in _rule_paths(data["rule_files"], path.parent, root / "rule_files"):
+        groups.extend(load_rule_file(rule_path, default_interval))
+    order = data.get("group_eval_order")
+    if order is not None:
+        if not isinstance(order, list):
+            raise (root / "group_eval_order").error("group_eval_order must be a list of group names")
+        known = {g.name for g in groups}
+        for oi, name in enumerate(order):
+            if str(name) not in known:
+                raise (root / "group_eval_order" / oi).error(f"no rule group named {name!r} in the rule files")
     if not isinstance(data["tests"], list):
         raise (root / "tests").error("tests must be a list")
     result = TestFileResult(str(path))
@@ -236,13 +288,20 @@ def run_test_file(path: str | Path) -> TestFileResult:
         _keys(test, _TEST_KEYS, where)
         name = str(test.get("name") or f"#{ti + 1}")
         result.tests += 1
-        _run_test(test, name, where, groups, result)
+        _run_test(test, name, where, groups, result, default_interval)
     return result
 
 
 def _run_test(test: dict[str, Any], name: str, where: Where, groups: list[RuleGroup],
-              result: TestFileResult) -> None:
-    store = _load_store(test.get("input_streams"), where / "input_streams")
+              result: TestFileResult, default_interval: int) -> None:
+    line_interval = _time(test["interval"], where / "interval") if "interval" in test else default_interval
+    if line_interval <= 0:
+        raise (where / "interval").error("interval must be positive")
+    external = test.get("external_labels") or {}
+    if not isinstance(external, dict):
+        raise (where / "external_labels").error("external_labels must be a mapping")
+    external = {str(k): str(v) for k, v in external.items()}
+    store = _load_store(test.get("input_streams"), where / "input_streams", line_interval)
     engine = RuleEngine(groups, store)
     checks = []
     for ci, check in enumerate(test.get("alert_rule_test") or []):
@@ -265,10 +324,12 @@ def _run_test(test: dict[str, Any], name: str, where: Where, groups: list[RuleGr
                 result.path, name, shown_time,
                 f"alertname {alertname}: rule evaluation failed at {_fmt_time(first.ts_ns)}: {first.message}"))
             continue
-        problem = _compare_alerts(check.get("exp_alerts"), engine.alerts(alertname, "firing"), alertname,
+        problem = _compare_alerts(check.get("exp_alerts"),
+                                  _with_external_labels(engine.alerts(alertname, "firing"), external), alertname,
                                   "exp_alerts", cwhere)
         if problem is None and "exp_pending" in check:
-            problem = _compare_alerts(check.get("exp_pending"), engine.alerts(alertname, "pending"), alertname,
+            problem = _compare_alerts(check.get("exp_pending"),
+                                      _with_external_labels(engine.alerts(alertname, "pending"), external), alertname,
                                       "exp_pending", cwhere)
         if problem:
             result.failures.append(TestFailure(result.path, name, shown_time, problem))
@@ -276,6 +337,9 @@ def _run_test(test: dict[str, Any], name: str, where: Where, groups: list[RuleGr
     for ci, check in enumerate(test.get("logql_expr_test") or []):
         cwhere = where / "logql_expr_test" / ci
         _keys(check, _EXPR_TEST_KEYS, cwhere, ("expr", "eval_time"))
+        if "exp_logs" in check:
+            raise (cwhere / "exp_logs").error("log queries (exp_logs) are not supported by the offline engine, "
+                                              "which evaluates metric queries only (the ruler runs no other kind)")
         eval_time = _time(check["eval_time"], cwhere / "eval_time")
         result.assertions += 1
         failure = _check_expr(evaluator, check, eval_time, cwhere)

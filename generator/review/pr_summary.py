@@ -27,7 +27,15 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from generator.truth.types import compile_re2
+from generator.review.alert_impact import (
+    ImpactError,
+    ImpactReport,
+    impact,
+    paging_tiers,
+    replay_files,
+    side_rule_groups,
+)
+from generator.truth.types import Duration, compile_re2
 
 TEMPLATES = Path(__file__).parent / "templates"
 TRUTH_PATH = "product/truth.yaml"
@@ -294,10 +302,16 @@ class Review:
     patterns: list[PatternChange]
     panels: list[PanelChange]
     files: list[str]  # generated files that differ, "M path" / "A path" / "D path"
+    impact: ImpactReport | None = None  # alert counts replayed on logs (`--logs`)
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.removed or self.changed or self.patterns or self.panels or self.files)
+
+    @property
+    def loki_alerts_touched(self) -> list[str]:
+        """Loki alerts added or changed (removed ones are found by comparing the two rule sets)."""
+        return [a.name for a in [*self.added, *self.changed] if a.backend == "loki"]
 
 
 def _alert_line(side: Side, alert: AlertRule) -> list[str]:
@@ -429,15 +443,54 @@ def compare(base: Side, head: Side) -> Review:
                   compare_panels(base, head), files)
 
 
+def _utc(ns: int | None) -> str:
+    from generator.logs.scanner import iso_time
+
+    return (iso_time(ns) or "-").replace("T", " ")[:16] + " UTC"
+
+
 def render_markdown(review: Review) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, trim_blocks=True,
                       lstrip_blocks=True, autoescape=False, keep_trailing_newline=True)
     env.filters["code"] = lambda text: "`" + str(text).replace("`", "'") + "`"
+    env.filters["utc"] = _utc
+    env.filters["duration"] = lambda ns: str(Duration(round(ns / 1e9)))
     return env.get_template("summary.md.j2").render(review=review, shown=EXAMPLES_SHOWN)
 
 
-def review_refs(repo: Path, base_ref: str, head_ref: str | None) -> Review:
-    return compare(build_side(repo, base_ref), build_side(repo, head_ref))
+def _tenant_dir(truth: dict[str, Any]) -> str:
+    logs = truth.get("logs") or {}
+    return f"loki/rules/{logs.get('tenant', 'fake') if isinstance(logs, dict) else 'fake'}"
 
 
-__all__ = ["Review", "ReviewError", "compare", "render_markdown", "review_refs", "side_from_artifacts"]
+def add_impact(review: Review, base: Side, head: Side, logs: list[str], truth_path: Path) -> None:
+    """Replay `logs` through both sides' Loki rules in one pass and attach the alert counts to the review. The log
+    line format and stream labels come from the working tree's truth (`truth_path`)."""
+    from generator.logs.inputs import BotLineFormat
+    from generator.truth import TruthError, load_truth
+
+    try:
+        truth = load_truth(truth_path, display_path=str(truth_path))
+    except TruthError as exc:
+        raise ReviewError("\n".join(str(p) for p in exc.problems)) from None
+    try:
+        base_groups = side_rule_groups(base.artifacts, _tenant_dir(base.truth))
+        head_groups = side_rule_groups(head.artifacts, _tenant_dir(head.truth))
+        replay = replay_files(logs, BotLineFormat.from_truth(truth.logs), base_groups, head_groups,
+                              truth.service.log_labels)
+    except ImpactError as exc:
+        raise ReviewError(str(exc)) from None
+    review.impact = impact(replay, logs, base_groups, head_groups, review.loki_alerts_touched, base.truth,
+                           head.truth, truth)
+
+
+def review_refs(repo: Path, base_ref: str, head_ref: str | None, logs: list[str] | None = None) -> Review:
+    base, head = build_side(repo, base_ref), build_side(repo, head_ref)
+    review = compare(base, head)
+    if logs:
+        add_impact(review, base, head, logs, repo / TRUTH_PATH)
+    return review
+
+
+__all__ = ["Review", "ReviewError", "add_impact", "compare", "paging_tiers", "render_markdown", "review_refs",
+           "side_from_artifacts"]

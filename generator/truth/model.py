@@ -71,6 +71,8 @@ class Ruler(Strict):
     interval: DurationField
     rate_limited_interval: DurationField
     occurrence_window: DurationField
+    # `obsctl lint --online`: bytes one evaluation of a rule may read (Loki's index stats), above which it warns
+    max_bytes_per_evaluation: int = Field(default=100_000_000, gt=0)
 
     @model_validator(mode="after")
     def _window_covers_interval(self) -> Ruler:

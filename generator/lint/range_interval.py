@@ -1,0 +1,31 @@
+"""`range-interval`: a range window shorter than the group interval leaves blind spots. Evaluations at t and
+t + interval see (t - range, t] and (t + interval - range, t + interval]; lines in between are never counted
+(Loki pkg/logql/range_vector.go: the window is left-open, right-closed)."""
+
+from __future__ import annotations
+
+from generator.checks.base import Problem
+from generator.lint.base import LintCheck, LintRule, range_aggregations
+from generator.lint.for_interval import duration_text
+
+
+class RangeInterval(LintCheck):
+    name = "range-interval"
+    severity = "warning"
+    description = "every range window is at least the group interval"
+
+    def check(self, rule: LintRule) -> list[Problem]:
+        if rule.query is None:
+            return []
+        problems = []
+        for aggregation in range_aggregations(rule.query):
+            window = aggregation.log_range.range_ns
+            if window < rule.interval_ns:
+                gap = rule.interval_ns - window
+                problems.append(self.problem(
+                    rule.where("expr"),
+                    f"{rule.name}: {aggregation.op} window [{duration_text(window)}] is shorter than the group "
+                    f"interval {duration_text(rule.interval_ns)} ({rule.group}): lines in the {duration_text(gap)} "
+                    f"between two windows are never seen; widen the window to at least "
+                    f"{duration_text(rule.interval_ns)}"))
+        return problems
