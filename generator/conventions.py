@@ -4,6 +4,8 @@ must spell the same way. Changing a value here changes every artifact that uses 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from generator.truth import Truth
 from generator.truth.model import Slo
 from generator.truth.types import Duration
@@ -55,48 +57,41 @@ POSTGRES_JOB = "postgres"
 EXPORTER_APPLICATION_NAME = "postgres_exporter"
 
 
-def metric_prefix(truth: Truth) -> str:
-    """`telegram-bot` -> `telegram_bot`: the bot's own metrics are namespaced by its service id."""
-    return truth.service.id.replace("-", "_")
+@dataclass(frozen=True)
+class ServiceNames:
+    """The names derived from the service id (`telegram-bot`): scrape jobs, exporter modules, the bot's metrics."""
+
+    metric_prefix: str  # `telegram_bot`: the bot's own metrics are namespaced by its service id
+    # Render.com's metrics: the OTLP resource attribute `service.name` becomes `job` (OTLP -> Prometheus convention)
+    # and `service.instance.id` becomes `instance`. Assumed: the Render service is named like the service id.
+    platform_job: str
+    health_probe_job: str
+    queue_job: str
+    blackbox_module: str
+    json_exporter_module: str
+    queue_metric: str
+    heartbeat_age_metric: str
+    pool_in_use_metric: str
+    pool_open_metric: str
+    platform_restarts_record: str
 
 
-def platform_job(truth: Truth) -> str:
-    """The `job` of Render.com's metrics: the OTLP resource attribute `service.name` becomes `job` (OTLP ->
-    Prometheus convention) and `service.instance.id` becomes `instance`. Assumed: the Render service is named like
-    the truth's service id."""
-    return truth.service.id
-
-
-def health_probe_job(truth: Truth) -> str:
-    return f"{truth.service.id}-health"
-
-
-def queue_job(truth: Truth) -> str:
-    return f"{truth.service.id}-queue"
-
-
-def blackbox_module(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_health"
-
-
-def json_exporter_module(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_health"
-
-
-def queue_metric(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_{truth.queue_depth.source_field}"
-
-
-def heartbeat_age_metric(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_lock_heartbeat_age_seconds"
-
-
-def pool_in_use_metric(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_db_pool_in_use_connections"
-
-
-def pool_open_metric(truth: Truth) -> str:
-    return f"{metric_prefix(truth)}_db_pool_open_connections"
+def names(truth: Truth) -> ServiceNames:
+    service = truth.service.id
+    prefix = service.replace("-", "_")
+    return ServiceNames(
+        metric_prefix=prefix,
+        platform_job=service,
+        health_probe_job=f"{service}-health",
+        queue_job=f"{service}-queue",
+        blackbox_module=f"{prefix}_health",
+        json_exporter_module=f"{prefix}_health",
+        queue_metric=f"{prefix}_{truth.queue_depth.source_field}",
+        heartbeat_age_metric=f"{prefix}_lock_heartbeat_age_seconds",
+        pool_in_use_metric=f"{prefix}_db_pool_in_use_connections",
+        pool_open_metric=f"{prefix}_db_pool_open_connections",
+        platform_restarts_record=f"render:instance_restarts:{truth.render.restart_signals.window}",
+    )
 
 
 # --- recording rules --------------------------------------------------------------------------------------------
@@ -107,10 +102,6 @@ PLATFORM_REQUESTS_PER_MINUTE = "render:http_requests:per_minute"
 PLATFORM_LATENCY_SECONDS = "render:http_latency:seconds"
 SLO_REQUESTS_RATE = "slo:http_requests:rate5m"
 SLO_ERRORS_RATE = "slo:http_errors:rate5m"
-
-
-def platform_restarts_record(truth: Truth) -> str:
-    return f"render:instance_restarts:{truth.render.restart_signals.window}"
 
 
 def slo_ratio_record(slo: Slo, window: Duration) -> str:

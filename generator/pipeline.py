@@ -70,10 +70,6 @@ KINDS: tuple[ArtifactKind, ...] = (
 )
 
 
-def owned_dirs() -> tuple[str, ...]:
-    return conventions.OWNED_DIRS
-
-
 class GenerationError(Exception):
     """Rendered artifacts failed their checks; nothing was written."""
 

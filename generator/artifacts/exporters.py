@@ -26,7 +26,7 @@ PROBE_TIMEOUT = Duration(5)
 
 def blackbox_config(truth: Truth) -> dict[str, Any]:
     health = truth.health_check
-    return {"modules": {conventions.blackbox_module(truth): {
+    return {"modules": {conventions.names(truth).blackbox_module: {
         "prober": "http",
         "timeout": str(PROBE_TIMEOUT),
         "http": {
@@ -41,7 +41,7 @@ def blackbox_config(truth: Truth) -> dict[str, Any]:
 
 def postgres_queries(truth: Truth) -> dict[str, Any]:
     heartbeat = truth.lock_heartbeat
-    prefix = conventions.metric_prefix(truth)
+    prefix = conventions.names(truth).metric_prefix
     # No heartbeat row at all means nobody holds the lock: report +Inf so the staleness alert fires.
     heartbeat_sql = (
         f"SELECT COALESCE(EXTRACT(EPOCH FROM (now() - max({heartbeat.column})))::float8, 'Infinity'::float8) "
@@ -85,8 +85,8 @@ def postgres_queries(truth: Truth) -> dict[str, Any]:
 
 def json_exporter_config(truth: Truth) -> dict[str, Any]:
     field = truth.queue_depth.source_field
-    return {"modules": {conventions.json_exporter_module(truth): {"metrics": [{
-        "name": conventions.queue_metric(truth),
+    return {"modules": {conventions.names(truth).json_exporter_module: {"metrics": [{
+        "name": conventions.names(truth).queue_metric,
         "path": f"{{.{field}}}",
         "help": f"Updates waiting in the bot's queue (`{field}` of {truth.service.health_path})",
         "type": "value",
@@ -109,11 +109,11 @@ def scrape_configs(truth: Truth, *, health_url: str, blackbox: str, postgres_exp
     ]
     jobs: list[dict[str, Any]] = [
         {
-            "job_name": conventions.health_probe_job(truth),
+            "job_name": conventions.names(truth).health_probe_job,
             "scrape_interval": interval,
             "scrape_timeout": timeout,
             "metrics_path": "/probe",
-            "params": {"module": [conventions.blackbox_module(truth)]},
+            "params": {"module": [conventions.names(truth).blackbox_module]},
             "static_configs": [{"targets": [health_url]}],
             "relabel_configs": [*probe_relabel, {"target_label": "__address__", "replacement": blackbox}],
         },
@@ -121,9 +121,9 @@ def scrape_configs(truth: Truth, *, health_url: str, blackbox: str, postgres_exp
     ]
     if json_exporter is not None:
         jobs.append({
-            "job_name": conventions.queue_job(truth),
+            "job_name": conventions.names(truth).queue_job,
             "metrics_path": "/probe",
-            "params": {"module": [conventions.json_exporter_module(truth)]},
+            "params": {"module": [conventions.names(truth).json_exporter_module]},
             "static_configs": [{"targets": [health_url]}],
             "relabel_configs": [*probe_relabel, {"target_label": "__address__", "replacement": json_exporter}],
         })

@@ -139,7 +139,7 @@ def health_tests(truth: Truth, rule: prometheus_plan.PromRule) -> list[dict[str,
     assert rule.alert is not None
     health = truth.health_check
     n = health.consecutive_failures
-    labels = {"job": conventions.health_probe_job(truth), "instance": PROBE_TARGET}
+    labels = {"job": conventions.names(truth).health_probe_job, "instance": PROBE_TARGET}
     series = series_text("probe_success", labels)
     interval = str(health.interval)
     fail_after_one = " ".join(["1"] + ["0"] * (n - 1) + ["1"] * 4)
@@ -167,7 +167,7 @@ def health_tests(truth: Truth, rule: prometheus_plan.PromRule) -> list[dict[str,
 
 def _instance_series(truth: Truth, instance: str, *, cpu: str, memory_bytes: str, limit: str) -> list[dict[str, str]]:
     names = truth.render.metric_names
-    labels = {"job": conventions.platform_job(truth), "instance": instance}
+    labels = {"job": conventions.names(truth).platform_job, "instance": instance}
     return [
         {"series": series_text(names.cpu_time, labels), "values": cpu},
         {"series": series_text(names.memory_usage, labels), "values": memory_bytes},
@@ -188,8 +188,8 @@ def event_tests(truth: Truth, oom: prometheus_plan.PromRule, startup: prometheus
     near_limit = prometheus_plan.number(round(limit_bytes * min(0.99, signals.oom_memory_ratio_above + 0.05)))
     normal = prometheus_plan.number(round(limit_bytes * 0.5))
     steady_cpu, restarted_cpu = f"0+6x{total}", f"0+6x{warm} 1+6x20"  # the counter drops at minute warm+1
-    job = {"job": conventions.platform_job(truth)}
-    probe_labels = {"job": conventions.health_probe_job(truth), "instance": PROBE_TARGET}
+    job = {"job": conventions.names(truth).platform_job}
+    probe_labels = {"job": conventions.names(truth).health_probe_job, "instance": PROBE_TARGET}
     check_at = str(STEP.scaled(warm + 3))
 
     def one(cpu: str, memory: str) -> list[dict[str, str]]:
@@ -233,11 +233,11 @@ def event_tests(truth: Truth, oom: prometheus_plan.PromRule, startup: prometheus
 def recording_tests(truth: Truth) -> list[dict[str, Any]]:
     """Raw series at a steady state -> the recorded value each alert compares."""
     names = truth.render.metric_names
-    job = conventions.platform_job(truth)
+    job = conventions.names(truth).platform_job
     inst = {"job": job, "instance": RENDER_INSTANCE}
     latency_scale = 1000 if truth.render.http_latency_unit == "milliseconds" else 1
     quantile = f"{truth.render.latency_alert.quantile:.2f}"
-    probe = {"job": conventions.health_probe_job(truth), "instance": PROBE_TARGET}
+    probe = {"job": conventions.names(truth).health_probe_job, "instance": PROBE_TARGET}
     uptime_5m = conventions.slo_ratio_record(truth.slos.uptime, Duration(300))
     errors_5m = conventions.slo_ratio_record(truth.slos.error_ratio, Duration(300))
     requests = names.http_requests
@@ -287,7 +287,7 @@ def build_tests(plan: Plan) -> dict[str, Any]:
             tests += threshold_tests(rule)
         elif rule.burn_conditions:
             uptime = rule.alert_id is not None and rule.alert_id.startswith(truth.slos.uptime.id)
-            job = conventions.health_probe_job(truth) if uptime else conventions.platform_job(truth)
+            job = conventions.names(truth).health_probe_job if uptime else conventions.names(truth).platform_job
             tests += burn_rate_tests(rule, job)
     tests += event_tests(truth, alerts["oom_kill"], alerts["startup_failure"])
     tests += recording_tests(truth)

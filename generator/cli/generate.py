@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from generator.cli.common import EXIT_FINDINGS, EXIT_INVALID_INPUT, load_or_exit, repo_option, truth_option
+from generator.truth import Truth
+
+Result = TypeVar("Result")
+
+
+def run_pipeline(truth_path: Path, repo: Path, step: Callable[[Truth, Path], Result]) -> Result:
+    """Load truth and run one pipeline step on it; a failed check prints every problem and exits 2."""
+    from generator import pipeline  # the renderers and the Grafana SDK load only for the commands that need them
+
+    truth = load_or_exit(truth_path)
+    try:
+        return step(truth, repo)
+    except pipeline.GenerationError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo("generated artifacts failed their checks; nothing was written.", err=True)
+        sys.exit(EXIT_INVALID_INPUT)
 
 
 @click.command()
 @truth_option
 @repo_option
 def generate(truth_path: Path, repo: Path) -> None:
-    """Render every artifact, validate it with the real tools, then swap it in atomically."""
-    from generator import pipeline
+    """Render every artifact, check it with the real tools, then swap it in atomically."""
+    from generator import conventions, pipeline
 
-    truth = load_or_exit(truth_path)
-    try:
-        artifacts = pipeline.generate(truth, repo)
-    except pipeline.GenerationError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo("generated artifacts failed validation; nothing was written.", err=True)
-        sys.exit(EXIT_INVALID_INPUT)
-    click.echo(f"wrote {len(artifacts)} files under {', '.join(pipeline.owned_dirs())}")
+    artifacts = run_pipeline(truth_path, repo, pipeline.generate)
+    click.echo(f"wrote {len(artifacts)} files under {', '.join(conventions.OWNED_DIRS)}")
 
 
 @click.command()
@@ -35,13 +47,7 @@ def check(truth_path: Path, repo: Path) -> None:
     """Fail (exit 1) with a diff when the committed artifacts differ from a fresh generation."""
     from generator import pipeline
 
-    truth = load_or_exit(truth_path)
-    try:
-        report = pipeline.stale_report(truth, repo)
-    except pipeline.GenerationError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_INVALID_INPUT)
+    report = run_pipeline(truth_path, repo, pipeline.stale_report)
     if report:
         for diff in report:
             click.echo(diff, err=True)

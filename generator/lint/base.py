@@ -55,6 +55,10 @@ class LintRule:
         line, _column = self.positions.locate((*self.loc, *fields))
         return f"{self.path}:{line}"
 
+    def aggregations(self) -> list[ast.RangeAggregation]:
+        """The expression's range aggregations, left to right; none when it is outside the engine's subset."""
+        return range_aggregations(self.query) if self.query is not None else []
+
     def templates(self) -> Iterator[tuple[str, str, str]]:
         """(section, key, text) of every label and annotation value."""
         for section in ("labels", "annotations"):
@@ -83,6 +87,17 @@ class LintCheck(ABC):
 
     def problem(self, where: str, message: str) -> Problem:
         return Problem(where, message, check=self.name, severity=self.severity)
+
+
+class AggregationCheck(LintCheck):
+    """A check that looks at each range aggregation of a rule's expression on its own."""
+
+    def check(self, rule: LintRule) -> list[Problem]:
+        return [problem for aggregation in rule.aggregations() for problem in self.check_aggregation(rule, aggregation)]
+
+    @abstractmethod
+    def check_aggregation(self, rule: LintRule, aggregation: ast.RangeAggregation) -> list[Problem]:
+        """The problems of one range aggregation of the rule; empty when it passes."""
 
 
 def _interval(value: Any) -> int | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator.checks.base import Problem
-from generator.lint.base import LintCheck, LintRule, range_aggregations, selector_text
+from generator.lint.base import LintCheck, LintRule, selector_text
 from generator.logs.live_loki import LokiQueryClient, LokiQueryError
 
 
@@ -32,10 +32,8 @@ class BytesPerEvaluation(LintCheck):
     max_bytes: int
 
     def check(self, rule: LintRule) -> list[Problem]:
-        if rule.query is None:
-            return []
         total = 0
-        for aggregation in range_aggregations(rule.query):
+        for aggregation in rule.aggregations():
             selector = selector_text(aggregation.log_range.selector)
             try:
                 stats = self.client.index_stats(selector, self.now_ns - aggregation.log_range.range_ns, self.now_ns)

@@ -5,27 +5,23 @@ t + interval see (t - range, t] and (t + interval - range, t + interval]; lines 
 from __future__ import annotations
 
 from generator.checks.base import Problem
-from generator.lint.base import LintCheck, LintRule, range_aggregations
+from generator.lint.base import AggregationCheck, LintRule
 from generator.lint.for_interval import duration_text
+from generator.logql_engine import ast
 
 
-class RangeInterval(LintCheck):
+class RangeInterval(AggregationCheck):
     name = "range-interval"
     severity = "warning"
     description = "every range window is at least the group interval"
 
-    def check(self, rule: LintRule) -> list[Problem]:
-        if rule.query is None:
+    def check_aggregation(self, rule: LintRule, aggregation: ast.RangeAggregation) -> list[Problem]:
+        window = aggregation.log_range.range_ns
+        if window >= rule.interval_ns:
             return []
-        problems = []
-        for aggregation in range_aggregations(rule.query):
-            window = aggregation.log_range.range_ns
-            if window < rule.interval_ns:
-                gap = rule.interval_ns - window
-                problems.append(self.problem(
-                    rule.where("expr"),
-                    f"{rule.name}: {aggregation.op} window [{duration_text(window)}] is shorter than the group "
-                    f"interval {duration_text(rule.interval_ns)} ({rule.group}): lines in the {duration_text(gap)} "
-                    f"between two windows are never seen; widen the window to at least "
-                    f"{duration_text(rule.interval_ns)}"))
-        return problems
+        gap = rule.interval_ns - window
+        return [self.problem(
+            rule.where("expr"),
+            f"{rule.name}: {aggregation.op} window [{duration_text(window)}] is shorter than the group "
+            f"interval {duration_text(rule.interval_ns)} ({rule.group}): lines in the {duration_text(gap)} "
+            f"between two windows are never seen; widen the window to at least {duration_text(rule.interval_ns)}")]

@@ -5,7 +5,7 @@ the expensive way; `|=` says the same and skips the regex engine (Loki's query b
 from __future__ import annotations
 
 from generator.checks.base import Problem
-from generator.lint.base import LintCheck, LintRule, range_aggregations
+from generator.lint.base import AggregationCheck, LintRule
 from generator.logql_engine import ast
 from generator.syntax.logql import LineFilter, line_filters_for, quote_string
 
@@ -16,21 +16,14 @@ def regex_is_literal(regex: str) -> bool:
     return line_filters_for(regex) == [LineFilter("|=", regex)]
 
 
-class RegexLiteral(LintCheck):
+class RegexLiteral(AggregationCheck):
     name = "regex-literal"
     severity = "warning"
     description = "regex line filters that are plain text use |= or !="
 
-    def check(self, rule: LintRule) -> list[Problem]:
-        if rule.query is None:
-            return []
-        problems = []
-        for aggregation in range_aggregations(rule.query):
-            for stage in aggregation.log_range.stages:
-                if isinstance(stage, ast.LineFilter) and stage.op in _AS_LITERAL and regex_is_literal(stage.value):
-                    literal = _AS_LITERAL[stage.op]
-                    problems.append(self.problem(
-                        rule.where("expr"),
-                        f"{rule.name}: {stage.op} {quote_string(stage.value)} matches plain text: write "
-                        f"{literal} {quote_string(stage.value)} (a substring search, no regex)"))
-        return problems
+    def check_aggregation(self, rule: LintRule, aggregation: ast.RangeAggregation) -> list[Problem]:
+        return [self.problem(rule.where("expr"),
+                             f"{rule.name}: {stage.op} {quote_string(stage.value)} matches plain text: write "
+                             f"{_AS_LITERAL[stage.op]} {quote_string(stage.value)} (a substring search, no regex)")
+                for stage in aggregation.log_range.stages
+                if isinstance(stage, ast.LineFilter) and stage.op in _AS_LITERAL and regex_is_literal(stage.value)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator.checks.base import Problem
-from generator.lint.base import LintCheck, LintRule, range_aggregations, selector_text
+from generator.lint.base import LintCheck, LintRule, selector_text
 from generator.lint.for_interval import duration_text
 from generator.logs.live_loki import LokiQueryClient, LokiQueryError
 
@@ -27,10 +27,8 @@ class StreamSelector(LintCheck):
         self._seen: dict[str, int | str] = {}  # selector -> streams found, or the error text
 
     def check(self, rule: LintRule) -> list[Problem]:
-        if rule.query is None:
-            return []
         problems = []
-        for selector in dict.fromkeys(selector_text(a.log_range.selector) for a in range_aggregations(rule.query)):
+        for selector in dict.fromkeys(selector_text(a.log_range.selector) for a in rule.aggregations()):
             if selector not in self._seen:
                 try:
                     self._seen[selector] = len(self.client.series(selector, self.now_ns - self.lookback_ns,

@@ -79,70 +79,57 @@ def _pattern_description(text: str) -> str:
     return go_template_text(text)
 
 
-def forbidden_pattern_rule(truth: Truth, pattern: ForbiddenPattern) -> LokiRule:
-    window = truth.logs.ruler.occurrence_window
-    filters = render_line_filters(line_filters_for(pattern.regex))
-    labels = alert_labels(truth, pattern.id, "forbidden_pattern", pattern.priority)
-    labels["pattern_id"] = pattern.id
+def pattern_count_rule(truth: Truth, pattern_id: str, alert: str, kind: str, regex: str, window: Duration,
+                       above: int, summary: str, description: str, runbook_steps: list[str],
+                       priority: str | None = None) -> LokiRule:
+    """An alert on more than `above` lines matching `regex` within `window`: the shape of every pattern alert."""
+    labels = alert_labels(truth, pattern_id, kind, priority)
+    labels["pattern_id"] = pattern_id
     return LokiRule(
-        alert=alert_name(pattern.id),
-        expr=count_query(truth, filters, window, 0),
+        alert=alert,
+        expr=count_query(truth, render_line_filters(line_filters_for(regex)), window, above),
         for_=Duration(0),
         labels=labels,
-        annotations=alert_annotations(
-            truth, pattern.id,
-            summary=go_template_text(f"Forbidden log pattern /{pattern.regex}/ ({pattern.priority})")
-            + f" seen {{{{ $value }}}} time(s) in the last {window}",
-            description=_pattern_description(
-                f"{pattern.reason} This pattern must never appear in production logs: act immediately."
-            ),
-            runbook_steps=pattern.runbook,
-        ),
+        annotations=alert_annotations(truth, pattern_id, summary=summary, description=description,
+                                      runbook_steps=runbook_steps),
+    )
+
+
+def forbidden_pattern_rule(truth: Truth, pattern: ForbiddenPattern) -> LokiRule:
+    window = truth.logs.ruler.occurrence_window
+    return pattern_count_rule(
+        truth, pattern.id, alert_name(pattern.id), "forbidden_pattern", pattern.regex, window, 0,
+        summary=go_template_text(f"Forbidden log pattern /{pattern.regex}/ ({pattern.priority})")
+        + f" seen {{{{ $value }}}} time(s) in the last {window}",
+        description=_pattern_description(
+            f"{pattern.reason} This pattern must never appear in production logs: act immediately."),
+        runbook_steps=pattern.runbook, priority=pattern.priority,
     )
 
 
 def rate_limited_pattern_rule(truth: Truth, pattern: RateLimitedPattern) -> LokiRule:
     limit = pattern.limit
-    filters = render_line_filters(line_filters_for(pattern.regex))
-    labels = alert_labels(truth, pattern.id, "rate_limited_pattern")
-    labels["pattern_id"] = pattern.id
-    return LokiRule(
-        alert=alert_name(pattern.id) + "RateExceeded",
-        expr=count_query(truth, filters, limit.per, limit.count),
-        for_=Duration(0),
-        labels=labels,
-        annotations=alert_annotations(
-            truth, pattern.id,
-            summary=go_template_text(f"/{pattern.regex}/ logged")
-            + f" {{{{ $value }}}} times in {limit.per} (allowed: at most {limit.count})",
-            description=_pattern_description(
-                f"{pattern.reason} More often than {limit.count} per {limit.per} suggests an attack or a bug."
-            ),
-            runbook_steps=pattern.runbook,
-        ),
+    return pattern_count_rule(
+        truth, pattern.id, alert_name(pattern.id) + "RateExceeded", "rate_limited_pattern", pattern.regex,
+        limit.per, limit.count,
+        summary=go_template_text(f"/{pattern.regex}/ logged")
+        + f" {{{{ $value }}}} times in {limit.per} (allowed: at most {limit.count})",
+        description=_pattern_description(
+            f"{pattern.reason} More often than {limit.count} per {limit.per} suggests an attack or a bug."),
+        runbook_steps=pattern.runbook,
     )
 
 
 def secret_leak_rule(truth: Truth, secret: SecretPattern) -> LokiRule:
     """A leaked secret pages whether the line arrived raw or already masked by the ingestion pipeline."""
     window = truth.logs.ruler.occurrence_window
-    filters = render_line_filters(line_filters_for(log_format.secret_detection_regex(secret)))
-    labels = alert_labels(truth, secret.id, "secret_leak")
-    labels["pattern_id"] = secret.id
-    return LokiRule(
-        alert=alert_name(secret.id),
-        expr=count_query(truth, filters, window, 0),
-        for_=Duration(0),
-        labels=labels,
-        annotations=alert_annotations(
-            truth, secret.id,
-            summary=go_template_text(f"{secret.what} found in the logs") + f" ({{{{ $value }}}} line(s) in {window})",
-            description=go_template_text(
-                f"{secret.what} must never be logged. Rotate it now if it is a credential, then remove the log "
-                "statement; the line itself is not quoted here to avoid spreading the secret."
-            ),
-            runbook_steps=["tail_logs"] if "tail_logs" in truth.runbooks else [],
-        ),
+    return pattern_count_rule(
+        truth, secret.id, alert_name(secret.id), "secret_leak", log_format.secret_detection_regex(secret), window, 0,
+        summary=go_template_text(f"{secret.what} found in the logs") + f" ({{{{ $value }}}} line(s) in {window})",
+        description=go_template_text(
+            f"{secret.what} must never be logged. Rotate it now if it is a credential, then remove the log "
+            "statement; the line itself is not quoted here to avoid spreading the secret."),
+        runbook_steps=["tail_logs"] if "tail_logs" in truth.runbooks else [],
     )
 
 

@@ -140,7 +140,7 @@ def threshold_alert(truth: Truth, alert_id: str, series: str, matchers: dict[str
 
 
 def probe_success(truth: Truth) -> str:
-    return selector("probe_success", job=conventions.health_probe_job(truth))
+    return selector("probe_success", job=conventions.names(truth).health_probe_job)
 
 
 def health_rules(truth: Truth) -> list[PromRule]:
@@ -159,7 +159,7 @@ def health_rules(truth: Truth) -> list[PromRule]:
         ),
         make_alert(
             truth, "startup_failure", "inferred_event",
-            f"{probe_success(truth)} == 0 and on () {conventions.platform_restarts_record(truth)}",
+            f"{probe_success(truth)} == 0 and on () {conventions.names(truth).platform_restarts_record}",
             for_=startup_for,
             summary=f"{truth.service.title} restarted and is not healthy: startup failure",
             description=f"An instance (re)started within {signals.window} and {truth.service.health_path} has "
@@ -176,7 +176,7 @@ def exporter_rules(truth: Truth) -> list[PromRule]:
     queue, pool, heartbeat = truth.queue_depth, truth.database_pool, truth.lock_heartbeat
     return [
         threshold_alert(
-            truth, queue.id, conventions.queue_metric(truth), {}, queue.alert_above, queue.for_,
+            truth, queue.id, conventions.names(truth).queue_metric, {}, queue.alert_above, queue.for_,
             summary=f"Queue depth {{{{ $value }}}} (threshold: above {number(queue.alert_above)} for {queue.for_})",
             description=f"`{queue.source_field}` in {truth.service.health_path} stayed above "
             f"{number(queue.alert_above)} for {queue.for_} (target: below {number(queue.target_below)}): "
@@ -184,7 +184,7 @@ def exporter_rules(truth: Truth) -> list[PromRule]:
             runbook=["tail_logs", "recent_jobs"],
         ),
         threshold_alert(
-            truth, pool.id, conventions.pool_in_use_metric(truth), {}, pool.alert_above, pool.for_,
+            truth, pool.id, conventions.names(truth).pool_in_use_metric, {}, pool.alert_above, pool.for_,
             summary=f"{{{{ $value }}}} database connections in use of {pool.max_connections} "
             f"(threshold: above {number(pool.alert_above)} for {pool.for_})",
             description=f"Connections in use (pg_stat_activity) stayed above {number(pool.alert_above)} of "
@@ -192,7 +192,7 @@ def exporter_rules(truth: Truth) -> list[PromRule]:
             runbook=["lock_state", "tail_logs"],
         ),
         threshold_alert(
-            truth, heartbeat.id, conventions.heartbeat_age_metric(truth), {}, heartbeat.alert_older_than.seconds,
+            truth, heartbeat.id, conventions.names(truth).heartbeat_age_metric, {}, heartbeat.alert_older_than.seconds,
             Duration(0),
             summary=f"Lock heartbeat is {{{{ $value }}}} s old (threshold: {heartbeat.alert_older_than})",
             description=f"`{heartbeat.table}.{heartbeat.column}` is older than {heartbeat.alert_older_than} "
@@ -205,7 +205,7 @@ def exporter_rules(truth: Truth) -> list[PromRule]:
 # --- Render metrics streams --------------------------------------------------------------------------------------
 
 def platform_selector(truth: Truth, metric: str) -> str:
-    return selector(metric, job=conventions.platform_job(truth))
+    return selector(metric, job=conventions.names(truth).platform_job)
 
 
 def quantile_regex(quantile: float) -> str:
@@ -233,7 +233,7 @@ def platform_recording_rules(truth: Truth) -> list[PromRule]:
         # A restart: an instance's CPU-time counter reset, or an instance id that was not there one window ago
         # while the service was (so a fresh Prometheus or a first push is not mistaken for a restart).
         PromRule(
-            record=conventions.platform_restarts_record(truth),
+            record=conventions.names(truth).platform_restarts_record,
             expr=f"(sum by (job) (resets({cpu}[{window}])) > 0)"
                  f" or (count by (job) ({memory} unless {memory} offset {window})"
                  f" and on (job) count by (job) ({memory} offset {window}))",
@@ -260,7 +260,7 @@ def band_rules(truth: Truth, bands: Bands, series: str, labels: dict[str, str], 
 
 def platform_rules(truth: Truth) -> list[PromRule]:
     platform = truth.render
-    job = {"job": conventions.platform_job(truth)}
+    job = {"job": conventions.names(truth).platform_job}
     latency = platform.latency_alert
     signals = platform.restart_signals
     names = platform.metric_names
@@ -288,7 +288,7 @@ def platform_rules(truth: Truth) -> list[PromRule]:
             truth, "oom_kill", "inferred_event",
             f"max by (job) (max_over_time({memory}[{signals.window}]) / on (job, instance) "
             f"max_over_time({limit}[{signals.window}])) > {number(signals.oom_memory_ratio_above)}"
-            f" and on (job) {conventions.platform_restarts_record(truth)}",
+            f" and on (job) {conventions.names(truth).platform_restarts_record}",
             summary=f"{truth.service.title} was probably OOM-killed: memory reached "
                     f"{signals.oom_memory_ratio_above:.0%} of the limit, then an instance restarted",
             description=f"Within {signals.window} an instance's memory exceeded "
@@ -318,7 +318,7 @@ def uptime_recording_rules(truth: Truth) -> list[PromRule]:
 
 def error_ratio_recording_rules(truth: Truth) -> list[PromRule]:
     slo = truth.slos.error_ratio
-    job = conventions.platform_job(truth)
+    job = conventions.names(truth).platform_job
     requests = selector(truth.render.metric_names.http_requests, job=job)
     errors = selector(truth.render.metric_names.http_requests, job=job, status_code=Regex("5.."))
     total_rate, error_rate = conventions.SLO_REQUESTS_RATE, conventions.SLO_ERRORS_RATE

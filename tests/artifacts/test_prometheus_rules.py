@@ -145,7 +145,7 @@ def test_generated_files_are_deterministic_and_carry_the_header(truth: Truth) ->
 
 
 def test_blackbox_module_accepts_a_healthy_body_and_rejects_a_degraded_one(truth: Truth) -> None:
-    module = exporters.blackbox_config(truth)["modules"][conventions.blackbox_module(truth)]
+    module = exporters.blackbox_config(truth)["modules"][conventions.names(truth).blackbox_module]
     pattern = compile_re2(module["http"]["fail_if_body_not_matches_regexp"][0])
     assert pattern.search('{"status": "ok", "queue_size": 3}')
     assert pattern.search('{"status":"healthy"}')
@@ -158,7 +158,7 @@ def test_exporter_queries_read_the_truth_table_and_json_field(truth: Truth) -> N
     heartbeat_sql = queries["telegram_bot_lock_heartbeat"]["query"]
     assert f"max({truth.lock_heartbeat.column})" in heartbeat_sql
     assert f"FROM {truth.lock_heartbeat.table}" in heartbeat_sql
-    metric = exporters.json_exporter_config(truth)["modules"][conventions.json_exporter_module(truth)]
+    metric = exporters.json_exporter_config(truth)["modules"][conventions.names(truth).json_exporter_module]
     assert metric["metrics"][0]["path"] == "{.queue_size}"
     assert metric["metrics"][0]["name"] in prometheus_rules.render(build_plan(truth))[0].content
 

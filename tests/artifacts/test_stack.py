@@ -311,11 +311,11 @@ def test_generated_prometheus_config_passes_promtool_with_the_generated_rules(ge
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rules found" in done.stdout  # the rule file was found and loaded, not skipped
     config = yaml.safe_load((generated / conventions.PROMETHEUS_CONFIG_PATH).read_text())
-    probe = next(j for j in config["scrape_configs"] if j["job_name"] == conventions.health_probe_job(truth))
+    probe = next(j for j in config["scrape_configs"] if j["job_name"] == conventions.names(truth).health_probe_job)
     assert probe["scrape_interval"] == str(truth.health_check.interval)  # the seed's "every 60 seconds"
     assert probe["static_configs"][0]["targets"] == [f"http://{stack.BOT_ADDRESS}{truth.health_check.path}"]
     jobs = {j["job_name"] for j in config["scrape_configs"]}
-    assert {conventions.queue_job(truth), conventions.POSTGRES_JOB, "alertmanager"} <= jobs
+    assert {conventions.names(truth).queue_job, conventions.POSTGRES_JOB, "alertmanager"} <= jobs
 
 
 def test_generated_alertmanager_config_passes_amtool(generated: Path) -> None:
@@ -734,7 +734,7 @@ def test_schema_serves_the_seed_queries_the_bot_writes_and_the_exporter_reads(de
             row = psql(query["query"]).strip()
             assert row, name
         age = float(psql(exporters.postgres_queries(truth)[
-            f"{conventions.metric_prefix(truth)}_lock_heartbeat"]["query"]).strip())
+            f"{conventions.names(truth).metric_prefix}_lock_heartbeat"]["query"]).strip())
         assert 0 <= age < truth.lock_heartbeat.alert_older_than.seconds
     finally:
         server.send_signal(signal.SIGINT)  # fast shutdown

@@ -7,10 +7,10 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -159,3 +159,15 @@ class FakeServer:
     def handle(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
                body: bytes) -> Reply:
         raise NotImplementedError
+
+
+Served = TypeVar("Served", bound=FakeServer)
+
+
+def serving(server: Served) -> Iterator[Served]:
+    """For a fixture: `yield from serving(FakeX())` starts the fake on loopback and stops it after the test."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -25,6 +25,7 @@ from generator.lint.template_labels import TemplateLabels
 from generator.lint.template_syntax import TemplateSyntax
 from generator.logs.live_loki import LokiConnection, LokiQueryClient
 from tests.fakes.loki_query import FakeLokiQuery
+from tests.fakes.server import serving
 from tests.tooling import REPO, require_tool
 
 BAD_RULES = REPO / "tests" / "lint" / "bad-rules.yaml"
@@ -145,9 +146,7 @@ def test_a_file_that_is_not_a_rule_file_is_a_located_error(tmp_path: Path) -> No
 
 @pytest.fixture
 def loki() -> Iterator[FakeLokiQuery]:
-    server = FakeLokiQuery().start()
-    yield server
-    server.stop()
+    yield from serving(FakeLokiQuery())
 
 
 def test_online_checks_ask_the_series_and_index_stats_apis(loki: FakeLokiQuery, tmp_path: Path) -> None:

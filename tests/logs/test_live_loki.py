@@ -15,6 +15,7 @@ from generator.logql_engine import LogStore
 from generator.logs.live_backtest import chunk_spans, pull_lines
 from generator.logs.live_loki import LokiConnection, LokiQueryClient, LokiQueryError
 from tests.fakes.loki_query import FakeLokiQuery
+from tests.fakes.server import serving
 
 EXPR = 'sum by (service) (count_over_time({service="telegram-bot"} |= `ERROR` [5m])) > 2'
 RULES = f"""groups:
@@ -36,9 +37,7 @@ def at(hour: int, minute: int, second: int = 0) -> int:
 
 @pytest.fixture
 def loki() -> Iterator[FakeLokiQuery]:
-    server = FakeLokiQuery().start()
-    yield server
-    server.stop()
+    yield from serving(FakeLokiQuery())
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import requests
 import yaml
 
 from tests.fakes.loki_ruler import FakeLokiRuler
+from tests.fakes.server import serving
 from tests.tooling import require_tool
 
 GROUP = """name: errors
@@ -22,16 +23,12 @@ rules:
 
 @pytest.fixture
 def ruler() -> Iterator[FakeLokiRuler]:
-    server = FakeLokiRuler().start()
-    yield server
-    server.stop()
+    yield from serving(FakeLokiRuler())
 
 
 @pytest.fixture
 def single_tenant_ruler() -> Iterator[FakeLokiRuler]:
-    server = FakeLokiRuler(auth_enabled=False).start()
-    yield server
-    server.stop()
+    yield from serving(FakeLokiRuler(auth_enabled=False))
 
 
 def post(ruler: FakeLokiRuler, namespace: str, body: str, tenant: str | None = "t1",

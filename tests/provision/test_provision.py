@@ -27,6 +27,7 @@ from generator.provision.plan import MANAGED_TAG, differences, normalise_rule_gr
 from generator.provision.retry import TransientError, with_retries
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.loki_ruler import FakeLokiRuler
+from tests.fakes.server import serving
 from tests.tooling import free_port, require_tool
 
 GRAFANA_TOKEN = "glsa_obsctlTEST0123456789abcdefSECRET"
@@ -129,16 +130,12 @@ class Tree:
 
 @pytest.fixture
 def grafana() -> Iterator[FakeGrafana]:
-    server = FakeGrafana(GRAFANA_TOKEN).start()
-    yield server
-    server.stop()
+    yield from serving(FakeGrafana(GRAFANA_TOKEN))
 
 
 @pytest.fixture
 def loki() -> Iterator[FakeLokiRuler]:
-    server = FakeLokiRuler().start()
-    yield server
-    server.stop()
+    yield from serving(FakeLokiRuler())
 
 
 @pytest.fixture

@@ -53,23 +53,13 @@ def band_steps(bands: Bands, unit_label: str, below_normal_is_unusual: bool) -> 
     return steps
 
 
-def cpu_percent(truth: Truth) -> str:
-    """The recorded CPU share of the limit the CPU alerts compare, busiest instance."""
-    return f"max({q.platform_series(truth, conventions.PLATFORM_CPU_PERCENT)})"
-
-
-def memory_mb(truth: Truth) -> str:
-    """The recorded memory in MiB the memory alerts compare, largest instance."""
-    return f"max({q.platform_series(truth, conventions.PLATFORM_MEMORY_MB)})"
+def recorded_max(truth: Truth, record: str) -> str:
+    """A recorded series the resource alerts compare (CPU share, memory, requests per minute), highest instance."""
+    return f"max({q.platform_series(truth, record)})"
 
 
 def memory_limit_mb(truth: Truth) -> str:
     return f"max({q.platform_raw(truth, 'memory_limit')}) / {prometheus_plan.MIB}"
-
-
-def requests_per_minute(truth: Truth) -> str:
-    """The recorded requests per minute the traffic alerts compare."""
-    return f"max({q.platform_series(truth, conventions.PLATFORM_REQUESTS_PER_MINUTE)})"
 
 
 def instance_count(truth: Truth) -> str:
@@ -79,6 +69,8 @@ def instance_count(truth: Truth) -> str:
 
 def build(context: Context) -> dict[str, Any]:
     truth = context.truth
+    cpu_query, memory_query, rpm_query = (recorded_max(truth, record) for record in (
+        conventions.PLATFORM_CPU_PERCENT, conventions.PLATFORM_MEMORY_MB, conventions.PLATFORM_REQUESTS_PER_MINUTE))
     prom = context.ds("prometheus")
     platform = truth.render
     grid = Grid()
@@ -93,11 +85,11 @@ def build(context: Context) -> dict[str, Any]:
     grid.add(gauge_panel(
         "CPU (share of limit)", "CPU time used per second as a share of the instance's CPU limit, busiest "
         f"instance. Normal {cpu.normal.from_:g}-{cpu.normal.to:g} %; above {cpu.critical_above:g} % throttling "
-        "is likely.", prom, [promql(cpu_percent(truth), instant=True)], "percent", cpu_steps, 0, 100, "%"), 6, 8)
+        "is likely.", prom, [promql(cpu_query, instant=True)], "percent", cpu_steps, 0, 100, "%"), 6, 8)
     grid.add(timeseries_panel(
         "CPU over time (share of limit)", "CPU use as a share of the limit, busiest instance; the threshold lines "
         "are the warning and critical alert thresholds.", prom,
-        [promql(cpu_percent(truth), legend="CPU % of limit")], "percent", cpu_steps, "%", maximum=100), 18, 8)
+        [promql(cpu_query, legend="CPU % of limit")], "percent", cpu_steps, "%", maximum=100), 18, 8)
 
     grid.row("Memory")
     memory = platform.memory_mb
@@ -106,11 +98,11 @@ def build(context: Context) -> dict[str, Any]:
     grid.add(gauge_panel(
         f"Memory (of {instance_mb} MB)", f"Memory used by the largest instance in MB (MiB), against the "
         f"{instance_mb} MB instance: an OOM kill restarts the bot.", prom,
-        [promql(memory_mb(truth), instant=True)], "mbytes", memory_steps, 0, instance_mb, "MB"), 6, 8)
+        [promql(memory_query, instant=True)], "mbytes", memory_steps, 0, instance_mb, "MB"), 6, 8)
     grid.add(timeseries_panel(
         "Memory over time", f"Memory of the largest instance and Render's limit, in MB (MiB); warning above "
         f"{memory.warning_above:g} MB, critical above {memory.critical_above:g} MB.", prom,
-        [promql(memory_mb(truth), "A", "memory used"), promql(memory_limit_mb(truth), "B", "limit")],
+        [promql(memory_query, "A", "memory used"), promql(memory_limit_mb(truth), "B", "limit")],
         "mbytes", memory_steps, "MB", maximum=instance_mb), 18, 8)
 
     grid.row("Traffic")
@@ -120,11 +112,11 @@ def build(context: Context) -> dict[str, Any]:
         "Requests per minute", f"HTTP requests per minute to the web service. Normal {rpm.normal.from_:g}-"
         f"{rpm.normal.to:g}; above {rpm.warning_above:g} a traffic spike, above {rpm.critical_above:g} a "
         "possible attack; below normal Telegram may have stopped delivering.", prom,
-        [promql(requests_per_minute(truth))], "reqpm", rpm_steps, "req/min"), 6, 8)
+        [promql(rpm_query)], "reqpm", rpm_steps, "req/min"), 6, 8)
     grid.add(timeseries_panel(
         "Requests per minute by status", "HTTP requests per minute by status code; the thresholds apply to the "
         "total.", prom,
-        [promql(requests_per_minute(truth), "A", "total"),
+        [promql(rpm_query, "A", "total"),
          promql(f"60 * sum by (status_code) (rate({q.platform_raw(truth, 'http_requests')}[{q.RATE_INTERVAL}]))",
                 "B", "{{status_code}}")],
         "reqpm", rpm_steps, "req/min"), 18, 8)

@@ -120,7 +120,7 @@ def error_lines(truth: Truth, containing: str | None = None) -> str:
 
 def platform_series(truth: Truth, record: str) -> str:
     """A Render recording rule's series for the bot's Render service (e.g. CPU percent, memory MiB)."""
-    return prometheus_plan.selector(record, job=conventions.platform_job(truth))
+    return prometheus_plan.selector(record, job=conventions.names(truth).platform_job)
 
 
 def platform_raw(truth: Truth, key: str) -> str:
@@ -130,18 +130,19 @@ def platform_raw(truth: Truth, key: str) -> str:
 
 def platform_latency(truth: Truth, quantile: float) -> str:
     """Render's recorded latency quantile in seconds (the series the latency alert compares)."""
-    return prometheus_plan.selector(conventions.PLATFORM_LATENCY_SECONDS, job=conventions.platform_job(truth),
+    return prometheus_plan.selector(conventions.PLATFORM_LATENCY_SECONDS, job=conventions.names(truth).platform_job,
                                quantile=prometheus_plan.Regex(prometheus_plan.quantile_regex(quantile)))
 
 
 def health_probe(truth: Truth, metric: str) -> str:
     """A blackbox metric of the probe of the bot's health endpoint."""
-    return prometheus_plan.selector(metric, job=conventions.health_probe_job(truth))
+    return prometheus_plan.selector(metric, job=conventions.names(truth).health_probe_job)
 
 
 def slo_error_ratio(truth: Truth, slo: Slo, window: Duration) -> str:
     """The SLO's recorded error ratio over one of its burn-rate windows."""
-    job = conventions.health_probe_job(truth) if slo.id == truth.slos.uptime.id else conventions.platform_job(truth)
+    names = conventions.names(truth)
+    job = names.health_probe_job if slo.id == truth.slos.uptime.id else names.platform_job
     return prometheus_plan.selector(conventions.slo_ratio_record(slo, window), job=job)
 
 

@@ -24,7 +24,7 @@ from generator.artifacts.dashboards.panels import (
 )
 from generator.conventions import alert_name
 from generator.truth import Truth
-from generator.truth.model import Slo
+from generator.truth.model import Slo, ThresholdAlert
 from generator.truth.types import Duration
 
 SLUG = "service-health"
@@ -85,13 +85,17 @@ def burn_rate_panel(context: Context, slo: Slo, what: str) -> Any:
         context.ds("prometheus"), targets, "x", _burn_steps(truth, slo), "x")
 
 
+def alert_band_steps(normal: str, above_normal: tuple[float, str], alert: tuple[float, str, str]) -> list[Step]:
+    """Normal, above normal from a value, and critical from the alert's value (labelled with its alert id)."""
+    return [Step(None, OK, normal), Step(above_normal[0], ABOVE_NORMAL, above_normal[1]),
+            Step(alert[0], CRITICAL, alert[1], alert[2])]
+
+
 def heartbeat_steps(truth: Truth) -> list[Step]:
     heartbeat = truth.lock_heartbeat
-    return [Step(None, OK, "fresh"),
-            Step(heartbeat.expected_every.seconds, ABOVE_NORMAL,
-                 f"a beat is late (expected every {heartbeat.expected_every})"),
-            Step(heartbeat.alert_older_than.seconds, CRITICAL,
-                 f"stale lock (older than {heartbeat.alert_older_than})", heartbeat.id)]
+    return alert_band_steps(
+        "fresh", (heartbeat.expected_every.seconds, f"a beat is late (expected every {heartbeat.expected_every})"),
+        (heartbeat.alert_older_than.seconds, f"stale lock (older than {heartbeat.alert_older_than})", heartbeat.id))
 
 
 # --- panels ------------------------------------------------------------------------------------------------------
@@ -239,36 +243,36 @@ def errors_row(context: Context, grid: Grid) -> None:
         9, 8)
 
 
+def target_steps(signal: ThresholdAlert) -> list[Step]:
+    """Below the target, above it, and the alert's own threshold (red from the first value that fires)."""
+    return alert_band_steps(
+        f"below the target ({signal.target_below:g})", (signal.target_below, "above target"),
+        (first_firing_value(signal.alert_above, True), f"above {signal.alert_above:g} (alert after {signal.for_})",
+         signal.id))
+
+
 def capacity_row(context: Context, grid: Grid) -> None:
     """Queue depth, database pool and lock heartbeat against their alert thresholds."""
     truth = context.truth
     prom = context.ds("prometheus")
     grid.row("Capacity")
     queue = truth.queue_depth
-    queue_steps = [Step(None, OK, f"below the target ({queue.target_below:g})"),
-                   Step(queue.target_below, ABOVE_NORMAL, "above target"),
-                   Step(first_firing_value(queue.alert_above, True), CRITICAL,
-                        f"above {queue.alert_above:g} (alert after {queue.for_})", queue.id)]
     grid.add(timeseries_panel(
         "Update queue depth",
         f"Updates waiting in the bot's queue (`{queue.source_field}` of {truth.service.health_path}).", prom,
-        [promql(f"max({conventions.queue_metric(truth)})", legend=queue.source_field)], "none", queue_steps,
-        "updates"), 8, 8)
+        [promql(f"max({conventions.names(truth).queue_metric})", legend=queue.source_field)], "none",
+        target_steps(queue), "updates"), 8, 8)
     pool = truth.database_pool
-    pool_steps = [Step(None, OK, f"below the target ({pool.target_below:g})"),
-                  Step(pool.target_below, ABOVE_NORMAL, "above target"),
-                  Step(first_firing_value(pool.alert_above, True), CRITICAL,
-                       f"above {pool.alert_above:g} (alert after {pool.for_})", pool.id)]
     grid.add(gauge_panel(
         f"Database connections in use (of {pool.max_connections})", "Connections to the bot's database that are "
         f"not idle (pg_stat_activity, via postgres_exporter), against the pool size {pool.max_connections}.", prom,
-        [promql(f"max({conventions.pool_in_use_metric(truth)})", instant=True)], "none", pool_steps, 0,
+        [promql(f"max({conventions.names(truth).pool_in_use_metric})", instant=True)], "none", target_steps(pool), 0,
         pool.max_connections, "connections"), 8, 8)
     heartbeat = truth.lock_heartbeat
     grid.add(timeseries_panel(
         "Lock heartbeat age", f"Seconds since `{heartbeat.column}` in `{heartbeat.table}`; the lock holder beats "
         f"every {heartbeat.expected_every}.", prom,
-        [promql(f"max({conventions.heartbeat_age_metric(truth)})", legend="heartbeat age")], "s",
+        [promql(f"max({conventions.names(truth).heartbeat_age_metric})", legend="heartbeat age")], "s",
         heartbeat_steps(truth), "s"), 8, 8)
 
 
