@@ -311,6 +311,10 @@ class Slos(Strict):
         """Every SLO with its key under `slos`, in file order: each gets burn-rate alerts."""
         return [("uptime", self.uptime), ("error_ratio", self.error_ratio), ("log_error_ratio", self.log_error_ratio)]
 
+    def of_burn_alert(self, alert_id: str) -> tuple[str, Slo]:
+        """The SLO (and its key) a `<slo id>_burn_<window name>` alert burns; StopIteration when none."""
+        return next((key, slo) for key, slo in self.all() if alert_id.startswith(slo.id + "_burn_"))
+
 
 class HealthCheck(Strict):
     id: str = Field(pattern=ID_RE)
@@ -599,6 +603,6 @@ class Truth(Strict):
 
         loc = self.alert_ids()[alert_id]
         if loc[:2] == ("slos", "burn_rate_windows"):
-            slo_key = next(key for key, slo in self.slos.all() if alert_id.startswith(slo.id + "_burn_"))
+            slo_key = self.slos.of_burn_alert(alert_id)[0]
             return f"slos.{slo_key} x {format_loc(loc[:-1])}"
         return format_loc(loc[:-1] if loc[-1] == "id" else loc)
