@@ -296,8 +296,9 @@ def log_slo_tests(plan: Plan) -> list[dict[str, Any]]:
     truth = plan.truth
     slo = truth.slos.log_error_ratio
     tag, value = slo.requests.tag, slo.requests.value
-    other_value = next((v for v in (truth.logs.tag(tag).values or []) if v != value), f"not_{value}") \
-        if truth.logs.tag(tag) else f"not_{value}"
+    declared = truth.logs.tag(tag)
+    other_value = next((v for v in (declared.values or []) if v != value), f"not_{value}") \
+        if declared else f"not_{value}"
     ok_levels = [level.name for level in truth.logs.levels if level.name not in truth.logs.error_levels]
     ok_level = "INFO" if "INFO" in ok_levels else ok_levels[0]
     # (line, is a request, is a failed request)
@@ -314,10 +315,10 @@ def log_slo_tests(plan: Plan) -> list[dict[str, Any]]:
         lines.append((text_line(truth, "bot.webhook", level, f"Webhook failed {tag}={value}"), True, True))
         lines.append((json_line(truth, "bot.webhook", level, "Webhook failed", **{tag: value}), True, True))
     for error_tag in slo.errors.tags:
-        lines.append((text_line(truth, "bot.webhook", ok_level, f"Webhook retried {tag}={value} {error_tag}=TimeoutError"),
-                      True, True))
-        lines.append((json_line(truth, "bot.webhook", ok_level, "Webhook retried", **{tag: value, error_tag: "TimeoutError"}),
-                      True, True))
+        retried = f"Webhook retried {tag}={value} {error_tag}=TimeoutError"
+        lines.append((text_line(truth, "bot.webhook", ok_level, retried), True, True))
+        lines.append((json_line(truth, "bot.webhook", ok_level, "Webhook retried",
+                                **{tag: value, error_tag: "TimeoutError"}), True, True))
     window = 300  # the `rate5m` of the recorded names
     group = next(g for g in plan.loki_groups if any(isinstance(r, loki_plan.LokiRecord) for r in g.rules))
     entries = [{"at": d(10 + 10 * i), "line": line} for i, (line, _, _) in enumerate(lines)]

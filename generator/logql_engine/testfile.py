@@ -369,7 +369,8 @@ def _evaluate(evaluator: Evaluator, expr: str, eval_time: int, records: dict[str
     rule = records.get(expr.strip())
     if rule is None:
         return evaluator.instant(expr, eval_time)
-    return [Sample({**sample.labels, **rule.labels}, sample.value) for sample in evaluator.instant(rule.query, eval_time)]
+    return [Sample({**sample.labels, **rule.labels}, sample.value)
+            for sample in evaluator.instant(rule.query, eval_time)]
 
 
 def _check_expr(evaluator: Evaluator, check: dict[str, Any], eval_time: int, where: Where,

@@ -126,7 +126,8 @@ RECORDING_RULES = ("groups:\n- name: slo\n  interval: 1m\n  rules:\n  - record: 
 
 @pytest.mark.parametrize("streams", [
     "  - labels: '{job=\"app\"}'\n    lines: [error a, ok, error b]\n",  # lokitool's: at 0s, 30s, 1m
-    "  - labels: '{job=\"app\"}'\n    entries: [{at: 0s, line: error a}, {at: 30s, line: ok}, {at: 1m, line: error b}]\n",
+    "  - labels: '{job=\"app\"}'\n"
+    "    entries: [{at: 0s, line: error a}, {at: 30s, line: ok}, {at: 1m, line: error b}]\n",
 ])
 def test_a_recording_rule_named_in_logql_expr_test_is_evaluated_with_its_labels(tmp_path: Path,
                                                                                  streams: str) -> None:
