@@ -3,7 +3,8 @@
 For every threshold alert: at the threshold it stays silent; just above it, it is pending before its `for` and firing
 at its `for`. Burn-rate alerts: silent at the threshold and when only one window burns, firing when both do. The
 health probe: N-1 failures in a row stay silent, N fire. Inferred events (OOM kill, startup failure) fire only when
-both of their signals are present. Recording rules are checked on raw exporter/Render series at steady state.
+both of their signals are present. Recording rules are checked on raw exporter/Render series at steady state. The log
+SLO: from synthetic rates as the Loki ruler remote-writes them to its ratios (gaps count as 0) and burn alerts.
 Expected labels and annotations come from the same rule objects, with templates expanded as Prometheus does.
 """
 
