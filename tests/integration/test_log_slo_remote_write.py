@@ -33,9 +33,9 @@ from generator.artifacts import prometheus_rules
 from generator.plan import build_plan
 from generator.truth import load_truth
 from tests.integration.metrics_stack import http_get, wait_until
-from tests.tooling import free_port, require_tool
+from tests.tooling import REPO, free_port, require_tool
 
-TRUTH = load_truth()
+TRUTH = load_truth(REPO / "product" / "truth.yaml")
 STEP_MS = 15_000  # the Loki ruler evaluates the log SLO group every 15 s
 
 
