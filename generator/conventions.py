@@ -102,6 +102,10 @@ PLATFORM_REQUESTS_PER_MINUTE = "render:http_requests:per_minute"
 PLATFORM_LATENCY_SECONDS = "render:http_latency:seconds"
 SLO_REQUESTS_RATE = "slo:http_requests:rate5m"
 SLO_ERRORS_RATE = "slo:http_errors:rate5m"
+# Recorded by the Loki ruler (5-minute rates of request lines and failed request lines of the log SLO) and
+# remote-written to Prometheus, where the log SLO's error ratios per window are recorded from them.
+SLO_LOG_REQUESTS_RATE = "slo:log_requests:rate5m"
+SLO_LOG_ERRORS_RATE = "slo:log_errors:rate5m"
 
 
 def slo_ratio_record(slo: Slo, window: Duration) -> str:

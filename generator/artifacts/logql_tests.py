@@ -4,7 +4,8 @@ For every forbidden and secret pattern: the alert fires on each `match` example 
 secret) and stays silent on each `no_match` look-alike. Rate-limited patterns: silent at their limit, firing just
 above it. Error rate: silent at the threshold count, firing one above. Webhook latency P95: pending then firing
 after `for` one millisecond above the threshold, silent at it. Slow webhook warning: fires one millisecond above
-its band start, silent at it.
+its band start, silent at it. Log SLO: its recording rules, by name, count request and failed-request lines of
+both formats and nothing else.
 
 Expected labels and annotations come from the same rule objects loki_rules renders, with `{{ $value }}` and the
 escaped braces expanded by plain text substitution (independent of the engine under test).
@@ -288,6 +289,60 @@ def latency_tests(plan: Plan) -> list[dict[str, Any]]:
     return tests
 
 
+def log_slo_tests(plan: Plan) -> list[dict[str, Any]]:
+    """The log SLO's recording rules, by name, on lines of both formats whose class is known by construction:
+    request lines (the request tag), failed ones (an error level, or an error tag at a non-error level), and
+    look-alikes that are not requests (another tag value, the word without the tag)."""
+    truth = plan.truth
+    slo = truth.slos.log_error_ratio
+    tag, value = slo.requests.tag, slo.requests.value
+    declared = truth.logs.tag(tag)
+    other_value = next((v for v in (declared.values or []) if v != value), f"not_{value}") \
+        if declared else f"not_{value}"
+    ok_levels = [level.name for level in truth.logs.levels if level.name not in truth.logs.error_levels]
+    ok_level = "INFO" if "INFO" in ok_levels else ok_levels[0]
+    # (line, is a request, is a failed request)
+    lines: list[tuple[str, bool, bool]] = [
+        (text_line(truth, "bot.webhook", ok_level, f"Webhook handled {tag}={value} duration_ms=45"), True, False),
+        (json_line(truth, "bot.webhook", ok_level, "Webhook handled", **{tag: value}), True, False),
+        # An error word in the message is not an error level.
+        (text_line(truth, "bot.webhook", ok_level, f"ERROR budget fine {tag}={value}"), True, False),
+        (text_line(truth, "bot.api", "ERROR", f"Generation failed {tag}={other_value}"), False, False),
+        (json_line(truth, "bot.api", "ERROR", "Generation failed", **{tag: other_value}), False, False),
+        (text_line(truth, "bot.api", ok_level, f"setting {value} url"), False, False),
+    ]
+    for level in slo.errors.levels:
+        lines.append((text_line(truth, "bot.webhook", level, f"Webhook failed {tag}={value}"), True, True))
+        lines.append((json_line(truth, "bot.webhook", level, "Webhook failed", **{tag: value}), True, True))
+    for error_tag in slo.errors.tags:
+        retried = f"Webhook retried {tag}={value} {error_tag}=TimeoutError"
+        lines.append((text_line(truth, "bot.webhook", ok_level, retried), True, True))
+        lines.append((json_line(truth, "bot.webhook", ok_level, "Webhook retried",
+                                **{tag: value, error_tag: "TimeoutError"}), True, True))
+    window = 300  # the `rate5m` of the recorded names
+    group = next(g for g in plan.loki_groups if any(isinstance(r, loki_plan.LokiRecord) for r in g.rules))
+    entries = [{"at": d(10 + 10 * i), "line": line} for i, (line, _, _) in enumerate(lines)]
+    in_window = next_eval(Duration(10 * len(lines)), group.interval)
+    gone = next_eval(Duration(10 * len(lines) + window), group.interval)
+    requests = sum(1 for _, request, _ in lines if request)
+    errors = sum(1 for _, _, failed in lines if failed)
+
+    def samples(count: int) -> list[dict[str, Any]]:
+        return [{"labels": series_labels(truth), "value": count / window}] if count else []
+
+    return [{
+        "name": f"{slo.id}: {requests} request lines, {errors} of them failed, in both formats",
+        "input_streams": stream(truth, entries),
+        "logql_expr_test": [
+            {"expr": conventions.SLO_LOG_REQUESTS_RATE, "eval_time": str(in_window), "exp_samples": samples(requests)},
+            {"expr": conventions.SLO_LOG_ERRORS_RATE, "eval_time": str(in_window), "exp_samples": samples(errors)},
+            # Every line has left the 5-minute window: no sample at all (Prometheus sums the gap as 0).
+            {"expr": conventions.SLO_LOG_REQUESTS_RATE, "eval_time": str(gone), "exp_samples": []},
+            {"expr": conventions.SLO_LOG_ERRORS_RATE, "eval_time": str(gone), "exp_samples": []},
+        ],
+    }]
+
+
 # --- files ----------------------------------------------------------------------------------------------------------
 
 
@@ -308,6 +363,8 @@ def render(plan: Plan) -> list[Artifact]:
         "error-rate": ("error log rate: silent at the threshold, firing above", error_rate_tests(plan)),
         "webhook-latency": ("webhook latency P95 and slow-response warning around their thresholds",
                             latency_tests(plan)),
+        "log-slo": ("log SLO recording rules: request and failed-request rates on both log formats",
+                    log_slo_tests(plan)),
     }
     return [Artifact(f"{LOGQL_TESTS_DIR}/{name}.yaml", test_file(truth, description, tests))
             for name, (description, tests) in files.items() if tests]

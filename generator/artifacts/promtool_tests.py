@@ -3,7 +3,8 @@
 For every threshold alert: at the threshold it stays silent; just above it, it is pending before its `for` and firing
 at its `for`. Burn-rate alerts: silent at the threshold and when only one window burns, firing when both do. The
 health probe: N-1 failures in a row stay silent, N fire. Inferred events (OOM kill, startup failure) fire only when
-both of their signals are present. Recording rules are checked on raw exporter/Render series at steady state.
+both of their signals are present. Recording rules are checked on raw exporter/Render series at steady state. The log
+SLO: from synthetic rates as the Loki ruler remote-writes them to its ratios (gaps count as 0) and burn alerts.
 Expected labels and annotations come from the same rule objects, with templates expanded as Prometheus does.
 """
 
@@ -106,9 +107,8 @@ def threshold_tests(rule: prometheus_plan.PromRule) -> list[dict[str, Any]]:
     return [at_threshold, above_test]
 
 
-def burn_rate_tests(rule: prometheus_plan.PromRule, job: str) -> list[dict[str, Any]]:
+def burn_rate_tests(rule: prometheus_plan.PromRule, labels: dict[str, str]) -> list[dict[str, Any]]:
     assert rule.alert is not None
-    labels = {"job": job}
     tests = []
     for c in rule.burn_conditions:
         at, above = prometheus_plan.number(c.above), prometheus_plan.number(bump(c.above))
@@ -277,6 +277,56 @@ def recording_tests(truth: Truth) -> list[dict[str, Any]]:
     }]
 
 
+def log_slo_tests(truth: Truth, alerts: dict[str | None, prometheus_plan.PromRule]) -> list[dict[str, Any]]:
+    """The log SLO from the rates the Loki ruler remote-writes (synthetic here) to its ratios and burn alerts.
+    Rates are powers of two, so every sum and ratio is exact in binary floating point."""
+    slo = truth.slos.log_error_ratio
+    labels = prometheus_plan.slo_series_labels(truth, slo)
+    requests = series_text(conventions.SLO_LOG_REQUESTS_RATE, labels)
+    errors = series_text(conventions.SLO_LOG_ERRORS_RATE, labels)
+    ratio_5m, ratio_1h = (conventions.slo_ratio_record(slo, Duration(s)) for s in (300, 3600))
+    page, ticket = (alerts[f"{slo.id}_burn_{name}"] for name in ("page", "ticket"))
+    tests: list[dict[str, Any]] = [{
+        # No sample at minute 0: Prometheus 2 counts a sample at the window's start, 3 does not; none is there.
+        "name": f"{slo.id}: ratios from the recorded rates; minutes without error lines count as 0",
+        "interval": str(STEP),
+        "input_series": [
+            {"series": requests, "values": "_ 4x70"},
+            # Failed request lines from minute 31 on: 30 of the 60 minutes up to the evaluation at 60m.
+            {"series": errors, "values": "_x31 0.015625x40"},
+        ],
+        "promql_expr_test": [
+            {"expr": ratio_5m, "eval_time": "60m",
+             "exp_samples": [{"labels": series_text(ratio_5m, labels), "value": 0.00390625}]},
+            # 30 minutes of 0.015625/s errors against 60 minutes of 4 requests/s.
+            {"expr": ratio_1h, "eval_time": "60m",
+             "exp_samples": [{"labels": series_text(ratio_1h, labels), "value": 0.001953125}]},
+        ],
+    }, {
+        "name": f"{slo.id}: no error line at all: no ratio, no alert",
+        "interval": str(STEP),
+        "input_series": [{"series": requests, "values": "4x20"}],
+        "promql_expr_test": [{"expr": ratio_5m, "eval_time": "10m", "exp_samples": []}],
+        "alert_rule_test": [{"eval_time": "10m", "alertname": rule.alert, "exp_alerts": []}
+                            for rule in (page, ticket)],
+    }]
+    # Error ratio of the recorded rates -> which alerts fire (budget 0.001; page at 14.4x or 6x, ticket at 1x).
+    for error_rate, ratio, firing in (("0.0625", "1/64", (page, ticket)), ("0.03125", "1/128", (page, ticket)),
+                                      ("0.0078125", "1/512", (ticket,))):
+        tests.append({
+            "name": f"{slo.id}: an error ratio of {ratio} in the recorded rates fires "
+                    f"{' and '.join(str(rule.alert) for rule in firing)}",
+            "interval": str(STEP),
+            "input_series": [{"series": requests, "values": "4x20"}, {"series": errors, "values": f"{error_rate}x20"}],
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": rule.alert,
+                 "exp_alerts": [expected_alert(rule, labels, 0)] if rule in firing else []}
+                for rule in (page, ticket)
+            ],
+        })
+    return tests
+
+
 def build_tests(plan: Plan) -> dict[str, Any]:
     truth = plan.truth
     alerts = {rule.alert_id: rule for rule in plan.prometheus_alerts()}
@@ -285,12 +335,12 @@ def build_tests(plan: Plan) -> dict[str, Any]:
     for rule in alerts.values():
         if rule.threshold is not None:
             tests += threshold_tests(rule)
-        elif rule.burn_conditions:
-            uptime = rule.alert_id is not None and rule.alert_id.startswith(truth.slos.uptime.id)
-            job = conventions.names(truth).health_probe_job if uptime else conventions.names(truth).platform_job
-            tests += burn_rate_tests(rule, job)
+        elif rule.burn_conditions and rule.alert_id is not None:
+            slo = truth.slos.of_burn_alert(rule.alert_id)[1]
+            tests += burn_rate_tests(rule, prometheus_plan.slo_series_labels(truth, slo))
     tests += event_tests(truth, alerts["oom_kill"], alerts["startup_failure"])
     tests += recording_tests(truth)
+    tests += log_slo_tests(truth, alerts)
     return {
         "rule_files": [conventions.PROMETHEUS_RULES_FILE.rsplit("/", 1)[-1]],
         "evaluation_interval": str(STEP),

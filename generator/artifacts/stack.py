@@ -2,7 +2,8 @@
 
 Outputs:
 - loki/loki-config.yaml: single-binary Loki, auth disabled (tenant `fake`), ruler reading the generated rule files
-  from local storage, compactor retention equal to the truth's Render log retention;
+  from local storage and remote-writing its recording rules' samples (the log SLO's rates) to Prometheus,
+  compactor retention equal to the truth's Render log retention;
 - loki/alloy/config.alloy: the log pipeline in front of Loki: a TLS syslog receiver for Render log streams
   (RFC 5424), tailing of local log files, secret masking at ingestion (truth.privacy), the level as a label for both
   log formats, and the truth's stream labels;
@@ -38,6 +39,9 @@ LOG_RETENTION_ID = "render_logs"
 
 # Service names and ports inside the compose network (docker-compose.yml uses the same names).
 LOKI_ADDRESS = "loki:3100"
+PROMETHEUS_ADDRESS = "prometheus:9090"
+# Prometheus' remote-write receiver (enabled by `--web.enable-remote-write-receiver`, see docker-compose.yml).
+PROMETHEUS_REMOTE_WRITE_PATH = "/api/v1/write"
 ALERTMANAGER_ADDRESS = "alertmanager:9093"
 BLACKBOX_ADDRESS = "blackbox-exporter:9115"
 JSON_EXPORTER_ADDRESS = "json-exporter:7979"
@@ -202,6 +206,13 @@ def loki_config(truth: Truth) -> dict[str, Any]:
             "enable_alertmanager_v2": True,
             "enable_api": True,
             "ring": {"kvstore": {"store": "inmemory"}},
+            # Recording rules' samples go to Prometheus' remote-write receiver; Loki cannot be queried for them.
+            # Keys of Loki's pkg/ruler/config.go RemoteWriteConfig (`clients`, a map of Prometheus remote_write
+            # configs; the single `client` is deprecated).
+            "remote_write": {
+                "enabled": True,
+                "clients": {"prometheus": {"url": f"http://{PROMETHEUS_ADDRESS}{PROMETHEUS_REMOTE_WRITE_PATH}"}},
+            },
         },
         "analytics": {"reporting_enabled": False},
     }

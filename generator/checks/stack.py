@@ -4,8 +4,9 @@
   tree, so the rule files are the ones generated with it);
 - Alloy (not installable here): the config parses back, every component and stage is one Alloy has, every
   reference names a declared component and an export it has, and every regex compiles in RE2 (Go's engine);
-- Loki (not installable here): the YAML loads, and the ruler reads local storage under the path the stack mounts
-  the generated rule files at.
+- Loki (not installable here): the YAML loads, the ruler reads local storage under the path the stack mounts
+  the generated rule files at, and an enabled ruler remote write names a URL for each client (Loki refuses to
+  start otherwise: pkg/ruler/config.go RemoteWriteConfig.Validate).
 A missing tool is a problem, never a silent pass.
 """
 
@@ -60,7 +61,20 @@ def loki_problems(text: str) -> list[Problem]:
     if storage.get("type") != "local" or (storage.get("local") or {}).get("directory") != stack.LOKI_RULES_DIR:
         return [Problem(where, f"the ruler must read local storage at {stack.LOKI_RULES_DIR}, where the stack "
                 "mounts loki/rules")]
-    return []
+    return remote_write_problems((config.get("ruler") or {}).get("remote_write") or {})
+
+
+def remote_write_problems(remote_write: dict[str, Any]) -> list[Problem]:
+    """Loki's own validation of `ruler.remote_write` (pkg/ruler/config.go RemoteWriteConfig.Validate): enabled
+    needs the deprecated `client` with a URL or at least one of `clients`, and every one of `clients` a URL."""
+    where = conventions.LOKI_CONFIG_PATH
+    if not remote_write.get("enabled"):
+        return []
+    clients = remote_write.get("clients") or {}
+    if not (remote_write.get("client") or {}).get("url") and not clients:
+        return [Problem(where, "ruler.remote_write: remote-write enabled but no clients URL are configured")]
+    return [Problem(where, f"ruler.remote_write.clients.{name}: remote-write enabled but client {name!r} has no url")
+            for name, client in clients.items() if not (client or {}).get("url")]
 
 
 def check(inp: CheckInput) -> list[Problem]:

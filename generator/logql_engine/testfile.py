@@ -21,6 +21,9 @@
             eval_time: 1m
             exp_samples: [{labels: '{service="telegram-bot"}', value: 1}]
             # or: exp_error: "pipeline error"           (a substring of the expected evaluation error)
+          - expr: slo:log_requests:rate5m               # a recording rule of the rule files, by its name
+            eval_time: 5m
+            exp_samples: [{labels: '{service="telegram-bot"}', value: 0.1}]
 
 Times are durations from the Unix epoch, as in promtool. Each group is evaluated at multiples of its own interval;
 an assertion at eval_time T sees the state after each group's last evaluation at or before T.
@@ -32,6 +35,11 @@ test `interval` (default: evaluation_interval, as promtool's `interval`). Its ot
 notifier does), `external_url` (unused, as in lokitool), top-level `group_eval_order` (names checked; the order
 cannot change a result here: Loki recording rules never feed alerts in the same ruler) and `rule_files` globs.
 `exp_logs` (log queries) is refused with a located error: the engine evaluates metric queries only.
+
+A recording rule's result cannot be queried back in LogQL (the ruler remote-writes it to Prometheus), so an `expr`
+that is exactly the name of a recording rule in the rule files evaluates that rule at `eval_time`: its expression,
+then its `labels` set on every sample (Prometheus rules/recording.go RecordingRule.Eval; `__name__` is not compared).
+A bare name is no LogQL query, so this reading cannot shadow one.
 """
 
 from __future__ import annotations
@@ -43,11 +51,18 @@ from pathlib import Path
 from typing import Any
 
 from generator.logql_engine.errors import LogQLError
-from generator.logql_engine.evaluator import Evaluator, LogStore, format_labels, labels_key
+from generator.logql_engine.evaluator import Evaluator, LogStore, Sample, format_labels, labels_key
 from generator.logql_engine.gocompat import GoParseError, parse_prometheus_duration_ns
 from generator.logql_engine.lexer import tokenize
 from generator.logql_engine.located import Where, load_located_yaml
-from generator.logql_engine.rules import DEFAULT_INTERVAL_NS, Alert, RuleEngine, RuleGroup, load_rule_file
+from generator.logql_engine.rules import (
+    DEFAULT_INTERVAL_NS,
+    Alert,
+    RecordingRule,
+    RuleEngine,
+    RuleGroup,
+    load_rule_file,
+)
 
 _TOP_KEYS = {"rule_files", "evaluation_interval", "tests", "group_eval_order"}
 _TEST_KEYS = {"name", "input_streams", "alert_rule_test", "logql_expr_test", "interval", "external_labels",
@@ -334,6 +349,7 @@ def _run_test(test: dict[str, Any], name: str, where: Where, groups: list[RuleGr
         if problem:
             result.failures.append(TestFailure(result.path, name, shown_time, problem))
     evaluator = Evaluator(store)
+    records = {rule.record: rule for group in groups for rule in group.rules if isinstance(rule, RecordingRule)}
     for ci, check in enumerate(test.get("logql_expr_test") or []):
         cwhere = where / "logql_expr_test" / ci
         _keys(check, _EXPR_TEST_KEYS, cwhere, ("expr", "eval_time"))
@@ -342,16 +358,26 @@ def _run_test(test: dict[str, Any], name: str, where: Where, groups: list[RuleGr
                                               "which evaluates metric queries only (the ruler runs no other kind)")
         eval_time = _time(check["eval_time"], cwhere / "eval_time")
         result.assertions += 1
-        failure = _check_expr(evaluator, check, eval_time, cwhere)
+        failure = _check_expr(evaluator, check, eval_time, cwhere, records)
         if failure:
             result.failures.append(TestFailure(result.path, name, _fmt_time(eval_time),
                                                f"expr {check['expr']}\n{failure}"))
 
 
-def _check_expr(evaluator: Evaluator, check: dict[str, Any], eval_time: int, where: Where) -> str | None:
+def _evaluate(evaluator: Evaluator, expr: str, eval_time: int, records: dict[str, RecordingRule]) -> list[Sample]:
+    """A LogQL query, or a recording rule named by `expr`: its query with the rule's labels set."""
+    rule = records.get(expr.strip())
+    if rule is None:
+        return evaluator.instant(expr, eval_time)
+    return [Sample({**sample.labels, **rule.labels}, sample.value)
+            for sample in evaluator.instant(rule.query, eval_time)]
+
+
+def _check_expr(evaluator: Evaluator, check: dict[str, Any], eval_time: int, where: Where,
+                records: dict[str, RecordingRule]) -> str | None:
     expected_error = check.get("exp_error")
     try:
-        samples = evaluator.instant(str(check["expr"]), eval_time)
+        samples = _evaluate(evaluator, str(check["expr"]), eval_time, records)
     except LogQLError as exc:
         if expected_error is not None and str(expected_error) in str(exc):
             return None

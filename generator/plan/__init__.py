@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.plan.loki import LokiGroup, LokiRule, build_loki_groups
+from generator.plan.loki import LokiGroup, LokiRecord, LokiRule, build_loki_groups
 from generator.plan.prometheus import PromGroup, PromRule, build_prometheus_groups
 from generator.plan.routing import Routing, build_routing
 from generator.truth import Truth
@@ -19,13 +19,17 @@ class Plan:
     routing: Routing
 
     def loki_rules(self) -> list[LokiRule]:
-        return [rule for group in self.loki_groups for rule in group.rules]
+        """Every Loki alerting rule (recording rules: `loki_records`)."""
+        return [rule for group in self.loki_groups for rule in group.rules if isinstance(rule, LokiRule)]
+
+    def loki_records(self) -> list[LokiRecord]:
+        return [rule for group in self.loki_groups for rule in group.rules if isinstance(rule, LokiRecord)]
 
     def loki_rule(self, alert: str) -> tuple[LokiGroup, LokiRule]:
         """The group and rule of a Loki alert by its name; KeyError names the alert when there is none."""
         for group in self.loki_groups:
             for rule in group.rules:
-                if rule.alert == alert:
+                if isinstance(rule, LokiRule) and rule.alert == alert:
                     return group, rule
         raise KeyError(f"no Loki alert named {alert!r} in the plan")
 

@@ -71,6 +71,12 @@ def tag_value_regex(tag: str, value: str) -> str:
     return f'"{t}"\\s*:\\s*"{v}"|\\b{t}={v}\\b'
 
 
+def tag_present_regex(tag: str) -> str:
+    """`tag` present with a value: a JSON string key (`"error_type": "TimeoutError"`) or a text `key=value` pair."""
+    t = re2_escape(tag)
+    return f'"{t}"\\s*:\\s*"[^"]|\\b{t}=\\S'
+
+
 def numeric_tag_extractor(tag: str) -> str:
     """A `regexp` parser pattern extracting a numeric tag from JSON (`"duration_ms": 45`) or text (`duration_ms=45`)."""
     t = re2_escape(tag)

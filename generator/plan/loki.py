@@ -9,15 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator import conventions
 from generator.conventions import alert_name
 from generator.plan import log_format
 from generator.plan.alerting import alert_annotations, alert_labels, go_template_text
 from generator.syntax.logql import LineFilter, line_filters_for, quote_string, render_line_filters
 from generator.truth import Truth
-from generator.truth.model import ForbiddenPattern, RateLimitedPattern, SecretPattern
+from generator.truth.model import ForbiddenPattern, LogSlo, RateLimitedPattern, SecretPattern
 from generator.truth.types import Duration
 
 PERCENTILE_NAMES = {0.5: "P50", 0.9: "P90", 0.95: "P95", 0.99: "P99"}
+# The window of the log SLO's recorded rates (the `rate5m` in their names); Prometheus sums them over longer windows.
+SLO_RATE_WINDOW = Duration(300)
 
 
 @dataclass
@@ -34,10 +37,21 @@ class LokiRule:
 
 
 @dataclass
+class LokiRecord:
+    """A recording rule: the Loki ruler remote-writes its result as the series `record` (to Prometheus)."""
+
+    record: str
+    expr: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"record": self.record, "expr": self.expr}
+
+
+@dataclass
 class LokiGroup:
     name: str
     interval: Duration
-    rules: list[LokiRule] = field(default_factory=list)
+    rules: list[LokiRule | LokiRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "interval": str(self.interval), "rules": [r.as_dict() for r in self.rules]}
@@ -196,6 +210,38 @@ def slow_webhook_rule(truth: Truth) -> LokiRule:
     )
 
 
+# --- the log SLO: rates recorded for Prometheus -------------------------------------------------------------------
+
+
+def log_slo_request_filters(slo: LogSlo) -> list[LineFilter]:
+    """Request lines: the tag has the value, in either format. Every match contains the value itself, so a literal
+    `|=` on it goes first (Loki's query advice: cheap substring search before the regex)."""
+    return [LineFilter("|=", slo.requests.value),
+            LineFilter("|~", log_format.tag_value_regex(slo.requests.tag, slo.requests.value))]
+
+
+def log_slo_error_regex(truth: Truth, slo: LogSlo) -> str:
+    """A request line that failed: at one of the error levels, or carrying one of the error tags."""
+    parts = [log_format.level_regex(truth.logs, slo.errors.levels)] if slo.errors.levels else []
+    parts += [log_format.tag_present_regex(tag) for tag in slo.errors.tags]
+    return parts[0] if len(parts) == 1 else "|".join(f"(?:{part})" for part in parts)
+
+
+def log_slo_rate_query(truth: Truth, filters: list[LineFilter]) -> str:
+    return (f"sum by ({_by_clause(truth)}) (rate({truth.service.log_selector} {render_line_filters(filters)}"
+            f" [{SLO_RATE_WINDOW}]))")
+
+
+def log_slo_records(truth: Truth) -> list[LokiRecord]:
+    slo = truth.slos.log_error_ratio
+    requests = log_slo_request_filters(slo)
+    return [
+        LokiRecord(conventions.SLO_LOG_REQUESTS_RATE, log_slo_rate_query(truth, requests)),
+        LokiRecord(conventions.SLO_LOG_ERRORS_RATE,
+                   log_slo_rate_query(truth, [*requests, LineFilter("|~", log_slo_error_regex(truth, slo))])),
+    ]
+
+
 def build_loki_groups(truth: Truth) -> list[LokiGroup]:
     ruler = truth.logs.ruler
     return [
@@ -207,4 +253,5 @@ def build_loki_groups(truth: Truth) -> list[LokiGroup]:
         LokiGroup("webhook-latency", ruler.interval, [webhook_latency_rule(truth), slow_webhook_rule(truth)]),
         LokiGroup("leaked-secrets", ruler.interval,
                   [secret_leak_rule(truth, s) for s in truth.privacy.never_log]),
+        LokiGroup(f"slo-{truth.slos.log_error_ratio.id.replace('_', '-')}", ruler.interval, [*log_slo_records(truth)]),
     ]

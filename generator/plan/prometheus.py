@@ -7,6 +7,8 @@ Output: alerts/prometheus/rules.yaml. Groups:
 - `<service>-render`: Render metrics streams (CPU, memory, requests, latency bands) and the OOM-kill event;
 - `<service>-slo`: SLO error ratios per window (recorded, so long windows read one series) and multi-window,
   multi-burn-rate alerts (Google SRE workbook).
+- `<service>-log-slo`: the same for the log SLO, over the request and error rates the Loki ruler records and
+  remote-writes (Sloth refuses LogQL SLOs; this is their Prometheus half).
 
 Every alert carries `generator.plan.alerting` labels/annotations, so tiers route the same as the Loki rules.
 Each threshold alert also records how the tests feed it (`Threshold`), so promtool tests are generated
@@ -322,16 +324,44 @@ def error_ratio_recording_rules(truth: Truth) -> list[PromRule]:
     requests = selector(truth.render.metric_names.http_requests, job=job)
     errors = selector(truth.render.metric_names.http_requests, job=job, status_code=Regex("5.."))
     total_rate, error_rate = conventions.SLO_REQUESTS_RATE, conventions.SLO_ERRORS_RATE
-    rules = [
+    return [
         PromRule(record=total_rate, expr=f"sum by (job) (rate({requests}[5m]))"),
         PromRule(record=error_rate, expr=f"sum by (job) (rate({errors}[5m]))"),
+        *window_ratio_rules(truth, slo, error_rate, total_rate),
     ]
+
+
+def window_ratio_rules(truth: Truth, slo: Slo, error_rate: str, total_rate: str) -> list[PromRule]:
+    """The SLO's error ratio over each burn-rate window, from two recorded 5-minute rates."""
+    rules = []
     for w in slo_windows(truth, slo):
         # Long windows sum the recorded 5-minute rates: one series each instead of every host/status series.
         expr = (f"{error_rate} / {total_rate}" if w.seconds <= 300
                 else f"sum_over_time({error_rate}[{w}]) / sum_over_time({total_rate}[{w}])")
         rules.append(PromRule(record=conventions.slo_ratio_record(slo, w), expr=expr))
     return rules
+
+
+def log_slo_rules(truth: Truth) -> list[PromRule]:
+    """The log SLO over the rates the Loki ruler records and remote-writes (`generator.plan.loki.log_slo_records`).
+    The error rate is absent, not 0, while no request fails: its ratios are then absent and the alerts silent, and
+    a long window's sum counts the minutes without errors as 0, which they are."""
+    slo = truth.slos.log_error_ratio
+    requests = f"{slo.requests.tag}={slo.requests.value}"
+    return [
+        *window_ratio_rules(truth, slo, conventions.SLO_LOG_ERRORS_RATE, conventions.SLO_LOG_REQUESTS_RATE),
+        *burn_rate_alerts(truth, slo, f"Webhook error ratio from the logs (failed {requests} lines)"),
+    ]
+
+
+def slo_series_labels(truth: Truth, slo: Slo) -> dict[str, str]:
+    """The labels of an SLO's recorded ratios: the probe job, Render's job, or the log streams' labels (the Loki
+    rules aggregate by them)."""
+    if slo.id == truth.slos.uptime.id:
+        return {"job": conventions.names(truth).health_probe_job}
+    if slo.id == truth.slos.log_error_ratio.id:
+        return dict(sorted(truth.service.log_labels.items()))
+    return {"job": conventions.names(truth).platform_job}
 
 
 def burn_rate_alerts(truth: Truth, slo: Slo, what: str) -> list[PromRule]:
@@ -381,4 +411,5 @@ def build_prometheus_groups(truth: Truth) -> list[PromGroup]:
         PromGroup(f"{service}-exporters", exporter_rules(truth)),
         PromGroup(f"{service}-render", platform_rules(truth)),
         PromGroup(f"{service}-slo", slo_rules(truth)),
+        PromGroup(f"{service}-log-slo", log_slo_rules(truth)),
     ]

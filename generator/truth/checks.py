@@ -145,6 +145,36 @@ def _rate_limit_interval_problems(truth: Truth, positions: Positions) -> list[Pr
     ]
 
 
+def _log_slo_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    """The log SLO's lines are defined by declared tags and levels, and its target is the error-rate target."""
+    slo = truth.slos.log_error_ratio
+    at = ("slos", "log_error_ratio")
+    declared_tags = [tag.name for tag in truth.logs.standard_tags]
+    declared_levels = [level.name for level in truth.logs.levels]
+    problems = []
+    tag = truth.logs.tag(slo.requests.tag)
+    if tag is None:
+        problems.append(positions.problem((*at, "requests", "tag"), f"tag {slo.requests.tag!r} is not declared "
+                                          f"under logs.standard_tags ({', '.join(declared_tags)})"))
+    elif tag.values is not None and slo.requests.value not in tag.values:
+        problems.append(positions.problem((*at, "requests", "value"), f"{slo.requests.value!r} is not a value of "
+                                          f"tag {tag.name!r} ({', '.join(tag.values)})"))
+    for index, name in enumerate(slo.errors.tags):
+        if truth.logs.tag(name) is None:
+            problems.append(positions.problem((*at, "errors", "tags", index), f"tag {name!r} is not declared under "
+                                              f"logs.standard_tags ({', '.join(declared_tags)})"))
+    for index, name in enumerate(slo.errors.levels):
+        if name not in declared_levels:
+            problems.append(positions.problem((*at, "errors", "levels", index),
+                                              f"level {name!r} is not declared under logs.levels"))
+    target = truth.log_alerts.error_rate.target_error_ratio
+    if abs(slo.error_budget - target) > 1e-12:
+        problems.append(positions.problem(
+            (*at, "objective"), f"objective {slo.objective:g} % allows {slo.error_budget:g} of requests to fail, but "
+            f"log_alerts.error_rate.target_error_ratio is {target:g}: one target, state it the same in both"))
+    return problems
+
+
 def cross_reference_problems(truth: Truth, positions: Positions) -> list[Problem]:
     return [
         *_rate_limit_interval_problems(truth, positions),
@@ -154,4 +184,5 @@ def cross_reference_problems(truth: Truth, positions: Positions) -> list[Problem
         *_runbook_problems(truth, positions),
         *_log_level_problems(truth, positions),
         *_inhibition_problems(truth, positions),
+        *_log_slo_problems(truth, positions),
     ]

@@ -273,10 +273,47 @@ class BurnRateWindow(Strict):
         return self
 
 
+class LogRequests(Strict):
+    """Which log lines are requests: lines whose standard tag `tag` equals `value`."""
+
+    tag: str
+    value: str
+
+
+class LogErrors(Strict):
+    """Which request lines failed: at one of `levels`, or carrying one of the standard `tags`."""
+
+    levels: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> LogErrors:
+        if not self.levels and not self.tags:
+            raise ValueError("name at least one of `levels` or `tags`: otherwise no request line is an error")
+        return self
+
+
+class LogSlo(Slo):
+    """An error-ratio SLO measured on log lines: Loki records the request and error rates, its ruler
+    remote-writes them to Prometheus, which burns them like the metric SLOs."""
+
+    requests: LogRequests
+    errors: LogErrors
+
+
 class Slos(Strict):
     uptime: Slo
     error_ratio: Slo
+    log_error_ratio: LogSlo
     burn_rate_windows: list[BurnRateWindow] = Field(min_length=1)
+
+    def all(self) -> list[tuple[str, Slo]]:
+        """Every SLO with its key under `slos`, in file order: each gets burn-rate alerts."""
+        return [("uptime", self.uptime), ("error_ratio", self.error_ratio), ("log_error_ratio", self.log_error_ratio)]
+
+    def of_burn_alert(self, alert_id: str) -> tuple[str, Slo]:
+        """The SLO (and its key) a `<slo id>_burn_<window name>` alert burns; StopIteration when none."""
+        return next((key, slo) for key, slo in self.all() if alert_id.startswith(slo.id + "_burn_"))
 
 
 class HealthCheck(Strict):
@@ -531,7 +568,7 @@ class Truth(Strict):
 
     def burn_rate_alert_ids(self) -> list[str]:
         names = sorted({w.name for w in self.slos.burn_rate_windows})
-        return [f"{slo.id}_burn_{name}" for slo in (self.slos.uptime, self.slos.error_ratio) for name in names]
+        return [f"{slo.id}_burn_{name}" for _, slo in self.slos.all() for name in names]
 
     def alert_ids(self) -> dict[str, tuple[str | int, ...]]:
         """Every alert the truth defines, mapped to the location of its definition."""
@@ -553,7 +590,7 @@ class Truth(Strict):
             bands: Bands = getattr(self.render, key)
             ids[bands.warning_id] = ("render", key, "id")
             ids[bands.critical_id] = ("render", key, "id")
-        for slo in (self.slos.uptime, self.slos.error_ratio):
+        for _, slo in self.slos.all():
             for index, window in enumerate(self.slos.burn_rate_windows):
                 ids.setdefault(f"{slo.id}_burn_{window.name}", ("slos", "burn_rate_windows", index, "name"))
         for index, event in enumerate(self.events):
@@ -566,6 +603,6 @@ class Truth(Strict):
 
         loc = self.alert_ids()[alert_id]
         if loc[:2] == ("slos", "burn_rate_windows"):
-            slo_key = "uptime" if alert_id.startswith(self.slos.uptime.id + "_burn_") else "error_ratio"
+            slo_key = self.slos.of_burn_alert(alert_id)[0]
             return f"slos.{slo_key} x {format_loc(loc[:-1])}"
         return format_loc(loc[:-1] if loc[-1] == "id" else loc)

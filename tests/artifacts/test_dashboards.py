@@ -107,7 +107,7 @@ def expected_alert_values() -> dict[str, set[float]]:
         expected[secret.id] = {1}
     for pattern in t.rate_limited_patterns:
         expected[pattern.id] = {pattern.limit.count + 1}
-    for slo in (t.slos.uptime, t.slos.error_ratio):
+    for _, slo in t.slos.all():
         for window in t.slos.burn_rate_windows:
             expected.setdefault(f"{slo.id}_burn_{window.name}", set()).add(window.burn_rate)
     return expected
@@ -204,6 +204,8 @@ def test_seed_numbers_are_the_colour_steps_on_the_panels(boards: dict[str, dict[
         ("DecimalNotJsonSerializable", 1), ("WebhookTimeout", 1),  # forbidden patterns: red at the first hit
         ("DuplicateUpdateId", 2),  # at most 1 per 30 s
         ("UptimeBurnPage", 14.4), ("UptimeBurnPage", 6), ("UptimeBurnTicket", 1),
+        ("WebhookLogErrorRatioBurnPage", 14.4), ("WebhookLogErrorRatioBurnPage", 6),
+        ("WebhookLogErrorRatioBurnTicket", 1),
     }
     assert literal <= bands, literal - bands
     all_steps = {value for _, panel in every_panel(boards) for value, _ in steps_of(panel)}
@@ -216,7 +218,7 @@ def test_seed_numbers_are_the_colour_steps_on_the_panels(boards: dict[str, dict[
 def test_loki_panels_show_the_rule_expression_the_ruler_compares(boards: dict[str, dict[str, Any]]) -> None:
     """Panel query + the rule's comparison == the generated Loki rule, and red starts at the first firing count."""
     rule_file = yaml.safe_load(loki_rules.render(build_plan(TRUTH))[0].content)
-    rules = {r["labels"]["alert_id"]: r["expr"] for g in rule_file["groups"] for r in g["rules"]}
+    rules = {r["labels"]["alert_id"]: r["expr"] for g in rule_file["groups"] for r in g["rules"] if "alert" in r}
     latency_id = TRUTH.log_alerts.webhook_latency.alert.id
     mirrored = set()
     for _, panel in every_panel(boards):
@@ -534,3 +536,23 @@ def test_dashboard_links_show_in_the_link_bar_not_the_controls_menu() -> None:
         if artifact.path.endswith(".json"):
             links = json.loads(artifact.content)["links"]
             assert links and all("placement" not in link for link in links), artifact.path
+
+
+def test_service_health_shows_the_log_slo_next_to_the_metric_one(boards: dict[str, dict[str, Any]]) -> None:
+    """Row "Availability and SLOs": the 5xx SLO and the log SLO side by side, the log one read from the series the
+    Loki ruler remote-writes, with the seed's 99.9 % objective."""
+    board = next(b for uid, b in boards.items() if uid.endswith("service-health"))
+    by_title = {p["title"]: p for p in panels(board)}
+    titles = [p["title"] for p in panels(board)]
+    start = titles.index("Requests without 5xx (30d)")
+    assert titles[start:start + 4] == ["Requests without 5xx (30d)", "Error budget left: HTTP errors",
+                                       "Webhooks without errors, logs (30d)", "Error budget left: webhook logs"]
+    assert "Burn rate: webhook errors (logs)" in titles
+    ratio = ('(sum(sum_over_time(slo:log_errors:rate5m{service="telegram-bot"}[30d])) or vector(0))'
+             ' / sum(sum_over_time(slo:log_requests:rate5m{service="telegram-bot"}[30d]))')
+    assert by_title["Webhooks without errors, logs (30d)"]["targets"][0]["expr"] == f"100 * (1 - ({ratio}))"
+    assert by_title["Error budget left: webhook logs"]["targets"][0]["expr"] == f"100 * (1 - ({ratio}) / 0.001)"
+    assert 99.9 in {value for value, _ in steps_of(by_title["Webhooks without errors, logs (30d)"])}
+    burn = [t["expr"] for t in by_title["Burn rate: webhook errors (logs)"]["targets"]]
+    assert burn[0] == 'max(slo:webhook_log_error_ratio:error_ratio_rate5m{service="telegram-bot"}) / 0.001'
+    assert len(burn) == 5  # 5m, 30m, 1h, 6h, 3d: the windows of the burn-rate alerts

@@ -47,7 +47,7 @@ def test_generated_tests_cover_every_truth_pattern_and_threshold(rendered: Path)
     truth = load_truth(REPO / "product" / "truth.yaml")
     names = {p.name for p in generated_files(rendered)}
     assert names == {"forbidden-patterns.yaml", "leaked-secrets.yaml", "rate-limited-patterns.yaml",
-                     "error-rate.yaml", "webhook-latency.yaml"}
+                     "error-rate.yaml", "webhook-latency.yaml", "log-slo.yaml"}
     names_of_tests = [test["name"] for p in generated_files(rendered)
                       for test in yaml.safe_load(p.read_text(encoding="utf-8"))["tests"]]
     for pattern in [*truth.forbidden_patterns, *truth.privacy.never_log]:
@@ -61,6 +61,7 @@ def test_generated_tests_cover_every_truth_pattern_and_threshold(rendered: Path)
         assert f"{rate_limited.id}: fires above its limit" in text
     for alert_id in ("error_log_rate", "webhook_latency_p95", "webhook_slow_responses"):
         assert alert_id in text
+    assert f"{truth.slos.log_error_ratio.id}: 9 request lines, 6 of them failed, in both formats" in text
 
 
 def test_generated_tests_pass_against_the_rendered_rules(rendered: Path) -> None:

@@ -28,7 +28,15 @@ RULE_FILE = REPO / conventions.loki_rule_file(TRUTH)
 @pytest.fixture(scope="module")
 def rules() -> dict[str, dict]:
     data = yaml.safe_load(loki_rules.render(build_plan(TRUTH))[0].content)
-    return {rule["alert"]: {**rule, "group": group} for group in data["groups"] for rule in group["rules"]}
+    return {rule["alert"]: {**rule, "group": group} for group in data["groups"] for rule in group["rules"]
+            if "alert" in rule}
+
+
+@pytest.fixture(scope="module")
+def records() -> dict[str, dict]:
+    data = yaml.safe_load(loki_rules.render(build_plan(TRUTH))[0].content)
+    return {rule["record"]: {**rule, "group": group} for group in data["groups"] for rule in group["rules"]
+            if "record" in rule}
 
 
 def line_passes_filters(regex: str, line: str) -> bool:
@@ -60,7 +68,8 @@ def test_rendering_is_deterministic() -> None:
 
 def test_one_group_per_concern(rules: dict[str, dict]) -> None:
     groups = [g["name"] for g in yaml.safe_load(RULE_FILE.read_text())["groups"]]
-    assert groups == ["forbidden-patterns", "rate-limited-patterns", "error-rate", "webhook-latency", "leaked-secrets"]
+    assert groups == ["forbidden-patterns", "rate-limited-patterns", "error-rate", "webhook-latency", "leaked-secrets",
+                      "slo-webhook-log-error-ratio"]
 
 
 def test_every_forbidden_pattern_fires_on_first_occurrence(rules: dict[str, dict]) -> None:
@@ -174,6 +183,50 @@ def test_every_expression_parses_with_grafanas_grammar_and_regexes_round_trip(ru
         assert filters[-1].value == pattern.regex
         if filters[-1].operator == "|~":
             assert pattern.regex in recovered
+
+
+def test_log_slo_records_the_webhook_request_and_error_rates_for_prometheus(records: dict[str, dict]) -> None:
+    """Recording rules only (no alert in Loki: Prometheus burns the rates), aggregated by the stream labels so the
+    remote-written series carry exactly `service`, the literal `webhook` prefilter before any regex."""
+    assert set(records) == {"slo:log_requests:rate5m", "slo:log_errors:rate5m"}
+    assert all(set(rule) == {"record", "expr", "group"} for rule in records.values())
+    assert {rule["group"]["name"] for rule in records.values()} == {"slo-webhook-log-error-ratio"}
+    assert {rule["group"]["interval"] for rule in records.values()} == {"15s"}
+    webhook = '|= `webhook` |~ `"operation"\\s*:\\s*"webhook"|\\boperation=webhook\\b`'
+    assert records["slo:log_requests:rate5m"]["expr"] == (
+        f'sum by (service) (rate({{service="telegram-bot"}} {webhook} [5m]))')
+    assert records["slo:log_errors:rate5m"]["expr"] == (
+        f'sum by (service) (rate({{service="telegram-bot"}} {webhook} |~ `(?: - (?:ERROR|CRITICAL) - |'
+        '"levelname"\\s*:\\s*"(?:ERROR|CRITICAL)")|(?:"error_type"\\s*:\\s*"[^"]|\\berror_type=\\S)` [5m]))')
+    results = parse_batch([rule["expr"] for rule in records.values()], with_nodes=True)
+    assert all(r.ok for r in results), [r.describe_errors() for r in results if not r.ok]
+
+
+@pytest.mark.parametrize(("line", "is_request", "failed"), [
+    ("2026-11-29 10:00:01,123 - bot.webhook - INFO - Webhook handled operation=webhook duration_ms=45", True, False),
+    ('{"levelname": "INFO", "message": "Webhook handled", "operation": "webhook", "duration_ms": 45}', True, False),
+    ("2026-11-29 10:00:01,123 - bot.db - CRITICAL - Database connection lost operation=webhook", True, True),
+    ('{"levelname": "ERROR", "message": "Webhook failed", "operation": "webhook"}', True, True),
+    ("2026-11-29 10:00:01,123 - bot.webhook - WARNING - Webhook retried operation=webhook error_type=TimeoutError",
+     True, True),
+    ('{"levelname": "WARNING", "message": "retried", "operation": "webhook", "error_type": "TimeoutError"}',
+     True, True),
+    ('{"levelname": "INFO", "message": "ok", "operation": "webhook", "error_type": ""}', True, False),
+    ("2026-11-29 10:00:01,123 - bot.webhook - INFO - ERROR budget fine operation=webhook", True, False),
+    ("2026-11-29 10:00:01,123 - bot.api - ERROR - Generation failed operation=generation", False, False),
+    ("2026-11-29 10:00:01,123 - bot.webhook - ERROR - Webhook timeout: 734 ms for update 91", False, False),
+    ("2026-11-29 10:00:01,123 - bot.api - INFO - set operation=webhooks", False, False),
+])
+def test_log_slo_line_classes(line: str, is_request: bool, failed: bool) -> None:
+    """Which lines the recording rules count, stated per line; the filters applied as Loki does (substring, RE2)."""
+    slo = TRUTH.slos.log_error_ratio
+    request_filters = loki_plan.log_slo_request_filters(slo)
+
+    def passes(filters: list) -> bool:
+        return all(f.value in line if f.operator == "|=" else regex_matches(f.value, line) for f in filters)
+
+    assert passes(request_filters) is is_request
+    assert (passes(request_filters) and regex_matches(loki_plan.log_slo_error_regex(TRUTH, slo), line)) is failed
 
 
 def test_committed_rule_file_passes_the_validator() -> None:

@@ -342,6 +342,35 @@ def test_loki_config_keeps_logs_as_long_as_render_and_rules_from_local_storage(g
     assert ruler["alertmanager_url"] == f"http://{stack.ALERTMANAGER_ADDRESS}"
 
 
+def test_loki_ruler_remote_writes_to_the_prometheus_of_the_stack(compose: dict[str, Any], generated: Path) -> None:
+    """The log SLO's recorded rates reach Prometheus: the ruler's remote-write client names the compose service at
+    its container port and the receiver's path, and Prometheus runs with the receiver enabled."""
+    config = yaml.safe_load((generated / conventions.LOKI_CONFIG_PATH).read_text())
+    remote_write = config["ruler"]["remote_write"]
+    assert remote_write["enabled"] is True
+    assert remote_write["clients"] == {"prometheus": {"url": "http://prometheus:9090/api/v1/write"}}
+    assert "prometheus" in compose["services"]
+    assert "--web.enable-remote-write-receiver" in service(compose, "prometheus")["command"]
+    # Prometheus listens on 9090 in its container (the port its own health check asks).
+    assert "http://127.0.0.1:9090/-/ready" in service(compose, "prometheus")["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize(("remote_write", "messages"), [
+    ({}, []),
+    ({"enabled": False}, []),
+    ({"enabled": True, "clients": {"prometheus": {"url": "http://prometheus:9090/api/v1/write"}}}, []),
+    ({"enabled": True, "client": {"url": "http://prometheus:9090/api/v1/write"}}, []),  # deprecated form
+    ({"enabled": True}, ["ruler.remote_write: remote-write enabled but no clients URL are configured"]),
+    ({"enabled": True, "clients": {"prom": {"remote_timeout": "30s"}}},
+     ["ruler.remote_write.clients.prom: remote-write enabled but client 'prom' has no url"]),
+])
+def test_stack_check_refuses_a_ruler_remote_write_loki_would_refuse(remote_write: dict[str, Any],
+                                                                    messages: list[str]) -> None:
+    from generator.checks.stack import remote_write_problems
+
+    assert [p.message for p in remote_write_problems(remote_write)] == messages
+
+
 # --- Alloy: parsed back, masking and levels proven on the truth's own examples -----------------------------------
 
 

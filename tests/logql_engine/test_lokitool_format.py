@@ -117,3 +117,47 @@ tests:
 def test_malformed_lokitool_files_name_the_file_line_and_field(tmp_path: Path, test: str, message: str) -> None:
     with pytest.raises(RuleFileError, match=message):
         run_test_file(_write(tmp_path, test))
+
+
+RECORDING_RULES = ("groups:\n- name: slo\n  interval: 1m\n  rules:\n  - record: app:errors:count2m\n"
+                   "    expr: sum by (job) (count_over_time({job=\"app\"} |= \"error\" [2m]))\n"
+                   "    labels: {source: logs}\n")
+
+
+@pytest.mark.parametrize("streams", [
+    "  - labels: '{job=\"app\"}'\n    lines: [error a, ok, error b]\n",  # lokitool's: at 0s, 30s, 1m
+    "  - labels: '{job=\"app\"}'\n"
+    "    entries: [{at: 0s, line: error a}, {at: 30s, line: ok}, {at: 1m, line: error b}]\n",
+])
+def test_a_recording_rule_named_in_logql_expr_test_is_evaluated_with_its_labels(tmp_path: Path,
+                                                                                 streams: str) -> None:
+    """Loki remote-writes recorded series, so LogQL cannot query them back: the name stands for the rule."""
+    (tmp_path / "rules.yaml").write_text(RECORDING_RULES, encoding="utf-8")
+    path = tmp_path / "test.yaml"
+    path.write_text(f"""
+rule_files: [rules.yaml]
+tests:
+- name: recorded
+  interval: 30s
+  input_streams:
+{streams}  logql_expr_test:
+  - expr: app:errors:count2m
+    eval_time: 1m
+    exp_samples: [{{labels: '{{job="app", source="logs"}}', value: 2}}]
+  - expr: app:errors:count2m
+    eval_time: 2m30s                 # (30s, 2m30s] holds error b only
+    exp_samples: [{{labels: '{{job="app", source="logs"}}', value: 1}}]
+  - expr: app:errors:count2m
+    eval_time: 5m
+    exp_samples: []
+  - expr: app:errors:count2m
+    eval_time: 1m
+    exp_samples: [{{labels: '{{job="app"}}', value: 2}}]   # wrong on purpose: the rule's label is missing
+""", encoding="utf-8")
+    result = run_test_file(path)
+    assert (result.tests, result.assertions) == (1, 4)
+    assert len(result.failures) == 1
+    assert str(result.failures[0]) == (
+        f"FAILED {path}: test 'recorded' at eval_time 1m: expr app:errors:count2m\n"
+        "    expected samples:\n      - {job=\"app\"} 2.0\n"
+        "    got samples:\n      - {job=\"app\", source=\"logs\"} 2.0")

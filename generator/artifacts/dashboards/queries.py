@@ -141,9 +141,8 @@ def health_probe(truth: Truth, metric: str) -> str:
 
 def slo_error_ratio(truth: Truth, slo: Slo, window: Duration) -> str:
     """The SLO's recorded error ratio over one of its burn-rate windows."""
-    names = conventions.names(truth)
-    job = names.health_probe_job if slo.id == truth.slos.uptime.id else names.platform_job
-    return prometheus_plan.selector(conventions.slo_ratio_record(slo, window), job=job)
+    return prometheus_plan.selector(conventions.slo_ratio_record(slo, window),
+                                    **prometheus_plan.slo_series_labels(truth, slo))
 
 
 def slo_windows(truth: Truth, slo: Slo) -> list[Duration]:

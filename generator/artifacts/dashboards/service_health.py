@@ -23,6 +23,7 @@ from generator.artifacts.dashboards.panels import (
     timeseries_panel,
 )
 from generator.conventions import alert_name
+from generator.plan import prometheus as prometheus_plan
 from generator.truth import Truth
 from generator.truth.model import Slo, ThresholdAlert
 from generator.truth.types import Duration
@@ -49,6 +50,15 @@ def http_error_ratio(truth: Truth, window: Duration) -> str:
     requests = q.platform_raw(truth, "http_requests")
     errors = requests[:-1] + ', status_code=~"5.."}'
     return f"sum(increase({errors}[{window}])) / sum(increase({requests}[{window}]))"
+
+
+def log_error_ratio(truth: Truth, window: Duration) -> str:
+    """The log SLO's error ratio over `window` from the rates the Loki ruler remote-writes; 0 while no request line
+    failed (the error rate is then absent, not 0)."""
+    labels = prometheus_plan.slo_series_labels(truth, truth.slos.log_error_ratio)
+    errors = prometheus_plan.selector(conventions.SLO_LOG_ERRORS_RATE, **labels)
+    requests = prometheus_plan.selector(conventions.SLO_LOG_REQUESTS_RATE, **labels)
+    return (f"(sum(sum_over_time({errors}[{window}])) or vector(0)) / sum(sum_over_time({requests}[{window}]))")
 
 
 def _slo_steps(slo: Slo) -> list[Step]:
@@ -148,8 +158,25 @@ def availability_row(context: Context, grid: Grid) -> None:
         f"over {http.period}) not yet spent. Below 0 the SLO is missed.", prom,
         [promql(f"100 * (1 - ({http_error_ratio(truth, http.period)}) / {http.error_budget:g})", instant=True)],
         "percent", _budget_steps(), "%", decimals=1, graph=False), 6, 5)
-    grid.add(burn_rate_panel(context, uptime, "uptime"), 12, 8)
-    grid.add(burn_rate_panel(context, http, "HTTP errors"), 12, 8)
+    # The same error target measured on the logs, next to Render's 5xx measurement.
+    logs = truth.slos.log_error_ratio
+    requests = f"{logs.requests.tag}={logs.requests.value}"
+    failed = " or ".join([f"at {'/'.join(logs.errors.levels)}"] if logs.errors.levels else []
+                         + [f"tagged {tag}" for tag in logs.errors.tags])
+    grid.add(stat_panel(
+        f"Webhooks without errors, logs ({logs.period})", f"Share of {requests} log lines that did not fail "
+        f"({failed}) over {logs.period}, from the rates the Loki ruler records and remote-writes; objective "
+        f"{logs.objective:g} %.", prom,
+        [promql(f"100 * (1 - ({log_error_ratio(truth, logs.period)}))", instant=True)], "percent",
+        _slo_steps(logs), "%", decimals=3, graph=False), 6, 5)
+    grid.add(stat_panel(
+        "Error budget left: webhook logs", f"Share of the log SLO's error budget ({logs.error_budget:.1%} of "
+        f"{requests} lines over {logs.period}) not yet spent. Below 0 the SLO is missed.", prom,
+        [promql(f"100 * (1 - ({log_error_ratio(truth, logs.period)}) / {logs.error_budget:g})", instant=True)],
+        "percent", _budget_steps(), "%", decimals=1, graph=False), 6, 5)
+    grid.add(burn_rate_panel(context, uptime, "uptime"), 8, 8)
+    grid.add(burn_rate_panel(context, http, "HTTP errors"), 8, 8)
+    grid.add(burn_rate_panel(context, logs, "webhook errors (logs)"), 8, 8)
 
 
 def latency_row(context: Context, grid: Grid) -> None:
