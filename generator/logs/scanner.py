@@ -49,7 +49,7 @@ MAX_VIOLATIONS = 100  # rate-limit bursts kept per pattern (counted in full)
 MAX_SHOWN_CHARS = 400
 _NUMBER = re.compile(rb"[0-9]+(?:\.[0-9]+)?")
 # RE2 syntax Python's parser reads differently, and inline flags (RE2's (?i) folds Unicode, Hyperscan's does not).
-_RE2_ONLY_OR_FLAGS = re.compile(r"\[\[:|\\[pPQEzCxAZ]|\(\?[a-zA-Z-]*[:)]")
+_RE2_ONLY_OR_FLAGS = re.compile(r"\[\[:|\\[pPQEzCxAZ]|\(\?[a-zA-Z-]+[:)]")  # `(?:` alone sets no flag
 _UNBOUNDED = sre_constants.MAXREPEAT
 # Not `$`: before a CRLF line end Hyperscan's multi-line `$` does not match, while RE2 sees the line without `\r`.
 _ALLOWED_ANCHORS = {sre_constants.AT_BEGINNING, sre_constants.AT_BOUNDARY, sre_constants.AT_NON_BOUNDARY}
