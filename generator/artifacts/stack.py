@@ -233,6 +233,7 @@ def masking_stages(truth: Truth, json_selector: str, text_selector: str) -> str:
     """The redaction rules in their order; rules for one line format only run inside a match on that format."""
     out: list[str] = []
     rules = privacy.redaction_rules(truth)
+    blocks = {"json": 0, "text": 0}
     index = 0
     while index < len(rules):
         kind = rules[index].lines
@@ -244,9 +245,10 @@ def masking_stages(truth: Truth, json_selector: str, text_selector: str) -> str:
             out += [_replace_stage(rule, "  ") for rule in run]
             continue
         selector = json_selector if kind == "json" else text_selector
-        body = "\n".join(_replace_stage(rule, "    ") for rule in run)
+        blocks[kind] += 1
+        body = "".join(_replace_stage(rule, "    ") for rule in run)
         out.append(f"  stage.match {{\n    selector      = {alloy_quote(selector)}\n"
-                   f"    pipeline_name = {alloy_quote(f'{kind}_masks_{len(out)}')}\n\n{body}  }}\n")
+                   f"    pipeline_name = {alloy_quote(f'{kind}_masks_{blocks[kind]}')}\n\n{body}  }}\n")
     return "".join(out)
 
 

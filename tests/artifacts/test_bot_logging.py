@@ -213,6 +213,14 @@ def test_module_redacts_the_values_of_the_secret_environment_variables(module: M
     assert "plainvalue42" not in output and "<redacted:KIE_API_KEY>" in output
 
 
+def test_module_and_alloy_redact_the_same_truth_entries(module: ModuleType, alloy: AlloyPipeline,
+                                                        truth: Truth) -> None:
+    expected = {s.id for s in truth.privacy.never_log if s.redact_as} | {m.id for m in truth.privacy.masks}
+    assert {rule_id for rule_id, _regex, _replacement in module.REDACTION_RULES} == expected
+    assert len(alloy.process.find("stage.replace")) >= len(expected)
+    assert {env for env, _marker in module.SECRET_ENVIRONMENT} == {"TELEGRAM_BOT_TOKEN", "KIE_API_KEY"}
+
+
 def test_module_is_standard_library_only_and_passes_its_self_test(generated: Path) -> None:
     artifacts = tuple(a for a in pipeline.render_all(load_truth(REPO / "product/truth.yaml"))
                       if a.path == conventions.BOT_LOGGING_MODULE)
