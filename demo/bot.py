@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import importlib
 import json
 import logging
 import logging.handlers
@@ -38,9 +39,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
 from urllib.parse import parse_qs, urlparse
 
-TEXT_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # the seed's logging.basicConfig format
+
+def _import_bot_logging() -> ModuleType:
+    """The generated logging module (bot/bot_logging.py, from product/truth.yaml): beside this file in the image
+    (docker-compose.yml mounts it there), in ../bot in a checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in (here, os.path.join(os.path.dirname(here), "bot")):
+        if os.path.exists(os.path.join(folder, "bot_logging.py")):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            break
+    return importlib.import_module("bot_logging")
+
+
+bot_logging = _import_bot_logging()
+TEXT_FORMAT = bot_logging.TEXT_FORMAT  # the seed's logging.basicConfig format
 LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR,
           "CRITICAL": logging.CRITICAL}
 MODELS = ["flux-pro", "flux-dev", "sdxl", "kandinsky-3"]
@@ -60,54 +76,28 @@ class Event:
     db: tuple[str, ...] = ()  # SQL statements the real bot would run with this event (serve mode only)
 
 
-class TextFormatter(logging.Formatter):
-    """The seed's text format; standard tags follow the message as `key=value`. Times in UTC."""
-
-    def __init__(self) -> None:
-        super().__init__(TEXT_FORMAT)
-        self.converter = time.gmtime
-
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging API)
-        tags = getattr(record, "tags", {})
-        if tags:
-            record.message = record.message + " " + " ".join(f"{key}={value}" for key, value in tags.items())
-        return super().formatMessage(record)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: the seed's four fields under their logging names, plus the standard tags."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.converter = time.gmtime
-
-    def format(self, record: logging.LogRecord) -> str:
-        document = {"asctime": self.formatTime(record), "name": record.name, "levelname": record.levelname,
-                    "message": record.getMessage(), **getattr(record, "tags", {})}
-        return json.dumps(document, ensure_ascii=False)
-
-
 class MixedFormatter(logging.Formatter):
     """The bot's own loggers (`bot.*`) write JSON; libraries (aiohttp, httpx) keep the basicConfig text format."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.text, self.json = TextFormatter(), JsonFormatter()
+        self.text, self.json = bot_logging.TextFormatter(), bot_logging.JsonFormatter()
 
     def format(self, record: logging.LogRecord) -> str:
         return (self.json if record.name.startswith("bot.") else self.text).format(record)
 
 
 FORMATTERS: dict[str, Callable[[], logging.Formatter]] = {
-    "text": TextFormatter, "json": JsonFormatter, "mixed": MixedFormatter,
+    "text": bot_logging.TextFormatter, "json": bot_logging.JsonFormatter, "mixed": MixedFormatter,
 }
 
 
 def make_record(event: Event, when: float) -> logging.LogRecord:
+    """The record `logger.info(message, extra=tags)` would make, at time `when`."""
     record = logging.LogRecord(event.logger, event.level, __file__, 0, event.message, None, None)
     record.created = when
     record.msecs = int((when - int(when)) * 1000)
-    record.tags = dict(event.tags)
+    record.__dict__.update(event.tags)
     return record
 
 
@@ -286,7 +276,7 @@ def _forbidden(traffic: Traffic, now: float) -> list[tuple[float, Event]]:
         Event("bot.payments", logging.ERROR, "TypeError: Object of type Decimal is not JSON serializable",
               {"user_id": 4567, "operation": "payment", "error_type": "TypeError"}),
         Event("bot.lock", logging.CRITICAL,
-              "asyncpg.exceptions.NumericValueOutOfRangeError: OID value 4294967296 out of range",
+              "asyncpg.exceptions.NumericValueOutOfRangeError: OID out of range",
               {"operation": "lock", "error_type": "NumericValueOutOfRangeError"}),
         Event("aiohttp.server", logging.ERROR, "Error handling request"),
         Event("bot.lock", logging.ERROR, "Lock acquisition failed after 3 attempts",
@@ -401,12 +391,15 @@ def simulate(minutes: float, start: datetime, log_format: str = "mixed", seed: i
     for minute, scenario in incidents:
         traffic.inject(scenario, minute * 60.0)
     formatter = FORMATTERS[log_format]()
+    redaction = bot_logging.RedactingFilter()  # as the running bot's handlers: redacted at the source
     base = start.timestamp()
     lines = []
     for offset, event in traffic.events_until(minutes * 60.0):
         if event.level >= min_level:
             when = base + offset
-            lines.append((datetime.fromtimestamp(when, UTC), formatter.format(make_record(event, when))))
+            record = make_record(event, when)
+            redaction.filter(record)
+            lines.append((datetime.fromtimestamp(when, UTC), formatter.format(record)))
     return lines
 
 
@@ -464,7 +457,7 @@ class Database:
                                 capture_output=True, timeout=20)
         if result.returncode != 0:
             log.error("Database write failed: %s", result.stderr.strip().splitlines()[-1:] or "psql failed",
-                      extra={"tags": {"operation": "db", "error_type": "PsqlError"}})
+                      extra={"operation": "db", "error_type": "PsqlError"})
 
 
 class Bot:
@@ -504,7 +497,7 @@ class Bot:
             added = sum(self.traffic.inject(name, self.now()) for name in scenarios)
             self.cond.notify_all()
         logging.getLogger("bot.demo").info("Demo incident started: %s", ",".join(scenarios),
-                                           extra={"tags": {"operation": "demo"}})
+                                           extra={"operation": "demo"})
         return added
 
     def webhook(self, update: dict[str, object]) -> None:
@@ -518,13 +511,13 @@ class Bot:
         log = logging.getLogger("bot.webhook")
         if update_id in self.seen_updates:
             log.warning("Duplicate update_id %s, skipping", update_id,
-                        extra={"tags": {"update_id": update_id, "operation": "webhook"}})
+                        extra={"update_id": update_id, "operation": "webhook"})
             return
         self.seen_updates.append(update_id)
-        log.debug("Update received", extra={"tags": {"update_id": update_id, "user_id": user_id}})
+        log.debug("Update received", extra={"update_id": update_id, "user_id": user_id})
         duration = round((time.perf_counter() - started) * 1000) + 1
-        log.info("Webhook handled", extra={"tags": {"update_id": update_id, "user_id": user_id,
-                                                    "operation": "webhook", "duration_ms": duration}})
+        log.info("Webhook handled", extra={"update_id": update_id, "user_id": user_id,
+                                           "operation": "webhook", "duration_ms": duration})
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -550,7 +543,7 @@ class Handler(BaseHTTPRequestHandler):
             body |= {"uptime_seconds": round(self.bot.now()), "version": "demo"}
             if status != 200:
                 logging.getLogger("bot.health").error("Health check failed: %s", body.get("error"),
-                                                      extra={"tags": {"operation": "health"}})
+                                                      extra={"operation": "health"})
             self.reply(status, body)
         elif path == "/incident":
             self.reply(200, {"scenarios": {name: s.description for name, s in SCENARIOS.items()},
@@ -595,6 +588,7 @@ def configure_logging(log_format: str, level: str, log_file: str | None, syslog:
     formatter = FORMATTERS[log_format]()
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(bot_logging.RedactingFilter())  # every handler: records from child loggers too
     logging.basicConfig(level=LEVELS[level], handlers=handlers, force=True)
 
 

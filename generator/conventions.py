@@ -15,7 +15,7 @@ GENERATED_HEADER = "generated from product/truth.yaml by `obsctl generate`; do n
 # --- output layout (posix paths relative to the repository root) ------------------------------------------------
 
 # Folders generation owns entirely: swapped in whole, so a removed rule leaves no stale file behind.
-OWNED_DIRS: tuple[str, ...] = ("loki", "alerts", "dashboards", "tests/generated")
+OWNED_DIRS: tuple[str, ...] = ("loki", "alerts", "dashboards", "bot", "tests/generated")
 
 LOKI_RULES_DIR = "loki/rules"  # <dir>/<tenant>/<namespace>.yaml, as Loki's local ruler storage reads it
 LOGQL_TESTS_DIR = "tests/generated/logql"
@@ -32,6 +32,9 @@ LOKI_CONFIG_PATH = "loki/loki-config.yaml"
 ALLOY_CONFIG_PATH = "loki/alloy/config.alloy"
 # Not under alerts/prometheus/: every file there is checked as a rule file by the Prometheus rules check.
 PROMETHEUS_CONFIG_PATH = "alerts/stack/prometheus.yml"
+# The bot's logging module (formatters and redaction at the source); the bot copies it, the demo bot imports it.
+BOT_DIR = "bot"
+BOT_LOGGING_MODULE = f"{BOT_DIR}/bot_logging.py"
 
 
 def loki_rule_file(truth: Truth) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from generator import conventions
 from generator.artifacts import (
     alertmanager,
+    bot_logging,
     dashboards,
     exporters,
     grafana_provisioning,
@@ -30,6 +31,7 @@ from generator.artifacts import (
 )
 from generator.artifacts.base import Artifact
 from generator.checks import alertmanager as alertmanager_checks
+from generator.checks import bot_logging as bot_logging_checks
 from generator.checks import dashboards as dashboard_checks
 from generator.checks import exporters as exporter_checks
 from generator.checks import logql_tests as logql_test_checks
@@ -67,6 +69,7 @@ KINDS: tuple[ArtifactKind, ...] = (
                  (dashboard_checks.check,)),
     ArtifactKind("local-stack", (conventions.LOKI_CONFIG_PATH, conventions.ALLOY_CONFIG_PATH,
                                  conventions.PROMETHEUS_CONFIG_PATH), (stack.render,), (stack_checks.check,)),
+    ArtifactKind("bot-logging", (conventions.BOT_LOGGING_MODULE,), (bot_logging.render,), (bot_logging_checks.check,)),
 )
 
 

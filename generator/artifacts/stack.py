@@ -3,10 +3,10 @@
 Outputs:
 - loki/loki-config.yaml: single-binary Loki, auth disabled (tenant `fake`), ruler reading the generated rule files
   from local storage and remote-writing its recording rules' samples (the log SLO's rates) to Prometheus,
-  compactor retention equal to the truth's Render log retention;
+  compactor retention per log class (truth.retention);
 - loki/alloy/config.alloy: the log pipeline in front of Loki: a TLS syslog receiver for Render log streams
-  (RFC 5424), tailing of local log files, secret masking at ingestion (truth.privacy), the level as a label for both
-  log formats, and the truth's stream labels;
+  (RFC 5424), tailing of local log files, the truth's stream labels, secret masking at ingestion in both log formats
+  (truth.privacy), the level and the retention class as labels;
 - alerts/stack/prometheus.yml: scrape jobs for the /health probe, the queue gauge, PostgreSQL, Alertmanager and
   the stack itself, the generated rule files, and the Alertmanager target. The OTLP receiver for Render metrics
   streams is a command-line flag (see docker-compose.yml).
@@ -20,22 +20,18 @@ from __future__ import annotations
 import copy
 import posixpath
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from generator import conventions
 from generator.artifacts import exporters
 from generator.artifacts.base import Artifact, yaml_document
 from generator.conventions import GENERATED_HEADER
-from generator.plan import Plan, log_format
+from generator.plan import Plan, log_format, privacy, retention
 from generator.plan.alerting import go_template_text
 from generator.syntax.alloy import quote as alloy_quote
 from generator.syntax.logql import quote_string
 from generator.truth import Truth
-from generator.truth.types import Duration, compile_re2
-
-# Loki holds the Render log stream, so it keeps logs exactly as long as Render does (truth.retention).
-LOG_RETENTION_ID = "render_logs"
+from generator.truth.types import Duration
 
 # Service names and ports inside the compose network (docker-compose.yml uses the same names).
 LOKI_ADDRESS = "loki:3100"
@@ -60,38 +56,18 @@ SYSLOG_LISTEN_PORT = 6514  # IANA port for syslog over TLS (RFC 5425)
 # --- masking at ingestion ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MaskRule:
-    """One masking step: every match of `regex` becomes `replacement` before the line is stored."""
-
-    id: str
-    regex: str
-    replacement: str
-
-    @property
-    def expression(self) -> str:
-        """Alloy's replace stage rewrites capture groups, not matches: one group around the whole regex, and the
-        truth regex's own groups made non-capturing so they are not rewritten a second time."""
-        return f"({non_capturing(self.regex)})"
+def alloy_expression(rule: privacy.RedactionRule) -> str:
+    """Alloy's replace stage rewrites capture groups, not matches: the rule's `value` group becomes the one capture
+    group (or one group around the whole regex when it has none); every other group is made non-capturing so it
+    is not rewritten too."""
+    if rule.has_value_group:
+        return non_capturing(rule.regex, keep=privacy.VALUE_GROUP)
+    return f"({non_capturing(rule.regex)})"
 
 
-def mask_rules(truth: Truth) -> list[MaskRule]:
-    """Secrets with a `redact_as` marker first (their alerts also match the marker), then the plain masks."""
-    rules = [MaskRule(s.id, s.regex, s.redact_as) for s in truth.privacy.never_log if s.redact_as]
-    rules += [MaskRule(m.id, m.regex, m.replacement) for m in truth.privacy.masks]
-    return rules
-
-
-def apply_masks(line: str, rules: list[MaskRule]) -> str:
-    """What the Alloy pipeline stores for `line`: each rule in order, every non-overlapping match replaced (the
-    semantics of Alloy's stage.replace with a single group spanning the match)."""
-    for rule in rules:
-        line = compile_re2(rule.expression).sub(lambda _m, r=rule.replacement: r, line)
-    return line
-
-
-def non_capturing(regex: str) -> str:
-    """`regex` with every capturing group `( )`, `(?P<n> )`, `(?<n> )` turned into `(?: )`; classes and escapes kept."""
+def non_capturing(regex: str, keep: str | None = None) -> str:
+    """`regex` with every capturing group `( )`, `(?P<n> )`, `(?<n> )` turned into `(?: )`, except the group named
+    `keep`, which becomes a plain capturing `( )`; classes and escapes kept."""
     out: list[str] = []
     i, in_class = 0, False
     while i < len(regex):
@@ -123,9 +99,9 @@ def non_capturing(regex: str) -> str:
                 i += 1
             continue
         if char == "(":
-            named = re.match(r"\(\?P?<[A-Za-z_][A-Za-z0-9_]*>", regex[i:])
+            named = re.match(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>", regex[i:])
             if named:
-                out.append("(?:")
+                out.append("(" if named.group(1) == keep else "(?:")
                 i += len(named.group())
                 continue
             if not regex.startswith("(?", i):
@@ -137,21 +113,10 @@ def non_capturing(regex: str) -> str:
     return "".join(out)
 
 
-# --- level extraction --------------------------------------------------------------------------------------------
-
-
-JSON_LINE_FILTER = r"^\s*\{"  # a JSON log line starts with `{`
+JSON_LINE_FILTER = privacy.JSON_LINE_REGEX
 
 
 # --- Loki --------------------------------------------------------------------------------------------------------
-
-
-def log_retention(truth: Truth) -> Duration | None:
-    """Render's log retention (None: keep forever)."""
-    entry = next((r for r in truth.retention if r.id == LOG_RETENTION_ID), None)
-    if entry is None:
-        raise ValueError(f"product/truth.yaml retention: no entry with id {LOG_RETENTION_ID!r} (Loki's retention)")
-    return None if entry.period == "infinite" else entry.period  # type: ignore[return-value]
 
 
 def go_duration(duration: Duration) -> str:
@@ -163,17 +128,53 @@ def go_duration(duration: Duration) -> str:
     return text or "0s"
 
 
+def retention_limits(truth: Truth) -> dict[str, Any]:
+    """`limits_config` retention: one rule per truth log class.
+
+    Loki's semantics (grafana/loki):
+    - pkg/validation/limits.go, flag `store.retention`: "a zero value of 0 or 0s disables retention" for the global
+      `retention_period` (since 2.8.0);
+    - pkg/validation/limits.go, `Limits.Validate`: a `retention_stream` period under 24h is refused at start-up
+      ("retention period must be >= 24h"), so a stream rule cannot say "forever" with 0s;
+    - pkg/compactor/retention/expiration.go, `RetentionPeriodFor` / `Expired`: the matching stream rule with the
+      highest priority wins (equal priority: the shorter period), no match falls back to `retention_period`, and a
+      period <= 0 never expires a chunk.
+    So the class kept forever is the global `retention_period: 0s` (never deleted; a stream without the class label
+    falls there too, the safe side), and every class with a period is a `retention_stream` rule selecting its label
+    value. Priorities follow the period (longer-kept wins), though the selectors never overlap.
+    """
+    policy = truth.retention
+    forever = [c for c in policy.classes if c.keeps_forever]  # at most one: the truth model refuses more
+    finite = [c for c in policy.by_period() if not c.keeps_forever]
+    streams = [
+        {
+            "selector": "{" + f"{policy.label}={quote_string(c.id, prefer_backticks=False)}" + "}",
+            "priority": priority,
+            "period": go_duration(c.period),  # type: ignore[arg-type]
+        }
+        for priority, c in enumerate(finite, start=1)
+    ]
+    if forever:
+        global_period = "0s"  # never deleted: see above
+    else:  # unlabelled lines keep the default class's period
+        global_period = go_duration(policy.default_class.period)  # type: ignore[arg-type]
+    return {"retention_period": global_period, "retention_stream": streams}
+
+
+def prometheus_retention(truth: Truth) -> Duration:
+    """How long the local Prometheus keeps samples: the longest window any rule or panel reads (the SLO periods,
+    the burn-rate windows) plus truth.retention.metrics_margin."""
+    windows = [truth.slos.uptime.period, truth.slos.error_ratio.period,
+               *(w.long for w in truth.slos.burn_rate_windows)]
+    return Duration(max(w.seconds for w in windows) + truth.retention.metrics_margin.seconds)
+
+
 def loki_config(truth: Truth) -> dict[str, Any]:
-    retention = log_retention(truth)
     limits: dict[str, Any] = {
-        "retention_period": go_duration(retention) if retention else "0s",  # 0s: keep forever
+        **retention_limits(truth),
         "allow_structured_metadata": True,
         "volume_enabled": True,
     }
-    if retention:
-        # Lines older than the retention would be deleted by the next compaction anyway.
-        limits["reject_old_samples"] = True
-        limits["reject_old_samples_max_age"] = go_duration(retention)
     return {
         "auth_enabled": False,  # single tenant: Loki calls it `fake`, the tenant folder of the rule files
         "server": {"http_listen_port": 3100, "grpc_listen_port": 9095, "log_level": "info"},
@@ -193,7 +194,7 @@ def loki_config(truth: Truth) -> dict[str, Any]:
         "compactor": {
             "working_directory": f"{LOKI_DATA_DIR}/compactor",
             "compaction_interval": "10m",
-            "retention_enabled": retention is not None,
+            "retention_enabled": True,  # the compactor applies the rules above; without it nothing is ever deleted
             "retention_delete_delay": "2h",
             "delete_request_store": "filesystem",
         },
@@ -231,19 +232,61 @@ def _stage(name: str, attributes: dict[str, str], indent: str = "  ") -> str:
     return f"{indent}stage.{name} {{\n{body}{indent}}}\n"
 
 
+def _replace_stage(rule: privacy.RedactionRule, indent: str) -> str:
+    return f"{indent}// {rule.id}\n" + _stage("replace", {
+        "expression": alloy_quote(alloy_expression(rule)),
+        # The replacement is a Go template in Alloy: literal braces must not start an action.
+        "replace": alloy_quote(go_template_text(rule.replacement)),
+    }, indent)
+
+
+def masking_stages(truth: Truth, json_selector: str, text_selector: str) -> str:
+    """The redaction rules in their order; rules for one line format only run inside a match on that format."""
+    out: list[str] = []
+    rules = privacy.redaction_rules(truth)
+    blocks = {"json": 0, "text": 0}
+    index = 0
+    while index < len(rules):
+        kind = rules[index].lines
+        run = []
+        while index < len(rules) and rules[index].lines == kind:
+            run.append(rules[index])
+            index += 1
+        if kind == "any":
+            out += [_replace_stage(rule, "  ") for rule in run]
+            continue
+        selector = json_selector if kind == "json" else text_selector
+        blocks[kind] += 1
+        body = "".join(_replace_stage(rule, "    ") for rule in run)
+        out.append(f"  stage.match {{\n    selector      = {alloy_quote(selector)}\n"
+                   f"    pipeline_name = {alloy_quote(f'{kind}_masks_{blocks[kind]}')}\n\n{body}  }}\n")
+    return "".join(out)
+
+
+def class_stages(truth: Truth, selector: str) -> str:
+    """The retention class label: the default class first, then each claiming class from the shortest-kept to the
+    longest-kept, each overwriting the label, so a line several classes claim keeps the longest retention."""
+    label = truth.retention.label
+    default = truth.retention.default_class
+    out = [f"  stage.static_labels {{\n    values = {{ {label} = {alloy_quote(default.id)} }}\n  }}\n"]
+    for log_class in truth.retention.by_period():
+        if log_class.match is None:
+            continue
+        line_selector = f"{selector} |~ {quote_string(retention.class_regex(truth.logs, log_class))}"
+        out.append(f"  stage.match {{\n    selector      = {alloy_quote(line_selector)}\n"
+                   f"    pipeline_name = {alloy_quote('class_' + log_class.id)}\n\n"
+                   f"    stage.static_labels {{\n      values = {{ {label} = {alloy_quote(log_class.id)} }}\n"
+                   f"    }}\n  }}\n")
+    return "".join(out)
+
+
 def alloy_config(truth: Truth) -> str:
     labels = dict(sorted(truth.service.log_labels.items()))
     selector = truth.service.log_selector
     json_selector = f"{selector} |~ {quote_string(JSON_LINE_FILTER)}"
     text_selector = f"{selector} !~ {quote_string(JSON_LINE_FILTER)}"
-    masks = "".join(
-        f"  // {rule.id}\n" + _stage("replace", {
-            "expression": alloy_quote(rule.expression),
-            # The replacement is a Go template in Alloy: literal braces must not start an action.
-            "replace": alloy_quote(go_template_text(rule.replacement)),
-        })
-        for rule in mask_rules(truth)
-    )
+    masks = masking_stages(truth, json_selector, text_selector)
+    classes = class_stages(truth, selector)
     level_key = truth.logs.json_fields.level
     return f"""// {GENERATED_HEADER}
 // Log pipeline of the local stack: Render log streams (TLS syslog, RFC 5424) and local log files -> masking ->
@@ -277,8 +320,6 @@ loki.source.file "bot" {{
 loki.process "bot" {{
   forward_to = [loki.write.loki.receiver]
 
-  // Secrets and sensitive values are masked before anything else reads the line (truth.privacy).
-{masks}
   // The bot's stream labels (truth.service.log_labels); the file path is not a useful label.
   stage.static_labels {{
     values = {_alloy_map(labels)}
@@ -287,6 +328,9 @@ loki.process "bot" {{
     values = ["filename"]
   }}
 
+  // Secrets and sensitive values are masked before any stage reads the line (truth.privacy), in both formats:
+  // Render's log store keeps the raw line, so the bot redacts at the source too (bot/bot_logging.py).
+{masks}
   // The level as a label, for both log formats: JSON lines carry it under "{level_key}", text lines between the
   // separators of truth.logs.text_format.
   stage.match {{
@@ -308,7 +352,10 @@ loki.process "bot" {{
   stage.labels {{
     values = {{ level = "" }}
   }}
-}}
+
+  // The retention class (truth.retention) as the label `{truth.retention.label}`: Loki's compactor keeps each class
+  // for its period (loki/loki-config.yaml, limits_config.retention_stream).
+{classes}}}
 
 loki.write "loki" {{
   endpoint {{

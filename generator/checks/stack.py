@@ -21,7 +21,8 @@ from generator import conventions
 from generator.artifacts import stack
 from generator.checks.base import CheckInput, Problem, run_tool, tool_failure
 from generator.syntax import alloy
-from generator.truth.types import compile_re2
+from generator.truth.model import MIN_STREAM_RETENTION_SECONDS
+from generator.truth.types import Duration, compile_re2
 
 REGEX_ATTRIBUTES = {"stage.replace": "expression", "stage.regex": "expression"}
 
@@ -61,7 +62,28 @@ def loki_problems(text: str) -> list[Problem]:
     if storage.get("type") != "local" or (storage.get("local") or {}).get("directory") != stack.LOKI_RULES_DIR:
         return [Problem(where, f"the ruler must read local storage at {stack.LOKI_RULES_DIR}, where the stack "
                 "mounts loki/rules")]
-    return remote_write_problems((config.get("ruler") or {}).get("remote_write") or {})
+    return remote_write_problems((config.get("ruler") or {}).get("remote_write") or {}) + retention_problems(config)
+
+
+def retention_problems(config: dict[str, Any]) -> list[Problem]:
+    """What Loki itself would refuse or silently ignore (grafana/loki pkg/validation/limits.go, Limits.Validate:
+    a stream period under 24h stops Loki at start-up; without compactor.retention_enabled no rule deletes)."""
+    where = conventions.LOKI_CONFIG_PATH
+    problems = []
+    limits = config.get("limits_config") or {}
+    for index, rule in enumerate(limits.get("retention_stream") or []):
+        try:
+            period = Duration.parse(str(rule.get("period")))
+        except ValueError as exc:
+            problems.append(Problem(where, f"limits_config.retention_stream[{index}].period: {exc}"))
+            continue
+        if period.seconds < MIN_STREAM_RETENTION_SECONDS:
+            problems.append(Problem(where, f"limits_config.retention_stream[{index}].period {rule.get('period')} "
+                                           "is under 24h: Loki refuses to start"))
+    if limits.get("retention_stream") and not (config.get("compactor") or {}).get("retention_enabled"):
+        problems.append(Problem(where, "retention rules without compactor.retention_enabled: nothing would be "
+                                       "deleted"))
+    return problems
 
 
 def remote_write_problems(remote_write: dict[str, Any]) -> list[Problem]:

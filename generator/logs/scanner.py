@@ -39,7 +39,7 @@ from typing import Any, Literal
 import hyperscan
 
 from generator.logs.inputs import Batch, BotLineFormat, Buffer, LinesTiming
-from generator.plan import log_format
+from generator.plan import log_format, privacy
 from generator.truth import Truth
 from generator.truth.types import compile_re2
 
@@ -49,7 +49,7 @@ MAX_VIOLATIONS = 100  # rate-limit bursts kept per pattern (counted in full)
 MAX_SHOWN_CHARS = 400
 _NUMBER = re.compile(rb"[0-9]+(?:\.[0-9]+)?")
 # RE2 syntax Python's parser reads differently, and inline flags (RE2's (?i) folds Unicode, Hyperscan's does not).
-_RE2_ONLY_OR_FLAGS = re.compile(r"\[\[:|\\[pPQEzCxAZ]|\(\?[a-zA-Z-]*[:)]")
+_RE2_ONLY_OR_FLAGS = re.compile(r"\[\[:|\\[pPQEzCxAZ]|\(\?[a-zA-Z-]+[:)]")  # `(?:` alone sets no flag
 _UNBOUNDED = sre_constants.MAXREPEAT
 # Not `$`: before a CRLF line end Hyperscan's multi-line `$` does not match, while RE2 sees the line without `\r`.
 _ALLOWED_ANCHORS = {sre_constants.AT_BEGINNING, sre_constants.AT_BOUNDARY, sre_constants.AT_NON_BOUNDARY}
@@ -85,15 +85,15 @@ def watched_patterns(truth: Truth) -> list[WatchedPattern]:
 class Masker:
     """Makes a line safe to print: secrets (by shape, and by value when the env var is set) and privacy masks.
 
-    A secret with a `redact_as` marker matches its whole value (a token, a key), so only the match is replaced. One
-    without (user prompts) matches where the value starts, not where it ends: the rest of the line goes too.
+    Secrets with a `redact_as` marker and the masks are the ingestion pipeline's rules (plan.privacy), for the
+    line's format. A secret without a marker matches where the value starts, not where it ends: the rest of the
+    line goes too.
     """
 
     def __init__(self, truth: Truth, environ: Mapping[str, str] | None = None):
         env = os.environ if environ is None else environ
         secrets = truth.privacy.never_log
-        self._subs: list[tuple[Any, str]] = [(compile_re2(s.regex), s.redact_as) for s in secrets if s.redact_as]
-        self._subs += [(compile_re2(m.regex), m.replacement) for m in truth.privacy.masks]
+        self._rules = privacy.redaction_rules(truth)
         self._cuts = [(compile_re2(s.regex), f"<redacted:{s.id}>") for s in secrets if not s.redact_as]
         self._values = [(env[s.env], s.redact_as or f"<redacted:{s.id}>")
                         for s in secrets if s.env and len(env.get(s.env, "")) >= 8]
@@ -101,8 +101,7 @@ class Masker:
     def mask(self, line: str) -> str:
         for value, marker in self._values:
             line = line.replace(value, marker)
-        for pattern, replacement in self._subs:
-            line = pattern.sub(replacement.replace("\\", "\\\\"), line)
+        line = privacy.redact_line(line, self._rules)
         for pattern, marker in self._cuts:
             match = pattern.search(line)
             if match is not None:

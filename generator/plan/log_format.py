@@ -59,6 +59,23 @@ def text_level_regex(logs: Logs, group: str = "level") -> str:
     return "".join(regex)
 
 
+def text_field_regex(logs: Logs, field: str, value_regex: str) -> str:
+    """Matches a text-format line whose `%(<field>)s` is `value_regex`, anchored at the line's start like
+    `text_level_regex`: the literal parts of the format, earlier fields skipped, the field, then its separator."""
+    fmt = logs.text_format
+    placeholder = f"%({field})s"
+    if placeholder not in fmt:
+        raise ValueError(f"logs.text_format has no {placeholder}")
+    start = fmt.index(placeholder)
+    regex = ["^"]
+    for part in re.split(f"({PLACEHOLDER.pattern})", fmt[:start]):
+        regex.append(".*?" if PLACEHOLDER.fullmatch(part) else re2_escape(part))
+    regex.append(f"(?:{value_regex})")
+    after = PLACEHOLDER.split(fmt[start + len(placeholder):])[0]
+    regex.append(re2_escape(after))
+    return "".join(regex)
+
+
 def secret_detection_regex(secret: SecretPattern) -> str:
     """A secret counts as leaked raw or already masked at ingestion (its `redact_as` marker): a masked leak still
     pages, and the scanner sees what the alert sees."""

@@ -76,6 +76,12 @@ def _example_problems(truth: Truth, positions: Positions) -> list[Problem]:
                     (*loc, "examples", "no_match", index),
                     f"regex {pattern.regex!r} matches this look-alike, which it must not match",
                 ))
+        for index, line in enumerate(pattern.examples.known_misses):
+            if regex_matches(pattern.regex, line):
+                problems.append(positions.problem(
+                    (*loc, "examples", "known_misses", index),
+                    f"regex {pattern.regex!r} matches this line: it is not a miss; move it to `match`",
+                ))
     return problems
 
 

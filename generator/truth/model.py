@@ -137,6 +137,8 @@ class TierOverlap(Strict):
 class Examples(Strict):
     match: list[str] = Field(min_length=1)
     no_match: list[str] = Field(min_length=1)
+    # Real lines of the same event that the regex, as the seed states it, does not catch: documented gaps
+    known_misses: list[str] = Field(default_factory=list)
 
 
 class Pattern(Strict):
@@ -161,16 +163,53 @@ class RateLimitedPattern(Pattern):
     reason: str
 
 
+# Text a redaction marker may not hold: it lands inside JSON strings, Alloy replace templates and Python code.
+_MARKER_FORBIDDEN = re.compile(r'["\\{}\n]')
+
+
+def _python_regex_problem(regex: str) -> str | None:
+    """The bot's logging module redacts with Python's `re` (stdlib only): a truth regex must mean the same there."""
+    try:
+        re.compile(regex)
+    except re.error as exc:
+        return f"regex {regex!r} is RE2 but not Python `re` syntax ({exc}): the bot's logging module could not use it"
+    return None
+
+
 class SecretPattern(Pattern):
     what: str
     env: str | None = None
+    # Replaces the secret at the source (bot logging module) and at ingestion (Alloy). When `regex` has a group
+    # named `value`, only that group is replaced (the key stays readable: `KIE_API_KEY=<redacted:KIE_API_KEY>`).
     redact_as: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _redaction_is_portable(self) -> SecretPattern:
+        if self.redact_as is not None and _MARKER_FORBIDDEN.search(self.redact_as):
+            raise FieldProblem("redact_as", f"marker {self.redact_as!r} must not contain quotes, backslashes, "
+                                            "braces or newlines: it is written inside JSON strings")
+        problem = _python_regex_problem(self.regex)
+        if problem:
+            raise FieldProblem("regex", problem)
+        return self
 
 
 class Mask(Strict):
+    """A value masked wherever it is logged under the key `field`: a JSON key (`"balance": 45.5`,
+    `"balance": "45.50"`), a text tag (`balance=-3.50`), or `balance: 1` / `'balance': 1` inside a message."""
+
     id: str = Field(pattern=ID_RE)
-    regex: RegexField
-    replacement: str
+    field: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # number: a (signed, decimal) amount; text: free text that runs to the end of the value (a text line's end)
+    value: Literal["number", "text"]
+    replacement: str = Field(min_length=1)
+
+    @field_validator("replacement")
+    @classmethod
+    def _replacement_is_portable(cls, replacement: str) -> str:
+        if _MARKER_FORBIDDEN.search(replacement):
+            raise ValueError(f"replacement {replacement!r} must not contain quotes, backslashes, braces or newlines")
+        return replacement
 
 
 class AllowedField(Strict):
@@ -230,11 +269,85 @@ class LogAlerts(Strict):
 # --- metrics -----------------------------------------------------------------------------------------------------
 
 
-class Retention(Strict):
-    id: str = Field(pattern=ID_RE)
+class ClassMatch(Strict):
+    """Which lines belong to a log class: any logger, tag value or regex listed here claims the line."""
+
+    # Logger names (`%(name)s`, JSON `name`); a name also covers its children: bot.payments -> bot.payments.stripe
+    loggers: list[str] = Field(default_factory=list)
+    # Standard tag -> values: `operation: [payment]` claims `operation=payment` and `"operation": "payment"`
+    tags: dict[str, list[str]] = Field(default_factory=dict)
+    regex: list[RegexField] = Field(default_factory=list)  # RE2, searched in the whole line
+
+    @field_validator("loggers")
+    @classmethod
+    def _logger_names(cls, loggers: list[str]) -> list[str]:
+        for name in loggers:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", name):
+                raise ValueError(f"invalid logger name {name!r}: dotted Python identifiers, e.g. bot.payments")
+        return loggers
+
+    @model_validator(mode="after")
+    def _claims_something(self) -> ClassMatch:
+        if not (self.loggers or self.tags or self.regex):
+            raise ValueError("a class match needs at least one of loggers, tags, regex")
+        return self
+
+
+# Loki refuses a retention_stream period under 24h (pkg/validation/limits.go, Limits.Validate).
+MIN_STREAM_RETENTION_SECONDS = 86400
+
+
+class LogClass(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     store: str
     period: DurationField | Literal["infinite"]
     why: str | None = None
+    match: ClassMatch | None = None  # None: the default class, for every line no other class claims
+
+    @model_validator(mode="after")
+    def _period_loki_accepts(self) -> LogClass:
+        if self.period != "infinite" and self.period.seconds < MIN_STREAM_RETENTION_SECONDS:  # type: ignore[union-attr]
+            raise FieldProblem("period", f"period {self.period} is under 24h: Loki refuses a shorter retention "
+                                         "(write at least 24h, or `infinite`)")
+        return self
+
+    @property
+    def keeps_forever(self) -> bool:
+        return self.period == "infinite"
+
+
+class Retention(Strict):
+    """Log retention per class (the seed's Log Retention), and how long the local Prometheus keeps metrics."""
+
+    label: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # the Loki stream label Alloy sets to the class id
+    classes: list[LogClass] = Field(min_length=1)
+    # Prometheus keeps samples for the longest SLO period plus this margin: 30-day panels and burn rates need
+    # 30 days of history, and the margin covers a late look or a restart.
+    metrics_margin: DurationField
+
+    @model_validator(mode="after")
+    def _one_default_and_unique_ids(self) -> Retention:
+        defaults = [c.id for c in self.classes if c.match is None]
+        if len(defaults) != 1:
+            raise FieldProblem("classes", f"exactly one class must have no `match` (the default for unclaimed lines); "
+                                          f"found {len(defaults)}: {', '.join(defaults) or 'none'}")
+        ids = [c.id for c in self.classes]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise FieldProblem("classes", f"duplicate class id(s): {', '.join(duplicates)}")
+        forever = [c.id for c in self.classes if c.keeps_forever]
+        if len(forever) > 1:
+            raise FieldProblem("classes", f"at most one class can be kept forever (Loki's global retention_period "
+                                          f"0s); found {', '.join(forever)}")
+        return self
+
+    @property
+    def default_class(self) -> LogClass:
+        return next(c for c in self.classes if c.match is None)
+
+    def by_period(self) -> list[LogClass]:
+        """Shortest-kept first, forever last: when several classes claim a line, the last (longest) wins."""
+        return sorted(self.classes, key=lambda c: (c.keeps_forever, 0 if c.keeps_forever else c.period.seconds))  # type: ignore[union-attr]
 
 
 class Slo(Strict):
@@ -534,7 +647,7 @@ class Truth(Strict):
     rate_limited_patterns: list[RateLimitedPattern]
     log_alerts: LogAlerts
     privacy: Privacy
-    retention: list[Retention]
+    retention: Retention
     slos: Slos
     health_check: HealthCheck
     latency_targets: LatencyTargets

@@ -40,13 +40,16 @@ import yaml
 
 from generator import conventions, pipeline
 from generator.artifacts import exporters, grafana_provisioning, loki_rules, stack
+from generator.artifacts.base import yaml_document
+from generator.checks import stack as stack_checks
 from generator.conventions import DASHBOARD_DIR, GENERATED_HEADER
 from generator.logql_engine import LogStore, evaluate_rules, parse_rule_groups
 from generator.logs.inputs import parse_syslog_line
-from generator.plan import build_plan, log_format
+from generator.plan import build_plan, log_format, privacy
 from generator.syntax import alloy as alloy_syntax
 from generator.truth import Truth, load_truth
-from generator.truth.types import compile_re2
+from generator.truth.types import Duration, compile_re2
+from tests.artifacts.alloy_process import AlloyPipeline, Entry, selector_matches
 from tests.integration.metrics_stack import PG_BIN, wait_until
 from tests.tooling import free_port, require_tool
 
@@ -325,15 +328,13 @@ def test_generated_alertmanager_config_passes_amtool(generated: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_loki_config_keeps_logs_as_long_as_render_and_rules_from_local_storage(generated: Path,
-                                                                               truth: Truth) -> None:
+def test_loki_config_reads_rules_from_local_storage_and_runs_retention(generated: Path, truth: Truth) -> None:
     text = (generated / conventions.LOKI_CONFIG_PATH).read_text()
     assert text.startswith("# generated from product/truth.yaml")
     config = yaml.safe_load(text)
-    render_logs = next(r for r in truth.retention if r.id == stack.LOG_RETENTION_ID)
-    assert config["limits_config"]["retention_period"] == f"{round(render_logs.period.seconds / 3600)}h" == "168h"
     assert config["compactor"]["retention_enabled"] is True
     assert config["compactor"]["delete_request_store"] == "filesystem"
+    assert config["schema_config"]["configs"][0]["index"]["period"] == "24h"  # retention needs 24h index tables
     assert config["auth_enabled"] is False  # tenant `fake`, the folder of the generated rule files
     assert truth.logs.tenant == "fake"
     ruler = config["ruler"]
@@ -371,36 +372,123 @@ def test_stack_check_refuses_a_ruler_remote_write_loki_would_refuse(remote_write
     assert [p.message for p in remote_write_problems(remote_write)] == messages
 
 
+def retention_period_of(config: dict[str, Any], labels: dict[str, str]) -> float | None:
+    """Loki's choice for a stream (grafana/loki pkg/compactor/retention/expiration.go, RetentionPeriodFor): the
+    matching retention_stream rule of highest priority (equal priority: the shorter period), else the global
+    retention_period; a period of 0 never expires (Expired). Seconds, or None for never deleted."""
+    limits = config["limits_config"]
+    best: tuple[int, float] | None = None
+    for rule in limits.get("retention_stream") or []:
+        entry = Entry(labels, "")
+        if not selector_matches(rule["selector"], entry):
+            continue
+        period = Duration.parse(rule["period"]).seconds
+        if best is None or rule["priority"] > best[0] or (rule["priority"] == best[0] and period < best[1]):
+            best = (rule["priority"], period)
+    period = best[1] if best else Duration.parse(limits["retention_period"]).seconds
+    return None if period <= 0 else period
+
+
+def test_each_log_class_becomes_exactly_one_retention_rule_with_its_period(generated: Path, truth: Truth) -> None:
+    config = yaml.safe_load((generated / conventions.LOKI_CONFIG_PATH).read_text())
+    limits = config["limits_config"]
+    streams = limits["retention_stream"]
+    label = truth.retention.label
+    for log_class in truth.retention.classes:
+        selecting = [r for r in streams if selector_matches(r["selector"], Entry({label: log_class.id}, ""))]
+        kept = retention_period_of(config, {**truth.service.log_labels, label: log_class.id})
+        if log_class.keeps_forever:
+            # its one rule is the global period, 0s: "never deleted", not Loki's 30-day default nor a large number
+            assert selecting == [] and limits["retention_period"] == "0s" and kept is None, log_class.id
+        else:
+            assert len(selecting) == 1, (log_class.id, selecting)
+            assert kept == log_class.period.seconds == Duration.parse(selecting[0]["period"]).seconds  # type: ignore[union-attr]
+            assert Duration.parse(selecting[0]["period"]).seconds >= 86400  # Loki refuses shorter stream periods
+    assert len(streams) == len([c for c in truth.retention.classes if not c.keeps_forever])
+    assert sorted(r["priority"] for r in streams) == list(range(1, len(streams) + 1))
+    assert stack_checks.retention_problems(config) == []
+
+
+def test_loki_check_refuses_what_loki_refuses() -> None:
+    too_short = {"limits_config": {"retention_stream": [{"selector": '{a="b"}', "priority": 1, "period": "12h"}]},
+                 "compactor": {"retention_enabled": True}}
+    assert any("under 24h" in p.message for p in stack_checks.retention_problems(too_short))
+    disabled = {"limits_config": {"retention_stream": [{"selector": '{a="b"}', "priority": 1, "period": "48h"}]},
+                "compactor": {"retention_enabled": False}}
+    assert any("retention_enabled" in p.message for p in stack_checks.retention_problems(disabled))
+
+
+def test_changing_a_period_in_truth_changes_the_loki_config(tmp_path: Path) -> None:
+    text = (REPO / "product/truth.yaml").read_text()
+    changed = text.replace("      period: 30d\n", "      period: 90d\n", 1)
+    assert changed != text
+    (tmp_path / "truth.yaml").write_text(changed)
+    before = yaml.safe_load(yaml_document(stack.loki_config(load_truth(REPO / "product/truth.yaml"))))
+    after = yaml.safe_load(yaml_document(stack.loki_config(load_truth(tmp_path / "truth.yaml"))))
+    rule = '{log_class="database_logs"}'
+    assert {r["selector"]: r["period"] for r in before["limits_config"]["retention_stream"]}[rule] == "720h"
+    assert {r["selector"]: r["period"] for r in after["limits_config"]["retention_stream"]}[rule] == "2160h"
+
+
+def test_prometheus_keeps_metrics_longer_than_the_longest_slo_window(compose: dict[str, Any], truth: Truth) -> None:
+    command = service(compose, "prometheus")["command"]
+    flags = [a.split("=", 1)[1] for a in command if a.startswith("--storage.tsdb.retention.time=")]
+    assert len(flags) == 1, command
+    kept = Duration.parse(flags[0])
+    assert kept == stack.prometheus_retention(truth), "docker-compose.yml disagrees with the truth: update the flag"
+    longest = max(truth.slos.uptime.period.seconds, truth.slos.error_ratio.period.seconds,
+                  *(w.long.seconds for w in truth.slos.burn_rate_windows))
+    assert kept.seconds >= longest + truth.retention.metrics_margin.seconds
+    assert kept.seconds > 30 * 86400  # the seed's 30-day SLO window, with room
+
+
+CLASS_CASES = [
+    # (line, class): the seed's payment and migration lines, in both formats, and lines no class claims
+    ("2026-11-29 10:00:01,123 - bot.payments - INFO - Payment received user_id=123 operation=payment amount=4.99",
+     "transaction_logs"),
+    ('{"asctime": "2026-11-29 10:00:01,123", "name": "bot.payments", "levelname": "INFO", '
+     '"message": "Payment received", "user_id": 123, "operation": "payment", "amount": "4.99"}', "transaction_logs"),
+    ("2026-11-29 10:00:01,123 - bot.billing - INFO - User balance checked balance=*** operation=payment",
+     "transaction_logs"),
+    ("2026-11-29 10:00:01,123 - alembic.runtime.migration - INFO - Running upgrade 3f2a -> 4b1c, add jobs index",
+     "database_logs"),
+    ('{"asctime": "2026-11-29 10:00:01,123", "name": "alembic.runtime.migration", "levelname": "INFO", '
+     '"message": "Running upgrade 3f2a -> 4b1c, add jobs index"}', "database_logs"),
+    ("2026-11-29 10:00:01,123 - bot.db - CRITICAL - Database connection lost: server closed the connection",
+     "database_logs"),
+    # a payment written by the database layer: both classes claim it, the longest-kept wins
+    ('{"asctime": "2026-11-29 10:00:01,123", "name": "bot.db", "levelname": "INFO", '
+     '"message": "transaction row written", "operation": "payment"}', "transaction_logs"),
+    ("2026-11-29 10:00:01,123 - bot.webhook - INFO - Webhook handled update_id=5 operation=webhook duration_ms=80",
+     "render_logs"),
+    # look-alikes: the logger name or tag only inside the message
+    ("2026-11-29 10:00:01,123 - bot.webhook - INFO - forwarded to bot.payments later operation=webhook",
+     "render_logs"),
+    ('{"asctime": "2026-11-29 10:00:01,123", "name": "bot.api", "levelname": "INFO", '
+     '"message": "see {\\"name\\": \\"bot.payments\\"}"}', "render_logs"),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), CLASS_CASES)
+def test_alloy_labels_each_line_with_its_retention_class(generated: Path, truth: Truth, line: str,
+                                                         expected: str) -> None:
+    pipeline = AlloyPipeline.from_tree(generated)
+    entry = pipeline.push(line, {"source": "file"})
+    assert entry.labels[truth.retention.label] == expected, (line, entry.labels)
+    # the same line from Render's log stream (RFC 5424 over TLS): the MSG part goes through the same stages
+    frame = f"<134>1 2026-11-29T10:00:01.123Z srv-abc telegram-bot 1 - - {line}".encode()
+    _ts, message, _labels = parse_syslog_line(frame, "syslog", 1)
+    assert pipeline.push(message, {"source": "render"}).labels[truth.retention.label] == expected
+
+
+def test_retention_class_label_stays_low_cardinality(generated: Path, truth: Truth, demo_bot: ModuleType) -> None:
+    pipeline = AlloyPipeline.from_tree(generated)
+    seen = {pipeline.push(line).labels[truth.retention.label]
+            for line_format in ("text", "json") for _w, line in demo_bot.simulate(10, SIM_START, line_format)}
+    assert {"render_logs", "transaction_logs"} <= seen <= {c.id for c in truth.retention.classes}
+
+
 # --- Alloy: parsed back, masking and levels proven on the truth's own examples -----------------------------------
-
-
-def alloy_replace(expression: str, replace: str, line: str) -> str:
-    """Alloy's stage.replace (internal/component/loki/process/stages/replace.go, getReplacedEntry): for every match,
-    each capture group's span is replaced unless an earlier replacement already covered it. Written from the Go
-    source independently of generator.artifacts.stack.apply_masks, so the two check each other."""
-    pattern = compile_re2(expression)
-    result, previous_end = "", 0
-    for match in pattern.finditer(line):
-        for group in range(1, pattern.groups + 1):
-            start, end = match.span(group)
-            if start == -1:
-                continue
-            if previous_end == 0 or previous_end <= start:
-                result += line[previous_end:start] + replace
-                previous_end = end
-    return result + line[previous_end:]
-
-
-def alloy_pipeline(generated: Path) -> alloy_syntax.Block:
-    blocks = alloy_syntax.parse((generated / conventions.ALLOY_CONFIG_PATH).read_text())
-    return next(b for b in blocks if b.name == "loki.process")
-
-
-def mask_as_alloy(process: alloy_syntax.Block, line: str) -> str:
-    for stage in process.blocks:
-        if stage.name == "stage.replace":
-            line = alloy_replace(stage.attributes["expression"], stage.attributes["replace"], line)
-    return line
 
 
 def test_alloy_config_parses_and_every_reference_resolves(generated: Path) -> None:
@@ -424,37 +512,64 @@ def test_alloy_sanity_check_catches_broken_configs() -> None:
 
 def test_alloy_masks_every_secret_and_mask_of_the_truth_at_ingestion(generated: Path, truth: Truth,
                                                                      demo_bot: ModuleType) -> None:
-    process = alloy_pipeline(generated)
-    replaces = [s for s in process.blocks if s.name == "stage.replace"]
-    rules = stack.mask_rules(truth)
-    assert len(replaces) == len(rules) == len([s for s in truth.privacy.never_log if s.redact_as]) + len(
-        truth.privacy.masks)
-    assert process.blocks.index(replaces[-1]) < min(
-        process.blocks.index(s) for s in process.blocks if s.name != "stage.replace"), "masking must come first"
+    pipeline = AlloyPipeline.from_tree(generated)
+    replaces = pipeline.process.find("stage.replace")
+    rules = privacy.redaction_rules(truth)
+    assert len(replaces) == len(rules)
+    readers = [s for s in pipeline.process.find("stage.json") + pipeline.process.find("stage.regex")]
+    assert max(r.line for r in replaces) < min(r.line for r in readers), "masking must come before any reader"
     for stage in replaces:
         compile_re2(stage.attributes["expression"])  # RE2, as Go's regexp in Alloy
     for secret in truth.privacy.never_log:
         for example in secret.examples.match:
-            masked = mask_as_alloy(process, example)
+            masked = pipeline.push(example).line
             if secret.redact_as:
                 assert secret.redact_as in masked, (secret.id, example)
                 assert compile_re2(secret.regex).search(masked) is None, (secret.id, masked)
-                assert masked == stack.apply_masks(example, rules)
+            # the Go-source emulator and the generator's own reading agree
+            assert masked == privacy.redact_line(example, rules), example
+            if example.lstrip().startswith("{"):
+                json.loads(masked)  # still one JSON object: the level and class stages can read it
         for example in secret.examples.no_match:
-            assert mask_as_alloy(process, example) == example
-    # Every mask is exercised by the demo bot's normal logs, and nothing it masks survives ingestion.
-    demo_lines = [line for _w, line in demo_bot.simulate(10, SIM_START, "mixed")]
-    for mask in truth.privacy.masks:
-        regex = compile_re2(mask.regex)
-        hits = [line for line in demo_lines if regex.search(line)]
-        assert hits, f"the demo bot never logs anything mask {mask.id} applies to"
-        for line in hits:
-            masked = mask_as_alloy(process, line)
-            assert not regex.search(masked) and mask.replacement in masked, masked
+            assert pipeline.push(example).line == example
     # Forbidden and rate-limited examples carry no secret: masking leaves them alone, so their alerts still match.
     for pattern in [*truth.forbidden_patterns, *truth.rate_limited_patterns]:
         for example in pattern.examples.match:
-            assert compile_re2(pattern.regex).search(mask_as_alloy(process, example)), (pattern.id, example)
+            assert compile_re2(pattern.regex).search(pipeline.push(example).line), (pattern.id, example)
+
+
+MASK_CASES = [
+    # (raw line, what Loki stores): the seed's `extra={"balance": ...}` in JSON, negative and decimal, and prompts
+    ('{"asctime": "2026-11-29 10:00:01,123", "name": "bot.billing", "levelname": "INFO", '
+     '"message": "User balance checked", "user_id": 1, "balance": 45.5}',
+     '{"asctime": "2026-11-29 10:00:01,123", "name": "bot.billing", "levelname": "INFO", '
+     '"message": "User balance checked", "user_id": 1, "balance": "***"}'),
+    ('{"name": "bot.billing", "levelname": "INFO", "message": "low", "balance": "-3.50"}',
+     '{"name": "bot.billing", "levelname": "INFO", "message": "low", "balance": "***"}'),
+    ("2026-11-29 10:00:01,123 - bot.billing - INFO - User balance checked balance=-12.75 user_id=1",
+     "2026-11-29 10:00:01,123 - bot.billing - INFO - User balance checked balance=*** user_id=1"),
+    ("2026-11-29 10:00:01,123 - bot.billing - INFO - state {'balance': Decimal('45.50'), 'user_id': 1}",
+     "2026-11-29 10:00:01,123 - bot.billing - INFO - state {'balance': ***, 'user_id': 1}"),
+    ('{"name": "bot.generation", "levelname": "INFO", "message": "generation started", "prompt": "a \\"cat\\"", '
+     '"user_id": 7}',
+     '{"name": "bot.generation", "levelname": "INFO", "message": "generation started", '
+     '"prompt": "<redacted:prompt>", "user_id": 7}'),
+    ("2026-11-29 10:00:01,123 - bot.generation - INFO - generation started prompt=a cat in space",
+     "2026-11-29 10:00:01,123 - bot.generation - INFO - generation started prompt=<redacted:prompt>"),
+    ("2026-11-29 10:00:01,123 - httpx - DEBUG - headers {'Authorization': 'Bearer sk_live_0123456789abcdef0123'}",
+     "2026-11-29 10:00:01,123 - httpx - DEBUG - headers {'Authorization': 'Bearer <redacted:KIE_API_KEY>'}"),
+    ('{"name": "bot.config", "levelname": "INFO", "message": "config", "kie_api_key": "abcdef0123456789abcdef"}',
+     '{"name": "bot.config", "levelname": "INFO", "message": "config", "kie_api_key": "<redacted:KIE_API_KEY>"}'),
+]
+
+
+@pytest.mark.parametrize(("raw", "stored"), MASK_CASES)
+def test_alloy_masks_both_formats_and_keeps_json_lines_json(generated: Path, truth: Truth, raw: str,
+                                                            stored: str) -> None:
+    entry = AlloyPipeline.from_tree(generated).push(raw, {"source": "render"})
+    assert entry.line == stored
+    if stored.startswith("{"):
+        assert entry.labels["level"] == json.loads(stored)["levelname"]  # the JSON stage still reads the line
 
 
 def test_non_capturing_rewrite_keeps_the_language_of_the_regex() -> None:
@@ -466,6 +581,7 @@ def test_non_capturing_rewrite_keeps_the_language_of_the_regex() -> None:
         r"[]()]+(q)": r"[]()]+(?:q)",
         r"[[:alpha:](]+": r"[[:alpha:](]+",
     }
+    assert stack.non_capturing(r"(a|b)=(?P<value>\d+)(?P<x>y)", keep="value") == r"(?:a|b)=(\d+)(?:y)"
     for regex, expected in cases.items():
         rewritten = stack.non_capturing(regex)
         assert rewritten == expected
@@ -474,7 +590,7 @@ def test_non_capturing_rewrite_keeps_the_language_of_the_regex() -> None:
 
 def test_alloy_sets_the_truth_labels_and_extracts_the_level_from_both_formats(generated: Path, truth: Truth,
                                                                               demo_bot: ModuleType) -> None:
-    process = alloy_pipeline(generated)
+    process = AlloyPipeline.from_tree(generated).process
     static = next(s for s in process.blocks if s.name == "stage.static_labels")
     assert static.attributes["values"] == truth.service.log_labels
     matches = process.find("stage.match")
@@ -515,11 +631,12 @@ def level_of(line: str, truth: Truth) -> str:
 def fired(truth: Truth, lines: list[tuple[datetime, str]], start: datetime, minutes: float) -> set[str]:
     """Alert ids the generated Loki rules fire over `lines`, stored the way the stack stores them: masked by the
     Alloy pipeline, with the truth's stream labels plus the level."""
-    rules = stack.mask_rules(truth)
+    pipeline = AlloyPipeline(stack.alloy_config(truth))
     store = LogStore()
     for when, line in lines:
-        labels = {**truth.service.log_labels, "source": "file", "level": level_of(line, truth)}
-        store.append(labels, int(when.timestamp() * NS), stack.apply_masks(line, rules))
+        entry = pipeline.push(line, {"source": "file"})
+        assert entry.labels["level"] == level_of(line, truth), line
+        store.append(entry.labels, int(when.timestamp() * NS), entry.line)
     (artifact,) = loki_rules.render(build_plan(truth))
     groups = parse_rule_groups(yaml.safe_load(artifact.content), artifact.path)
     start_ns = int(start.timestamp() * NS)

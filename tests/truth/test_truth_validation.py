@@ -118,6 +118,18 @@ CASES = [
              "    objective: 99.5          # < 0.1 % of webhook requests fail", "slos.log_error_ratio.objective",
              r"objective 99.5 % allows 0.005 of requests to fail, but log_alerts.error_rate.target_error_ratio is "
              r"0.001", "objective: 99.5          # < 0.1 % of webhook", "99.5"),
+    BadInput("retention Loki refuses", "      period: 7d\n", "      period: 12h\n", "retention.classes[0].period",
+             r"period 12h is under 24h: Loki refuses a shorter retention", "period: 12h"),
+    BadInput("two classes kept forever", "      period: 30d\n", "      period: infinite\n", "retention.classes",
+             r"at most one class can be kept forever .* found database_logs, transaction_logs",
+             "    - id: render_logs"),
+    BadInput("a known miss the regex catches", "(value out of uint32 range)", "(OID out of range)",
+             "forbidden_patterns[1].examples.known_misses[1]", r"it is not a miss", "(OID out of range)\""),
+    BadInput("secret regex Python's re cannot run", 'regex: "[0-9]{8,10}:[A-Za-z0-9_-]{35}"',
+             'regex: "\\\\pN{8,10}:[A-Za-z0-9_-]{35}"', "privacy.never_log[0].regex",
+             r"is RE2 but not Python `re` syntax", "pN{8,10}"),
+    BadInput("mask replacement that breaks JSON", 'replacement: "***"', "replacement: '\"***\"'",
+             "privacy.masks[0].replacement", r"must not contain quotes", "replacement: '"),
 ]
 
 
