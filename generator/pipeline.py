@@ -19,6 +19,7 @@ from pathlib import Path
 from generator import conventions
 from generator.artifacts import (
     alertmanager,
+    alertmanager_templates,
     dashboards,
     exporters,
     grafana_provisioning,
@@ -30,6 +31,7 @@ from generator.artifacts import (
 )
 from generator.artifacts.base import Artifact
 from generator.checks import alertmanager as alertmanager_checks
+from generator.checks import alertmanager_templates as alertmanager_template_checks
 from generator.checks import dashboards as dashboard_checks
 from generator.checks import exporters as exporter_checks
 from generator.checks import logql_tests as logql_test_checks
@@ -62,6 +64,8 @@ KINDS: tuple[ArtifactKind, ...] = (
                  (prometheus_rules.render, promtool_tests.render), (prometheus_rule_checks.check,)),
     ArtifactKind("alertmanager", (conventions.ALERTMANAGER_CONFIG_FILE,), (alertmanager.render,),
                  (alertmanager_checks.check,)),
+    ArtifactKind("alertmanager-templates", (conventions.ALERTMANAGER_TEMPLATES_DIR + "/",),
+                 (alertmanager_templates.render,), (alertmanager_template_checks.check,)),
     ArtifactKind("exporters", (conventions.EXPORTERS_DIR + "/",), (exporters.render,), (exporter_checks.check,)),
     ArtifactKind("grafana", (conventions.DASHBOARD_DIR + "/",), (dashboards.render, grafana_provisioning.render),
                  (dashboard_checks.check,)),

@@ -16,6 +16,7 @@ produces both, so routing is identical.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 import yaml
 
 from generator.artifacts.base import Artifact, yaml_document
-from generator.conventions import ALERTMANAGER_CONFIG_FILE
+from generator.conventions import ALERTMANAGER_CONFIG_FILE, TELEGRAM_TEMPLATE_FILE, telegram_message_template
 from generator.plan import Plan
 from generator.plan.routing import POLICIES, Routing, build_routing
 from generator.truth import Truth
@@ -83,11 +84,14 @@ def values_from_environment(truth: Truth, environ: Mapping[str, str]) -> Telegra
     return TelegramValues(bot_token=_read_secret(names.bot_token_env, environ), chat_ids=chat_ids)
 
 
-def _telegram(values: TelegramValues, chat_env: str, *, silent: bool) -> dict[str, Any]:
+def _telegram(values: TelegramValues, chat_env: str, *, silent: bool, tier_id: int) -> dict[str, Any]:
+    """One chat of a tier. HTML: Alertmanager 0.25 then runs the message through Go's html/template, which escapes
+    every label and annotation (see `generator.artifacts.alertmanager_templates`)."""
     return {
         "bot_token": values.bot_token,
         "chat_id": values.chat_ids[chat_env],
-        "parse_mode": "",  # plain text: runbooks contain `<...>` that Telegram HTML parsing would reject
+        "parse_mode": "HTML",
+        "message": f'{{{{ template "{telegram_message_template(tier_id)}" . }}}}',
         "disable_notifications": silent,
         "send_resolved": True,
     }
@@ -95,25 +99,34 @@ def _telegram(values: TelegramValues, chat_env: str, *, silent: bool) -> dict[st
 
 def receivers(truth: Truth, values: TelegramValues) -> list[dict[str, Any]]:
     names = truth.alertmanager.telegram
+    tier_of = {tier.notify: tier.id for tier in truth.tiers}
     automation: dict[str, Any] = {"name": POLICIES["none"].receiver}
     if truth.alertmanager.automation_webhook_url:
         automation["webhook_configs"] = [{"url": truth.alertmanager.automation_webhook_url, "send_resolved": True}]
     return [
         automation,
         {"name": POLICIES["low-priority"].receiver,
-         "telegram_configs": [_telegram(values, names.low_priority_chat_id_env, silent=True)]},
+         "telegram_configs": [_telegram(values, names.low_priority_chat_id_env, silent=True,
+                                        tier_id=tier_of["low-priority"])]},
         {"name": POLICIES["page"].receiver,
-         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False)]},
+         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False, tier_id=tier_of["page"])]},
         {"name": POLICIES["escalate"].receiver,
-         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False),
-                              _telegram(values, names.escalation_chat_id_env, silent=False)]},
+         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False, tier_id=tier_of["escalate"]),
+                              _telegram(values, names.escalation_chat_id_env, silent=False,
+                                        tier_id=tier_of["escalate"])]},
     ]
 
 
-def build_config(truth: Truth, routing: Routing, values: TelegramValues) -> dict[str, Any]:
+# The message templates, as the committed config names them: relative paths resolve against the config's folder.
+COMMITTED_TEMPLATES = posixpath.relpath(TELEGRAM_TEMPLATE_FILE, posixpath.dirname(ALERTMANAGER_CONFIG_FILE))
+
+
+def build_config(truth: Truth, routing: Routing, values: TelegramValues,
+                 templates: str = COMMITTED_TEMPLATES) -> dict[str, Any]:
     default = routing.default_policy
     return {
         "global": {"resolve_timeout": "5m"},
+        "templates": [templates],
         "route": {
             "receiver": routing.default_receiver,
             "group_by": list(routing.group_by),
@@ -149,10 +162,11 @@ def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: s
     return result
 
 
-def runnable_config_text(truth: Truth, environ: Mapping[str, str]) -> str:
+def runnable_config_text(truth: Truth, environ: Mapping[str, str], templates: str = COMMITTED_TEMPLATES) -> str:
     """The config Alertmanager runs: the committed routing with the Telegram secrets from `environ` (MissingSecret
-    names the variable when one is not set; a value is never included in an error)."""
-    return yaml_document(build_config(truth, build_routing(truth), values_from_environment(truth, environ)))
+    names the variable when one is not set; a value is never included in an error). `templates`: where the
+    message templates are, absolute or relative to the config's folder."""
+    return yaml_document(build_config(truth, build_routing(truth), values_from_environment(truth, environ), templates))
 
 
 def render(plan: Plan) -> list[Artifact]:

@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from generator import conventions
+from generator.artifacts.alert_links import linked_plan
 from generator.artifacts.base import Artifact, yaml_document
 from generator.conventions import GENERATED_HEADER, LOGQL_TESTS_DIR, alert_name
 from generator.plan import Plan
@@ -298,6 +299,7 @@ def test_file(truth: Truth, description: str, tests: list[dict[str, Any]]) -> st
 
 
 def render(plan: Plan) -> list[Artifact]:
+    plan = linked_plan(plan)  # annotations with the dashboard and Explore links
     truth = plan.truth
     files = {
         "forbidden-patterns": ("forbidden patterns fire on matches, not on look-alikes", forbidden_tests(plan)),

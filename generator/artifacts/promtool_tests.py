@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from generator import conventions
+from generator.artifacts.alert_links import linked_plan
 from generator.artifacts.base import Artifact, yaml_document
 from generator.plan import Plan
 from generator.plan import prometheus as prometheus_plan
@@ -299,4 +300,5 @@ def build_tests(plan: Plan) -> dict[str, Any]:
 
 
 def render(plan: Plan) -> list[Artifact]:
+    plan = linked_plan(plan)  # annotations with the dashboard and Explore links
     return [Artifact(conventions.PROMTOOL_TESTS_FILE, yaml_document(build_tests(plan)))]
