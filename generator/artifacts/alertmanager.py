@@ -140,11 +140,10 @@ def build_config(truth: Truth, routing: Routing, values: TelegramValues,
     }
 
 
-def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: str = "0s",
-                         group_interval: str = "1s", repeat_interval: str = "1m") -> dict[str, Any]:
-    """Test/staging override, routing unchanged: every receiver becomes a webhook to `<base_url>/<receiver name>`
-    and the timers shrink so alerts arrive within seconds. Routes, matchers and inhibitions stay as generated."""
-    result = yaml.safe_load(yaml.safe_dump(config))
+def with_short_timers(config: dict[str, Any], *, group_wait: str = "0s", group_interval: str = "1s",
+                      repeat_interval: str = "1m") -> dict[str, Any]:
+    """A copy of `config` whose route timers are shortened everywhere (tests: alerts arrive within seconds)."""
+    result: dict[str, Any] = yaml.safe_load(yaml.safe_dump(config))
 
     def shorten(route: dict[str, Any]) -> None:
         for key, value in (("group_wait", group_wait), ("group_interval", group_interval),
@@ -155,6 +154,15 @@ def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: s
             shorten(child)
 
     shorten(result["route"])
+    return result
+
+
+def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: str = "0s",
+                         group_interval: str = "1s", repeat_interval: str = "1m") -> dict[str, Any]:
+    """Test/staging override, routing unchanged: every receiver becomes a webhook to `<base_url>/<receiver name>`
+    and the timers shrink so alerts arrive within seconds. Routes, matchers and inhibitions stay as generated."""
+    result = with_short_timers(config, group_wait=group_wait, group_interval=group_interval,
+                               repeat_interval=repeat_interval)
     result["receivers"] = [
         {"name": r["name"], "webhook_configs": [{"url": f"{base_url.rstrip('/')}/{r['name']}", "send_resolved": True}]}
         for r in result["receivers"]
