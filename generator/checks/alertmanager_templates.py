@@ -4,8 +4,8 @@ For every tier template, `amtool template render --template.type=html` (html/tem
 for `parse_mode: HTML`) renders sample notifications built from the generated rules of that tier:
 - one firing alert (the tier's alert with the longest links), which must show its dashboard and logs links;
 - a resolved one;
-- the worst case for length: a group of five firing alerts whose every label and text annotation is at its cap
-  and made of `"` (escaped to 5 characters), with the tier's longest links and the longest external URL shown.
+- the worst case for length: a group of five firing alerts whose every label and text annotation is 4096 `"`
+  (escaped to 5 characters each), with the tier's longest links and the longest external URL shown.
 Each result must parse as Telegram HTML (`generator.syntax.telegram_html`) and stay within 4096 characters, both as
 sent (Alertmanager cuts above 4096 runes, breaking the markup) and as Telegram counts. A link longer than the
 template shows (it would silently disappear from the message) is a problem too.
@@ -23,7 +23,7 @@ import yaml
 
 from generator import conventions
 from generator.artifacts.alert_links import DASHBOARD_LINK, LOGS_LINK
-from generator.artifacts.alertmanager_templates import CAPS, LINK_MAX
+from generator.artifacts.alertmanager_templates import LINK_MAX
 from generator.checks.base import CheckInput, Problem, run_tool, tool_failure
 from generator.syntax.telegram_html import MAX_MESSAGE_LENGTH, TelegramHtmlError, parse
 
@@ -59,7 +59,7 @@ def sample_alert(rule: dict[str, Any], status: str) -> dict[str, Any]:
 
 def worst_alert(rule: dict[str, Any], alertname: str) -> dict[str, Any]:
     """Every label and text annotation at its longest, in the character that escapes longest; the links as is."""
-    hostile = WORST_CHAR * (max(CAPS.values()) + 10)
+    hostile = WORST_CHAR * MAX_MESSAGE_LENGTH  # longer than any message: only the template's own cuts keep it short
     alert = sample_alert(rule, "firing")
     alert["labels"] = {key: hostile for key in alert["labels"]} | {"alertname": alertname}
     alert["annotations"] = {key: value if key in (DASHBOARD_LINK, LOGS_LINK) else hostile

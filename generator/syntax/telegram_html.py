@@ -25,7 +25,7 @@ ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "tg-
                 "blockquote"}
 NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
-_TAG = re.compile(r'<(?P<close>/)?(?P<name>[a-z][a-z-]*)(?P<attrs>(?:\s+[a-z-]+="[^"<>]*")*)\s*>')
+_TAG = re.compile(r'<(?P<close>/)?(?P<name>[a-z][a-z0-9-]*)(?P<attrs>(?:\s+[a-z-]+="[^"<>]*")*)\s*>')
 _ATTR = re.compile(r'([a-z-]+)="([^"<>]*)"')
 _ENTITY = re.compile(r"&(?:#(?P<dec>[0-9]{1,7})|#x(?P<hex>[0-9a-fA-F]{1,6})|(?P<name>[a-zA-Z]+));")
 
