@@ -8,6 +8,10 @@ receiver its `notify` mode demands:
 - tier 4 (escalate): no group wait, short repeat, on-call chat plus the escalation chat.
 Inhibitions come from the truth: a firing tier-4 alert silences lower-tier alerts about the same thing.
 
+Telegram fields used, as Alertmanager 0.25 defines them (config/notifiers.go `TelegramConfig`: `api_url`,
+`bot_token`, `chat_id`, `message`, `disable_notifications`, `parse_mode`, `send_resolved`; default parse mode
+HTML). Each tier's receiver names its message template (`generator.artifacts.alertmanager_templates`).
+
 Secrets: Alertmanager 0.25 (the version validated here) has no `bot_token_file`/`chat_id_file`, so the committed
 file carries placeholders naming the environment variables, and `obsctl alertmanager-config --out PATH` writes the
 runnable config at deploy time from the environment (`NAME`, or `NAME_FILE` holding a path). The same builder

@@ -13,8 +13,10 @@ escapes every value by its context: text becomes `&lt;`/`&amp;`/`&#34;`, a link'
 trusted: truth text placed in it is HTML-escaped here.
 
 Length. Alertmanager cuts a message above 4096 runes (`notify.TruncateInRunes`), which would cut the markup and make
-Telegram refuse it, so every value is cut to a fixed number of runes before escaping (`reReplaceAll`, from
-Alertmanager's template functions) and a link is shown only when it is a plain URL of bounded length. The
+Telegram refuse it, so every value is cut to a fixed number of runes before escaping and a link is shown only when it
+is a plain URL of bounded length. Alertmanager 0.25's template functions (template/template.go `DefaultFuncs`:
+toUpper, toLower, title, join, match, safeHtml, reReplaceAll, stringSlice; plus Go's builtins) have no substring
+function: `reReplaceAll` cuts, `match` tests. The
 generate-time check renders the worst case (every value at its cap, made of the character that escapes longest)
 for every tier and proves it fits.
 """
