@@ -22,6 +22,14 @@ LOGQL_TESTS_DIR = "tests/generated/logql"
 PROMETHEUS_RULES_FILE = "alerts/prometheus/rules.yaml"
 PROMTOOL_TESTS_FILE = "alerts/prometheus/tests.yaml"
 ALERTMANAGER_CONFIG_FILE = "alerts/alertmanager/alertmanager.yml"
+# Alertmanager notification templates; the config names them relative to its own folder, as Alertmanager resolves.
+ALERTMANAGER_TEMPLATES_DIR = "alerts/alertmanager/templates"
+TELEGRAM_TEMPLATE_FILE = f"{ALERTMANAGER_TEMPLATES_DIR}/telegram.tmpl"
+
+
+def telegram_message_template(tier_id: int) -> str:
+    """The name of the Telegram message template (`{{ define }}`) of a tier's receiver."""
+    return f"telegram.tier{tier_id}.message"
 EXPORTERS_DIR = "alerts/exporters"
 BLACKBOX_FILE = f"{EXPORTERS_DIR}/blackbox.yml"
 POSTGRES_QUERIES_FILE = f"{EXPORTERS_DIR}/postgres-queries.yaml"

@@ -19,6 +19,7 @@ from pathlib import Path
 from generator import conventions
 from generator.artifacts import (
     alertmanager,
+    alertmanager_templates,
     bot_logging,
     dashboards,
     exporters,
@@ -29,8 +30,10 @@ from generator.artifacts import (
     promtool_tests,
     stack,
 )
+from generator.artifacts.alert_links import linked_plan
 from generator.artifacts.base import Artifact
 from generator.checks import alertmanager as alertmanager_checks
+from generator.checks import alertmanager_templates as alertmanager_template_checks
 from generator.checks import bot_logging as bot_logging_checks
 from generator.checks import dashboards as dashboard_checks
 from generator.checks import exporters as exporter_checks
@@ -64,6 +67,8 @@ KINDS: tuple[ArtifactKind, ...] = (
                  (prometheus_rules.render, promtool_tests.render), (prometheus_rule_checks.check,)),
     ArtifactKind("alertmanager", (conventions.ALERTMANAGER_CONFIG_FILE,), (alertmanager.render,),
                  (alertmanager_checks.check,)),
+    ArtifactKind("alertmanager-templates", (conventions.ALERTMANAGER_TEMPLATES_DIR + "/",),
+                 (alertmanager_templates.render,), (alertmanager_template_checks.check,)),
     ArtifactKind("exporters", (conventions.EXPORTERS_DIR + "/",), (exporters.render,), (exporter_checks.check,)),
     ArtifactKind("grafana", (conventions.DASHBOARD_DIR + "/",), (dashboards.render, grafana_provisioning.render),
                  (dashboard_checks.check,)),
@@ -107,9 +112,15 @@ def render_kinds(plan: Plan) -> list[Rendered]:
     return rendered
 
 
+def plan_for(truth: Truth) -> Plan:
+    """The plan every renderer reads, built once per run: the rules and routes of the truth, and each alert's
+    dashboard and Explore links (which only the rendered dashboards can tell)."""
+    return linked_plan(build_plan(truth))
+
+
 def render_all(truth: Truth) -> list[Artifact]:
     """Every artifact of the truth, sorted by path (`obsctl diff` calls this in the tree of each side)."""
-    return sorted((a for item in render_kinds(build_plan(truth)) for a in item.artifacts), key=lambda a: a.path)
+    return sorted((a for item in render_kinds(plan_for(truth)) for a in item.artifacts), key=lambda a: a.path)
 
 
 def write_tree(root: Path, artifacts: list[Artifact]) -> None:
@@ -138,7 +149,7 @@ class Generated:
 
 def stage(truth: Truth, repo: Path) -> Generated:
     """Render and check into a temporary folder next to the repo (same filesystem: renames are atomic)."""
-    rendered = render_kinds(build_plan(truth))
+    rendered = render_kinds(plan_for(truth))
     artifacts = sorted((a for item in rendered for a in item.artifacts), key=lambda a: a.path)
     # Absolute: checks run tools with their own working directories.
     staging = Path(tempfile.mkdtemp(prefix=".obsctl-tmp-", dir=repo.resolve()))

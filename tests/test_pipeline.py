@@ -13,7 +13,7 @@ from generator.artifacts import loki_rules
 from generator.artifacts.base import Artifact
 from generator.checks.base import Check, CheckInput, Problem
 from generator.cli import main
-from generator.plan import build_plan
+from generator.pipeline import plan_for
 from generator.truth import Truth, load_truth
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ def test_each_check_sees_only_its_own_kinds_artifacts(truth: Truth, tmp_path: Pa
 
     monkeypatch.setattr(pipeline, "KINDS", tuple(
         pipeline.ArtifactKind(k.name, k.owns, k.renderers, (recorder(k.name),)) for k in pipeline.KINDS))
-    rendered = pipeline.render_kinds(build_plan(truth))
+    rendered = pipeline.render_kinds(plan_for(truth))
     assert pipeline.check_kinds(tmp_path, rendered) == []
     assert seen["alertmanager"] == [conventions.ALERTMANAGER_CONFIG_FILE]
     assert seen["prometheus-rules"] == [conventions.PROMETHEUS_RULES_FILE, conventions.PROMTOOL_TESTS_FILE]

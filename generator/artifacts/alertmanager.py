@@ -8,6 +8,10 @@ receiver its `notify` mode demands:
 - tier 4 (escalate): no group wait, short repeat, on-call chat plus the escalation chat.
 Inhibitions come from the truth: a firing tier-4 alert silences lower-tier alerts about the same thing.
 
+Telegram fields used, as Alertmanager 0.25 defines them (config/notifiers.go `TelegramConfig`: `api_url`,
+`bot_token`, `chat_id`, `message`, `disable_notifications`, `parse_mode`, `send_resolved`; default parse mode
+HTML). Each tier's receiver names its message template (`generator.artifacts.alertmanager_templates`).
+
 Secrets: Alertmanager 0.25 (the version validated here) has no `bot_token_file`/`chat_id_file`, so the committed
 file carries placeholders naming the environment variables, and `obsctl alertmanager-config --out PATH` writes the
 runnable config at deploy time from the environment (`NAME`, or `NAME_FILE` holding a path). The same builder
@@ -16,6 +20,7 @@ produces both, so routing is identical.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +29,7 @@ from typing import Any
 import yaml
 
 from generator.artifacts.base import Artifact, yaml_document
-from generator.conventions import ALERTMANAGER_CONFIG_FILE
+from generator.conventions import ALERTMANAGER_CONFIG_FILE, TELEGRAM_TEMPLATE_FILE, telegram_message_template
 from generator.plan import Plan
 from generator.plan.routing import POLICIES, Routing, build_routing
 from generator.truth import Truth
@@ -83,11 +88,14 @@ def values_from_environment(truth: Truth, environ: Mapping[str, str]) -> Telegra
     return TelegramValues(bot_token=_read_secret(names.bot_token_env, environ), chat_ids=chat_ids)
 
 
-def _telegram(values: TelegramValues, chat_env: str, *, silent: bool) -> dict[str, Any]:
+def _telegram(values: TelegramValues, chat_env: str, *, silent: bool, tier_id: int) -> dict[str, Any]:
+    """One chat of a tier. HTML: Alertmanager 0.25 then runs the message through Go's html/template, which escapes
+    every label and annotation (see `generator.artifacts.alertmanager_templates`)."""
     return {
         "bot_token": values.bot_token,
         "chat_id": values.chat_ids[chat_env],
-        "parse_mode": "",  # plain text: runbooks contain `<...>` that Telegram HTML parsing would reject
+        "parse_mode": "HTML",
+        "message": f'{{{{ template "{telegram_message_template(tier_id)}" . }}}}',
         "disable_notifications": silent,
         "send_resolved": True,
     }
@@ -95,25 +103,34 @@ def _telegram(values: TelegramValues, chat_env: str, *, silent: bool) -> dict[st
 
 def receivers(truth: Truth, values: TelegramValues) -> list[dict[str, Any]]:
     names = truth.alertmanager.telegram
+    tier_of = {tier.notify: tier.id for tier in truth.tiers}
     automation: dict[str, Any] = {"name": POLICIES["none"].receiver}
     if truth.alertmanager.automation_webhook_url:
         automation["webhook_configs"] = [{"url": truth.alertmanager.automation_webhook_url, "send_resolved": True}]
     return [
         automation,
         {"name": POLICIES["low-priority"].receiver,
-         "telegram_configs": [_telegram(values, names.low_priority_chat_id_env, silent=True)]},
+         "telegram_configs": [_telegram(values, names.low_priority_chat_id_env, silent=True,
+                                        tier_id=tier_of["low-priority"])]},
         {"name": POLICIES["page"].receiver,
-         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False)]},
+         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False, tier_id=tier_of["page"])]},
         {"name": POLICIES["escalate"].receiver,
-         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False),
-                              _telegram(values, names.escalation_chat_id_env, silent=False)]},
+         "telegram_configs": [_telegram(values, names.oncall_chat_id_env, silent=False, tier_id=tier_of["escalate"]),
+                              _telegram(values, names.escalation_chat_id_env, silent=False,
+                                        tier_id=tier_of["escalate"])]},
     ]
 
 
-def build_config(truth: Truth, routing: Routing, values: TelegramValues) -> dict[str, Any]:
+# The message templates, as the committed config names them: relative paths resolve against the config's folder.
+COMMITTED_TEMPLATES = posixpath.relpath(TELEGRAM_TEMPLATE_FILE, posixpath.dirname(ALERTMANAGER_CONFIG_FILE))
+
+
+def build_config(truth: Truth, routing: Routing, values: TelegramValues,
+                 templates: str = COMMITTED_TEMPLATES) -> dict[str, Any]:
     default = routing.default_policy
     return {
         "global": {"resolve_timeout": "5m"},
+        "templates": [templates],
         "route": {
             "receiver": routing.default_receiver,
             "group_by": list(routing.group_by),
@@ -127,11 +144,10 @@ def build_config(truth: Truth, routing: Routing, values: TelegramValues) -> dict
     }
 
 
-def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: str = "0s",
-                         group_interval: str = "1s", repeat_interval: str = "1m") -> dict[str, Any]:
-    """Test/staging override, routing unchanged: every receiver becomes a webhook to `<base_url>/<receiver name>`
-    and the timers shrink so alerts arrive within seconds. Routes, matchers and inhibitions stay as generated."""
-    result = yaml.safe_load(yaml.safe_dump(config))
+def with_short_timers(config: dict[str, Any], *, group_wait: str = "0s", group_interval: str = "1s",
+                      repeat_interval: str = "1m") -> dict[str, Any]:
+    """A copy of `config` whose route timers are shortened everywhere (tests: alerts arrive within seconds)."""
+    result: dict[str, Any] = yaml.safe_load(yaml.safe_dump(config))
 
     def shorten(route: dict[str, Any]) -> None:
         for key, value in (("group_wait", group_wait), ("group_interval", group_interval),
@@ -142,6 +158,15 @@ def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: s
             shorten(child)
 
     shorten(result["route"])
+    return result
+
+
+def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: str = "0s",
+                         group_interval: str = "1s", repeat_interval: str = "1m") -> dict[str, Any]:
+    """Test/staging override, routing unchanged: every receiver becomes a webhook to `<base_url>/<receiver name>`
+    and the timers shrink so alerts arrive within seconds. Routes, matchers and inhibitions stay as generated."""
+    result = with_short_timers(config, group_wait=group_wait, group_interval=group_interval,
+                               repeat_interval=repeat_interval)
     result["receivers"] = [
         {"name": r["name"], "webhook_configs": [{"url": f"{base_url.rstrip('/')}/{r['name']}", "send_resolved": True}]}
         for r in result["receivers"]
@@ -149,10 +174,11 @@ def with_local_receivers(config: dict[str, Any], base_url: str, *, group_wait: s
     return result
 
 
-def runnable_config_text(truth: Truth, environ: Mapping[str, str]) -> str:
+def runnable_config_text(truth: Truth, environ: Mapping[str, str], templates: str = COMMITTED_TEMPLATES) -> str:
     """The config Alertmanager runs: the committed routing with the Telegram secrets from `environ` (MissingSecret
-    names the variable when one is not set; a value is never included in an error)."""
-    return yaml_document(build_config(truth, build_routing(truth), values_from_environment(truth, environ)))
+    names the variable when one is not set; a value is never included in an error). `templates`: where the
+    message templates are, absolute or relative to the config's folder."""
+    return yaml_document(build_config(truth, build_routing(truth), values_from_environment(truth, environ), templates))
 
 
 def render(plan: Plan) -> list[Artifact]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from generator.plan.alerting import signal_annotations, trailing_comparison
 from generator.plan.loki import LokiGroup, LokiRecord, LokiRule, build_loki_groups
-from generator.plan.prometheus import PromGroup, PromRule, build_prometheus_groups
+from generator.plan.prometheus import PromGroup, PromRule, build_prometheus_groups, number
 from generator.plan.routing import Routing, build_routing
 from generator.truth import Truth
 
@@ -38,4 +39,12 @@ class Plan:
 
 
 def build_plan(truth: Truth) -> Plan:
-    return Plan(truth, tuple(build_loki_groups(truth)), tuple(build_prometheus_groups(truth)), build_routing(truth))
+    plan = Plan(truth, tuple(build_loki_groups(truth)), tuple(build_prometheus_groups(truth)), build_routing(truth))
+    for loki_rule in plan.loki_rules():
+        loki_rule.annotations.update(signal_annotations(trailing_comparison(loki_rule.expr), loki_rule.for_.seconds,
+                                                        str(loki_rule.for_)))
+    for prom_rule in plan.prometheus_alerts():
+        # Burn-rate alerts compare several windows: no single threshold, their summary states the burn rate.
+        threshold = f"> {number(prom_rule.threshold.above)}" if prom_rule.threshold else None
+        prom_rule.annotations.update(signal_annotations(threshold, prom_rule.for_.seconds, str(prom_rule.for_)))
+    return plan

@@ -6,6 +6,7 @@ same thing everywhere.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from jinja2 import Environment, StrictUndefined
@@ -64,3 +65,23 @@ def alert_annotations(
     if steps:
         annotations["runbook"] = go_template_text(runbook_text(truth, steps))
     return annotations
+
+
+# The value the rule compared, as the ruler renders it at evaluation (Loki and Prometheus expand `$value` alike).
+VALUE_TEMPLATE = "{{ $value }}"
+_TRAILING_COMPARISON = re.compile(r"(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)\s*$")
+
+
+def trailing_comparison(expr: str) -> str | None:
+    """`... > 80` -> `> 80`: the threshold of a rule that ends in one comparison (None otherwise)."""
+    match = _TRAILING_COMPARISON.search(expr)
+    return f"{match['op']} {match['value']}" if match else None
+
+
+def signal_annotations(threshold: str | None, for_seconds: float, for_text: str) -> dict[str, str]:
+    """`value` (what crossed) and `threshold` (what it crossed, with the hold time): the page states both. A rule
+    without one comparison (a burn rate over two windows, an inferred event) has neither: its summary says what
+    happened, and its value would be an intermediate number."""
+    if threshold is None:
+        return {}
+    return {"value": VALUE_TEMPLATE, "threshold": f"{threshold} for {for_text}" if for_seconds else threshold}

@@ -28,7 +28,7 @@ import requests
 
 from generator.artifacts.alertmanager import MissingSecret, runnable_config_text
 from generator.checks.base import run_tool
-from generator.conventions import GENERATED_HEADER
+from generator.conventions import GENERATED_HEADER, TELEGRAM_TEMPLATE_FILE
 from generator.provision.config import AlertmanagerTarget, ConfigError, PrometheusTarget, RetryPolicy
 from generator.provision.drift import State
 from generator.provision.generated import ConfigFile, Desired
@@ -353,7 +353,9 @@ def runnable_alertmanager_config(repo: Path, config: ConfigFile) -> str:
         return config.content
     truth_path = repo / "product" / "truth.yaml"
     try:
-        return runnable_config_text(load_truth(truth_path, display_path=str(truth_path)), os.environ)
+        # The message templates are read where generation put them, in this repository.
+        templates = str((repo / TELEGRAM_TEMPLATE_FILE).resolve())
+        return runnable_config_text(load_truth(truth_path, display_path=str(truth_path)), os.environ, templates)
     except TruthError as exc:
         raise ConfigError(f"{config.source}: `{DEPLOY_COMMAND}` could not build the runnable config: "
                           + "; ".join(str(p) for p in exc.problems)) from None

@@ -606,6 +606,8 @@ class TelegramSecrets(Strict):
 
 class AlertmanagerSettings(Strict):
     automation_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    # Where on-call opens Grafana: every dashboard and Explore link in an alert starts here (no trailing slash).
+    grafana_url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*[^\s/])?$")
     telegram: TelegramSecrets
 
 

@@ -23,8 +23,8 @@ from generator.checks import dashboards as dashboard_checks
 from generator.checks.base import CheckInput
 from generator.conventions import GENERATED_HEADER, alert_name
 from generator.logql_engine import LogStore, evaluate_instant
-from generator.pipeline import write_tree
-from generator.plan import build_plan, log_format
+from generator.pipeline import plan_for, write_tree
+from generator.plan import log_format
 from generator.truth import load_truth
 from generator.truth.types import compile_re2
 from tests.tooling import free_port, require_tool
@@ -36,7 +36,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 @pytest.fixture(scope="module")
 def artifacts() -> list[Artifact]:
-    return dashboards.render(build_plan(TRUTH)) + grafana_provisioning.render(build_plan(TRUTH))
+    return dashboards.render(plan_for(TRUTH)) + grafana_provisioning.render(plan_for(TRUTH))
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_five_dashboards_with_stable_uids_derived_from_the_service_id(boards: di
 
 
 def test_rendering_twice_gives_byte_identical_sorted_json() -> None:
-    first, second = dashboards.render(build_plan(TRUTH)), dashboards.render(build_plan(TRUTH))
+    first, second = dashboards.render(plan_for(TRUTH)), dashboards.render(plan_for(TRUTH))
     assert first == second
     for artifact in first:
         assert artifact.content.endswith("}\n")
@@ -217,7 +217,7 @@ def test_seed_numbers_are_the_colour_steps_on_the_panels(boards: dict[str, dict[
 
 def test_loki_panels_show_the_rule_expression_the_ruler_compares(boards: dict[str, dict[str, Any]]) -> None:
     """Panel query + the rule's comparison == the generated Loki rule, and red starts at the first firing count."""
-    rule_file = yaml.safe_load(loki_rules.render(build_plan(TRUTH))[0].content)
+    rule_file = yaml.safe_load(loki_rules.render(plan_for(TRUTH))[0].content)
     rules = {r["labels"]["alert_id"]: r["expr"] for g in rule_file["groups"] for r in g["rules"] if "alert" in r}
     latency_id = TRUTH.log_alerts.webhook_latency.alert.id
     mirrored = set()
@@ -242,7 +242,7 @@ def test_loki_panels_show_the_rule_expression_the_ruler_compares(boards: dict[st
 
 def test_prometheus_panels_read_the_series_the_alerts_compare(boards: dict[str, dict[str, Any]]) -> None:
     """Each Prometheus threshold alert: a panel queries its series and colours from its number (in panel units)."""
-    thresholds = {r.alert_id: r.threshold for r in build_plan(TRUTH).prometheus_alerts() if r.threshold}
+    thresholds = {r.alert_id: r.threshold for r in plan_for(TRUTH).prometheus_alerts() if r.threshold}
     unit_factor = {TRUTH.render.latency_alert.id: 1000}  # the rule compares seconds, the panels show ms
     names = {alert_name(alert_id): alert_id for alert_id in TRUTH.alert_ids()}
     checked = set()
@@ -532,7 +532,7 @@ def test_diagnostics_shows_each_seed_sql_query_as_a_table_and_every_runbook_step
 
 
 def test_dashboard_links_show_in_the_link_bar_not_the_controls_menu() -> None:
-    for artifact in dashboards.render(build_plan(TRUTH)):
+    for artifact in dashboards.render(plan_for(TRUTH)):
         if artifact.path.endswith(".json"):
             links = json.loads(artifact.content)["links"]
             assert links and all("placement" not in link for link in links), artifact.path

@@ -13,7 +13,7 @@ from generator.artifacts import logql_tests, loki_rules
 from generator.checks import logql_tests as logql_test_checks
 from generator.cli import main
 from generator.logql_engine import RuleFileError, run_test_file
-from generator.plan import build_plan
+from generator.pipeline import plan_for
 from generator.truth import load_truth
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Loki rule file and the generated LogQL tests, freshly rendered from truth into a scratch repo."""
     root = tmp_path_factory.mktemp("repo")
     truth = load_truth(REPO / "product" / "truth.yaml")
-    for artifact in loki_rules.render(build_plan(truth)) + logql_tests.render(build_plan(truth)):
+    for artifact in loki_rules.render(plan_for(truth)) + logql_tests.render(plan_for(truth)):
         target = root / artifact.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(artifact.content, encoding="utf-8")
@@ -152,7 +152,7 @@ def test_obsctl_test_exits_0_on_success_1_on_failure_2_on_bad_input(tmp_path: Pa
 
 def test_generation_is_deterministic_and_registered_in_the_pipeline() -> None:
     truth = load_truth(REPO / "product" / "truth.yaml")
-    first, second = logql_tests.render(build_plan(truth)), logql_tests.render(build_plan(truth))
+    first, second = logql_tests.render(plan_for(truth)), logql_tests.render(plan_for(truth))
     assert first == second
     assert all(a.content.startswith("# generated from") for a in first)
     [kind] = [k for k in pipeline.KINDS if logql_tests.render in k.renderers]

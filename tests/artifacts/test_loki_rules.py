@@ -13,7 +13,8 @@ from generator import conventions
 from generator.artifacts import loki_rules
 from generator.checks.loki_rules import regex_strings, validate_rule_texts
 from generator.conventions import GENERATED_HEADER, alert_name
-from generator.plan import build_plan, log_format
+from generator.pipeline import plan_for
+from generator.plan import log_format
 from generator.plan import loki as loki_plan
 from generator.syntax.logql import line_filters_for, quote_string, required_literal, unquote_string
 from generator.syntax.logql_grammar import parse_batch
@@ -27,14 +28,14 @@ RULE_FILE = REPO / conventions.loki_rule_file(TRUTH)
 
 @pytest.fixture(scope="module")
 def rules() -> dict[str, dict]:
-    data = yaml.safe_load(loki_rules.render(build_plan(TRUTH))[0].content)
+    data = yaml.safe_load(loki_rules.render(plan_for(TRUTH))[0].content)
     return {rule["alert"]: {**rule, "group": group} for group in data["groups"] for rule in group["rules"]
             if "alert" in rule}
 
 
 @pytest.fixture(scope="module")
 def records() -> dict[str, dict]:
-    data = yaml.safe_load(loki_rules.render(build_plan(TRUTH))[0].content)
+    data = yaml.safe_load(loki_rules.render(plan_for(TRUTH))[0].content)
     return {rule["record"]: {**rule, "group": group} for group in data["groups"] for rule in group["rules"]
             if "record" in rule}
 
@@ -58,12 +59,12 @@ def test_rule_file_lives_where_a_local_ruler_reads_it() -> None:
 
 
 def test_committed_rule_file_is_what_generation_produces() -> None:
-    assert RULE_FILE.read_text(encoding="utf-8") == loki_rules.render(build_plan(TRUTH))[0].content
+    assert RULE_FILE.read_text(encoding="utf-8") == loki_rules.render(plan_for(TRUTH))[0].content
 
 
 def test_rendering_is_deterministic() -> None:
     again = load_truth(REPO / "product" / "truth.yaml")
-    assert loki_rules.render(build_plan(TRUTH)) == loki_rules.render(build_plan(again))
+    assert loki_rules.render(plan_for(TRUTH)) == loki_rules.render(plan_for(again))
 
 
 def test_one_group_per_concern(rules: dict[str, dict]) -> None:

@@ -13,7 +13,7 @@ import yaml
 from generator import conventions, pipeline
 from generator.artifacts import exporters, prometheus_rules, promtool_tests
 from generator.conventions import GENERATED_HEADER, alert_name
-from generator.plan import build_plan
+from generator.pipeline import plan_for
 from generator.plan.alerting import alert_labels
 from generator.truth import Truth, load_truth
 from generator.truth.types import compile_re2
@@ -26,7 +26,7 @@ def truth() -> Truth:
 
 
 def write_rules(truth: Truth, root: Path) -> Path:
-    for artifact in [*prometheus_rules.render(build_plan(truth)), *promtool_tests.render(build_plan(truth))]:
+    for artifact in [*prometheus_rules.render(plan_for(truth)), *promtool_tests.render(plan_for(truth))]:
         target = root / artifact.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(artifact.content, encoding="utf-8")
@@ -38,7 +38,7 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def alerts_by_id(truth: Truth) -> dict[str, dict]:
-    data = yaml.safe_load(prometheus_rules.render(build_plan(truth))[0].content)
+    data = yaml.safe_load(prometheus_rules.render(plan_for(truth))[0].content)
     found: dict[str, dict] = {}
     for group in data["groups"]:
         for rule in group["rules"]:
@@ -129,15 +129,15 @@ def test_render_metric_names_and_latency_unit_come_from_truth(truth: Truth) -> N
                                                          "memory_usage": "mem_custom_bytes"})
     custom = truth.model_copy(update={"render": truth.render.model_copy(
         update={"metric_names": names, "http_latency_unit": "milliseconds"})})
-    text = prometheus_rules.render(build_plan(custom))[0].content
+    text = prometheus_rules.render(plan_for(custom))[0].content
     assert 'max by (job, quantile) (render_latency_ms{job="telegram-bot"}) / 1000' in text
     assert "mem_custom_bytes" in text and "render_service_memory_usage_bytes" not in text
 
 
 def test_generated_files_are_deterministic_and_carry_the_header(truth: Truth) -> None:
     renderers = (prometheus_rules.render, promtool_tests.render, exporters.render)
-    first = [a for render in renderers for a in render(build_plan(truth))]
-    again = [a for render in renderers for a in render(build_plan(truth))]
+    first = [a for render in renderers for a in render(plan_for(truth))]
+    again = [a for render in renderers for a in render(plan_for(truth))]
     assert first == again
     for artifact in first:
         assert artifact.path.startswith("alerts/")
@@ -160,14 +160,14 @@ def test_exporter_queries_read_the_truth_table_and_json_field(truth: Truth) -> N
     assert f"FROM {truth.lock_heartbeat.table}" in heartbeat_sql
     metric = exporters.json_exporter_config(truth)["modules"][conventions.names(truth).json_exporter_module]
     assert metric["metrics"][0]["path"] == "{.queue_size}"
-    assert metric["metrics"][0]["name"] in prometheus_rules.render(build_plan(truth))[0].content
+    assert metric["metrics"][0]["name"] in prometheus_rules.render(plan_for(truth))[0].content
 
 
 def test_validator_runs_the_real_tools_and_reports_a_broken_rule(truth: Truth, tmp_path: Path) -> None:
     require_tool("promtool")
     require_tool("amtool")
     require_tool("prometheus-blackbox-exporter")
-    rendered = [item for item in pipeline.render_kinds(build_plan(truth))
+    rendered = [item for item in pipeline.render_kinds(plan_for(truth))
                 if item.kind.name in ("prometheus-rules", "alertmanager", "exporters")]
     pipeline.write_tree(tmp_path, [a for item in rendered for a in item.artifacts])
     assert pipeline.check_kinds(tmp_path, rendered) == []

@@ -45,7 +45,8 @@ from generator.checks import stack as stack_checks
 from generator.conventions import DASHBOARD_DIR, GENERATED_HEADER
 from generator.logql_engine import LogStore, evaluate_rules, parse_rule_groups
 from generator.logs.inputs import parse_syslog_line
-from generator.plan import build_plan, log_format, privacy
+from generator.pipeline import plan_for
+from generator.plan import log_format, privacy
 from generator.syntax import alloy as alloy_syntax
 from generator.truth import Truth, load_truth
 from generator.truth.types import Duration, compile_re2
@@ -296,14 +297,14 @@ def test_prometheus_and_exporters_mount_the_generated_configs(compose: dict[str,
 
 
 def test_stack_configs_are_generated_inside_the_owned_folders_with_the_header(truth: Truth) -> None:
-    artifacts = {a.path: a.content for a in stack.render(build_plan(truth))}
+    artifacts = {a.path: a.content for a in stack.render(plan_for(truth))}
     assert set(artifacts) == {conventions.LOKI_CONFIG_PATH, conventions.ALLOY_CONFIG_PATH,
                               conventions.PROMETHEUS_CONFIG_PATH}
     for path, content in artifacts.items():
         assert any(path.startswith(owned + "/") for owned in conventions.OWNED_DIRS)
         comment = "//" if path.endswith(".alloy") else "#"
         assert content.startswith(f"{comment} {GENERATED_HEADER}\n"), path
-    assert artifacts == {a.path: a.content for a in stack.render(build_plan(truth))}  # deterministic
+    assert artifacts == {a.path: a.content for a in stack.render(plan_for(truth))}  # deterministic
 
 
 def test_generated_prometheus_config_passes_promtool_with_the_generated_rules(generated: Path,
@@ -637,7 +638,7 @@ def fired(truth: Truth, lines: list[tuple[datetime, str]], start: datetime, minu
         entry = pipeline.push(line, {"source": "file"})
         assert entry.labels["level"] == level_of(line, truth), line
         store.append(entry.labels, int(when.timestamp() * NS), entry.line)
-    (artifact,) = loki_rules.render(build_plan(truth))
+    (artifact,) = loki_rules.render(plan_for(truth))
     groups = parse_rule_groups(yaml.safe_load(artifact.content), artifact.path)
     start_ns = int(start.timestamp() * NS)
     run = evaluate_rules(groups, store, start_ns, start_ns + int(minutes * 60 * NS))

@@ -33,7 +33,7 @@ import yaml
 
 from generator import conventions
 from generator.artifacts import alertmanager, exporters, prometheus_rules
-from generator.plan import build_plan
+from generator.pipeline import plan_for
 from generator.plan.routing import build_routing
 from generator.truth import Truth
 from generator.truth.types import Duration
@@ -134,6 +134,22 @@ class Process:
                 self.popen.wait(timeout=5)
 
 
+def start_process(name: str, args: list[str], workdir: Path, *, env: dict[str, str] | None = None,
+                  user: str | None = None, stop_signal: int = signal.SIGTERM) -> Process:
+    """`args` started in `workdir`, its output in `<workdir>/<name>.log`."""
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, user=user, cwd=workdir)
+    return Process(name, popen, log, stop_signal)
+
+
+def alertmanager_command(config: Path, listen: str, storage: Path, external_url: str | None = None) -> list[str]:
+    """The real Alertmanager on loopback; the empty cluster address keeps it from gossiping on the network."""
+    args = ["prometheus-alertmanager", f"--config.file={config}", f"--web.listen-address={listen}",
+            "--cluster.listen-address=", f"--storage.path={storage}"]
+    return [*args, f"--web.external-url={external_url}"] if external_url else args
+
+
 @dataclass
 class MetricsStack:
     truth: Truth
@@ -149,11 +165,7 @@ class MetricsStack:
 
     def start(self, name: str, args: list[str], *, env: dict[str, str] | None = None, user: str | None = None,
               stop_signal: int = signal.SIGTERM) -> Process:
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, user=user,
-                                     cwd=self.workdir)
-        process = Process(name, popen, log, stop_signal)
+        process = start_process(name, args, self.workdir, env=env, user=user, stop_signal=stop_signal)
         self.processes.append(process)
         return process
 
@@ -258,7 +270,7 @@ def _launch(stack: MetricsStack) -> None:
     stack.servers += [health_server, sink_server]
     _start_postgres(stack)
 
-    for artifact in [*exporters.render(build_plan(truth)), *prometheus_rules.render(build_plan(truth))]:
+    for artifact in [*exporters.render(plan_for(truth)), *prometheus_rules.render(plan_for(truth))]:
         target = workdir / Path(artifact.path).name
         target.write_text(artifact.content, encoding="utf-8")
 
@@ -280,11 +292,8 @@ def _launch(stack: MetricsStack) -> None:
         alertmanager.build_config(truth, build_routing(truth), alertmanager.placeholder_values(truth)), f"http://{sink_addr}")
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(am_config), encoding="utf-8")
     stack.alertmanager = f"127.0.0.1:{free_port()}"
-    stack.start("alertmanager", [
-        "prometheus-alertmanager", f"--config.file={workdir / 'alertmanager.yml'}",
-        f"--web.listen-address={stack.alertmanager}", "--cluster.listen-address=",
-        f"--storage.path={workdir / 'am-data'}",
-    ])
+    stack.start("alertmanager", alertmanager_command(workdir / "alertmanager.yml", stack.alertmanager,
+                                                     workdir / "am-data"))
 
     scrape = exporters.scrape_configs(truth, health_url=f"http://{health_addr}{truth.service.health_path}",
                                              blackbox=blackbox, postgres_exporter=pg_exporter)

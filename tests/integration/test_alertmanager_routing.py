@@ -16,7 +16,7 @@ from generator.artifacts import alertmanager
 from generator.artifacts.base import Artifact
 from generator.checks import alertmanager as alertmanager_checks
 from generator.cli.alertmanager import alertmanager_config_command
-from generator.plan import build_plan
+from generator.pipeline import plan_for
 from generator.plan.routing import build_routing
 from generator.truth import Truth, load_truth
 from tests.tooling import require_tool
@@ -31,7 +31,7 @@ def truth() -> Truth:
 
 @pytest.fixture()
 def committed(truth: Truth, tmp_path: Path) -> Path:
-    [artifact] = alertmanager.render(build_plan(truth))
+    [artifact] = alertmanager.render(plan_for(truth))
     path = tmp_path / artifact.path
     path.parent.mkdir(parents=True)
     path.write_text(artifact.content, encoding="utf-8")
@@ -140,6 +140,6 @@ def test_local_receiver_override_keeps_routing_and_only_rewrites_receivers(truth
 
 
 def test_artifact_is_the_generated_alertmanager_file(truth: Truth) -> None:
-    [artifact] = alertmanager.render(build_plan(truth))
+    [artifact] = alertmanager.render(plan_for(truth))
     assert isinstance(artifact, Artifact) and artifact.path == "alerts/alertmanager/alertmanager.yml"
     assert artifact.content.startswith("# generated from product/truth.yaml")

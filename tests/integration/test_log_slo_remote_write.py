@@ -30,7 +30,7 @@ import yaml
 
 from generator import conventions
 from generator.artifacts import prometheus_rules
-from generator.plan import build_plan
+from generator.pipeline import plan_for
 from generator.truth import load_truth
 from tests.integration.metrics_stack import http_get, wait_until
 from tests.tooling import REPO, free_port, require_tool
@@ -99,7 +99,7 @@ def remote_write(address: str, series: list[tuple[dict[str, str], list[tuple[int
 def prometheus() -> Iterator[str]:
     binary = require_tool("prometheus")
     workdir = Path(tempfile.mkdtemp(prefix="obsctl-log-slo-"))
-    (artifact,) = prometheus_rules.render(build_plan(TRUTH))
+    (artifact,) = prometheus_rules.render(plan_for(TRUTH))
     (workdir / "rules.yaml").write_text(artifact.content, encoding="utf-8")
     (workdir / "prometheus.yml").write_text(yaml.safe_dump({
         "global": {"evaluation_interval": "1s"},  # the only test override: evaluate at once
