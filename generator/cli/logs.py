@@ -31,7 +31,8 @@ from generator.logs.inputs import (
     peek_head,
     read_records,
 )
-from generator.logs.scanner import Hit, Scanner, ScanReport
+from generator.logs.report import Hit, ScanReport
+from generator.logs.scanner import Scanner
 from generator.truth import Truth
 
 FORMAT_CHOICES = ["auto", *[f.value for f in InputFormat]]
@@ -67,7 +68,7 @@ def _hit_line(hit: Hit, priority: str | None) -> str:
 
 
 def _short_time(ns: int | None) -> str:
-    from generator.logs.scanner import iso_time
+    from generator.logs.report import iso_time
 
     return (iso_time(ns) or "time unknown").replace("T", " ").removesuffix("Z")
 

@@ -79,7 +79,7 @@ class BacktestResult:
         return sum(len(a.firings) for a in self.alerts)
 
     def as_json(self) -> dict[str, Any]:
-        from generator.logs.scanner import iso_time
+        from generator.logs.report import iso_time
 
         def episode(e: Episode) -> dict[str, Any]:
             return {"labels": e.labels, "pending_at": iso_time(e.pending_at_ns), "fired_at": iso_time(e.fired_at_ns),

@@ -45,7 +45,7 @@ _ASCTIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[,.](\d{
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):?(\d\d))$"
 )
-_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdfr]")
+TEXT_FORMAT_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdfr]")
 
 # RFC 5424: `<PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP STRUCTURED-DATA [SP MSG]`.
 _SYSLOG_HEADER = re.compile(rb"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ")
@@ -123,8 +123,9 @@ def _field_regex(name: str, levels: str, last: bool) -> str:
     if name == "levelname":
         return f"(?P<levelname>{levels})"
     if name == "name":
-        # Logger names are dotted identifiers. `[^ ]` rather than `\S`: Hyperscan's `\S` excludes `\v`, RE2's does not.
-        return r"(?P<name>[^ ]+)"
+        # Logger names are dotted identifiers. `[^ \n]` rather than `\S`: Hyperscan's `\S` excludes `\v`, RE2's does
+        # not; and never `\n`: in a block of lines the name must not run into the next line (it took that line's level).
+        return r"(?P<name>[^ \n]+)"
     if name == "message":
         return "(?P<message>.*)" if last else "(?P<message>.*?)"
     return ".*" if last else ".*?"
@@ -153,7 +154,7 @@ class BotLineFormat:
         level_alternation = "|".join(levels)
         parts: list[str] = []
         pos = 0
-        placeholders = list(_PLACEHOLDER.finditer(logs.text_format))
+        placeholders = list(TEXT_FORMAT_PLACEHOLDER.finditer(logs.text_format))
         for index, placeholder in enumerate(placeholders):
             parts.append(re2_escape(logs.text_format[pos:placeholder.start()]))
             parts.append(_field_regex(placeholder.group(1), level_alternation, index == len(placeholders) - 1))
@@ -174,8 +175,9 @@ class BotLineFormat:
         return self.text_regex[: self.text_regex.index("(?P<levelname>")]
 
     def json_level_prefix_regex(self) -> str:
-        """Matches a JSON line from its start to where its level value begins (`{... "levelname": "`)."""
-        return r'^\{.*"' + re2_escape(self.level_key) + r'"\s*:\s*"'
+        """Matches a JSON line from its start to where its level value begins (`{... "levelname": "`). Blanks are
+        spelled out: `\\s` would match the newline to the next line of a block."""
+        return r'^\{.*"' + re2_escape(self.level_key) + r'"[\t\x0b\x0c\r ]*:[\t\x0b\x0c\r ]*"'
 
     def _re(self, regex: str) -> re.Pattern[str]:
         compiled = self._compiled.get(regex)

@@ -13,16 +13,11 @@ from hypothesis import strategies as st
 
 from generator.cli import main
 from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches
-from generator.logs.scanner import (
-    LatencyHistogram,
-    Scanner,
-    ScanReport,
-    WatchedPattern,
-    compile_patterns,
-    count_newlines,
-    hyperscan_safe,
-    watched_patterns,
-)
+from generator.logs.line_stats import count_newlines
+from generator.logs.patterns import WatchedPattern, compile_patterns, watched_patterns
+from generator.logs.regex_safety import hyperscan_safe
+from generator.logs.report import LatencyHistogram, ScanReport
+from generator.logs.scanner import Scanner
 from generator.truth import Truth, load_truth
 from generator.truth.types import compile_re2
 

@@ -1,0 +1,128 @@
+"""The truth patterns a scan watches, how a matched line is made safe to print, and the multi-pattern matcher.
+
+Hyperscan is only a *prefilter*: the truth patterns go into one block-mode database, scanned once per block of whole
+lines (the match *end* offset is enough to find the line, so no start-of-match tracking is paid for), and every
+line it reports is confirmed by RE2 on that whole line, the way Loki's line filter runs it. No hit is missed: a
+pattern goes to Hyperscan only when `regex_safety.hyperscan_safe` proves it, and matches are never collapsed (no
+single-match flag). Any other pattern, and any one Hyperscan cannot compile, is matched line by line with RE2 alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import hyperscan
+
+from generator.logs.regex_safety import hyperscan_safe
+from generator.syntax import log_format
+from generator.truth import Truth
+from generator.truth.types import compile_re2
+
+Kind = Literal["forbidden", "rate_limited", "secret"]
+MAX_SHOWN_CHARS = 400
+
+
+@dataclass(frozen=True)
+class WatchedPattern:
+    id: str
+    kind: Kind
+    regex: str
+    priority: str | None = None
+    limit_count: int | None = None
+    limit_per_ns: int | None = None
+
+
+def watched_patterns(truth: Truth) -> list[WatchedPattern]:
+    patterns = [WatchedPattern(p.id, "forbidden", p.regex, priority=p.priority) for p in truth.forbidden_patterns]
+    patterns += [
+        WatchedPattern(p.id, "rate_limited", p.regex, limit_count=p.limit.count,
+                       limit_per_ns=round(p.limit.per.seconds * 1e9))
+        for p in truth.rate_limited_patterns
+    ]
+    patterns += [WatchedPattern(s.id, "secret", log_format.secret_detection_regex(s))
+                 for s in truth.privacy.never_log]
+    return patterns
+
+
+class Masker:
+    """Makes a line safe to print: secrets (by shape, and by value when the env var is set) and privacy masks.
+
+    A secret with a `redact_as` marker matches its whole value (a token, a key), so only the match is replaced. One
+    without (user prompts) matches where the value starts, not where it ends: the rest of the line goes too.
+    """
+
+    def __init__(self, truth: Truth, environ: Mapping[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        secrets = truth.privacy.never_log
+        self._subs: list[tuple[Any, str]] = [(compile_re2(s.regex), s.redact_as) for s in secrets if s.redact_as]
+        self._subs += [(compile_re2(m.regex), m.replacement) for m in truth.privacy.masks]
+        self._cuts = [(compile_re2(s.regex), f"<redacted:{s.id}>") for s in secrets if not s.redact_as]
+        self._values = [(env[s.env], s.redact_as or f"<redacted:{s.id}>")
+                        for s in secrets if s.env and len(env.get(s.env, "")) >= 8]
+
+    def mask(self, line: str) -> str:
+        for value, marker in self._values:
+            line = line.replace(value, marker)
+        for pattern, replacement in self._subs:
+            line = pattern.sub(replacement.replace("\\", "\\\\"), line)
+        for pattern, marker in self._cuts:
+            match = pattern.search(line)
+            if match is not None:
+                line = line[:match.start()] + marker
+        # shorten only after masking: a cut secret would no longer match its pattern
+        return line if len(line) <= MAX_SHOWN_CHARS else line[:MAX_SHOWN_CHARS] + "…"
+
+
+@dataclass
+class CompiledPatterns:
+    """Truth patterns in one Hyperscan database where proven safe; RE2, line by line, for the rest."""
+
+    database: Any  # Hyperscan block-mode database of the truth patterns (ids = pattern index), or None
+    engines: list[str]  # per truth pattern: which engine finds its lines, and why
+    re2_only: list[int]
+
+
+def _flags(regex: bytes) -> int:
+    # MULTILINE: `^`/`$` match at every line boundary of the block, as they do at the ends of each Loki line. Only
+    # where the regex has an anchor: the flag slows Hyperscan down by about a third.
+    return hyperscan.HS_FLAG_MULTILINE if (b"^" in regex or b"$" in regex) else 0
+
+
+def _hyperscan_complaint(regex: str) -> str | None:
+    """None when Hyperscan compiles the regex, else its complaint."""
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        database.compile(expressions=[regex.encode()], ids=[0], elements=1, flags=[_flags(regex.encode())])
+    except hyperscan.error as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def block_database(expressions: list[bytes], ids: list[int]) -> Any:
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=expressions, ids=ids, elements=len(expressions),
+                     flags=[_flags(expression) for expression in expressions])
+    return database
+
+
+def compile_patterns(regexes: list[str]) -> CompiledPatterns:
+    expressions: list[bytes] = []
+    ids: list[int] = []
+    engines: list[str] = []
+    re2_only: list[int] = []
+    for index, regex in enumerate(regexes):
+        complaint = _hyperscan_complaint(regex)
+        if complaint is not None:
+            engines.append(f"re2 (Hyperscan cannot compile it: {complaint})")
+            re2_only.append(index)
+        elif not hyperscan_safe(regex):
+            engines.append("re2 (byte-mode matching not proven equal to RE2 for it)")
+            re2_only.append(index)
+        else:
+            engines.append("hyperscan+re2")
+            expressions.append(regex.encode())
+            ids.append(index)
+    return CompiledPatterns(block_database(expressions, ids) if expressions else None, engines, re2_only)
