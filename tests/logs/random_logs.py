@@ -135,15 +135,15 @@ def report_document(report: object) -> dict[str, object]:
     return document
 
 
-def scan_bytes(data: bytes, fmt: str, truth: Truth, with_stats: bool = True, **scan_options: object) -> dict:
+def scan_bytes(data: bytes, fmt: str, truth: Truth, with_stats: bool = True, **scanner_options: object) -> dict:
     from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches
     from generator.logs.scanner import Scanner
 
     line_format = BotLineFormat.from_truth(truth.logs)
-    scanner = Scanner(truth, line_format, with_stats=with_stats, environ={})
+    scanner = Scanner(truth, line_format, with_stats=with_stats, environ={}, **scanner_options)  # type: ignore[arg-type]
     report = scanner.new_report("random", fmt)
     batches = iter_batches(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat(fmt), reuse_buffers=True)
-    scanner.scan(batches, report, **scan_options)  # type: ignore[arg-type]
+    scanner.scan(batches, report)
     return report_document(report)
 
 
