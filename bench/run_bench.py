@@ -37,7 +37,9 @@ from rich.table import Table  # noqa: E402
 
 from generator.logs.backtest import backtest, load_rules  # noqa: E402
 from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches, read_records  # noqa: E402
-from generator.logs.scanner import Scanner, watched_patterns  # noqa: E402
+from generator.logs.patterns import watched_patterns  # noqa: E402
+from generator.logs.scan_spec import ScanSpec  # noqa: E402
+from generator.logs.scanner import Scanner  # noqa: E402
 from generator.truth import Truth, load_truth  # noqa: E402
 
 BENCH_DIR = REPO / ".bench"
@@ -230,7 +232,7 @@ def engine_scan(path: Path, truth: Truth, with_stats: bool) -> tuple[float, floa
     """Wall seconds, CPU seconds (all threads) and matching lines of obsctl's engine on one file; compiling the
     patterns is not timed."""
     line_format = BotLineFormat.from_truth(truth.logs)
-    scanner = Scanner(truth, line_format, with_stats=with_stats)
+    scanner = Scanner(ScanSpec.from_truth(truth), with_stats=with_stats)
     report = scanner.new_report(str(path), InputFormat.LINES.value)
     started, cpu_started = time.perf_counter(), time.process_time()
     with open(path, "rb", buffering=0) as stream:

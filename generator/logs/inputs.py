@@ -29,11 +29,12 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from itertools import chain
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from generator.syntax.log_format import level_separators
 from generator.syntax.logql import re2_escape
-from generator.truth.model import Logs
+
+if TYPE_CHECKING:
+    from generator.truth.model import Logs
 
 Buffer = bytes | bytearray  # blocks are bytearrays read in place; single lines may be either
 CHUNK_BYTES = 1024 * 1024  # fits in the CPU cache: the read, Hyperscan and the newline count reuse it there
@@ -150,6 +151,8 @@ class BotLineFormat:
 
     @classmethod
     def from_truth(cls, logs: Logs) -> BotLineFormat:
+        from generator.syntax.log_format import level_separators
+
         levels = tuple(level.name for level in logs.levels)
         level_alternation = "|".join(levels)
         parts: list[str] = []

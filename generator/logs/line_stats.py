@@ -24,7 +24,6 @@ from typing import Any
 from generator.logs.inputs import TEXT_FORMAT_PLACEHOLDER, BotLineFormat, Buffer
 from generator.logs.patterns import block_database
 from generator.syntax.logql import re2_escape
-from generator.truth.model import Logs
 
 try:
     from generator.logs import _linestats
@@ -52,10 +51,10 @@ class BlockStats:
         self.newlines, self.leveled, self.levels, self.durations = newlines, leveled, levels, durations
 
 
-def _native_ops(logs: Logs) -> tuple[tuple[int, bytes], ...] | None:
-    """The text format up to its level field as kernel ops, or None when the kernel cannot match it exactly."""
+def _native_ops(fmt: str) -> tuple[tuple[int, bytes], ...] | None:
+    """The text format (`%(asctime)s - ...`) up to its level field as kernel ops, or None when the kernel cannot
+    match it exactly."""
     assert _linestats is not None
-    fmt = logs.text_format
     ops: list[tuple[int, bytes]] = []
     position = 0
     for placeholder in TEXT_FORMAT_PLACEHOLDER.finditer(fmt):
@@ -84,14 +83,15 @@ def _native_ops(logs: Logs) -> tuple[tuple[int, bytes], ...] | None:
 class LineStatsCounter:
     """Counts levels and durations of blocks, natively when it can (`native` says which lane is in use)."""
 
-    def __init__(self, line_format: BotLineFormat, logs: Logs, tag: str = "duration_ms", native: bool | None = None):
+    def __init__(self, line_format: BotLineFormat, text_format: str, tag: str = "duration_ms",
+                 native: bool | None = None):
         self.levels = line_format.levels
         suffix = line_format.level_suffix.encode()
         self.text_markers = tuple(level.encode() + suffix for level in self.levels)
         self.json_markers = tuple(level.encode() + b'"' for level in self.levels)
         if native is None:
             native = not os.environ.get(NATIVE_DISABLED_ENV)
-        ops = _native_ops(logs) if native and _linestats is not None and tag[:1].isidentifier() else None
+        ops = _native_ops(text_format) if native and _linestats is not None and tag[:1].isidentifier() else None
         self.native = ops is not None
         self._kernel: Any = None
         if ops is not None:

@@ -18,13 +18,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from generator.logs.inputs import Batch, BotLineFormat, Buffer, LinesTiming
 from generator.logs.line_stats import BlockStats, LineStatsCounter, count_newlines
-from generator.logs.patterns import Masker, WatchedPattern, compile_patterns, watched_patterns
+from generator.logs.patterns import Masker, WatchedPattern, compile_patterns
 from generator.logs.report import Hit, PatternReport, ScanReport
-from generator.truth import Truth
-from generator.truth.types import compile_re2
+from generator.logs.scan_spec import ScanSpec
+from generator.syntax.re2_regex import compile_re2
 
 
 class StopScan(Exception):
@@ -46,18 +47,20 @@ class Scanner:
     """Scans batches of entries; keeps only counters and a few examples, so memory does not grow with the input.
 
     `native=False` counts levels and durations with Hyperscan instead of the native kernel (same answer; the
-    benchmark's and the tests' reference lane).
+    benchmark's and the tests' reference lane). `pattern_cache`: a folder to keep the compiled truth patterns in.
     """
 
-    def __init__(self, truth: Truth, line_format: BotLineFormat, patterns: list[WatchedPattern] | None = None,
-                 with_stats: bool = True, environ: Mapping[str, str] | None = None, native: bool | None = None):
-        self.line_format = line_format
-        self.patterns = watched_patterns(truth) if patterns is None else patterns
-        self.masker = Masker(truth, environ)
-        self.timing = LinesTiming(line_format)
-        self.compiled = compile_patterns([p.regex for p in self.patterns])
+    def __init__(self, spec: ScanSpec, patterns: list[WatchedPattern] | None = None, with_stats: bool = True,
+                 environ: Mapping[str, str] | None = None, native: bool | None = None,
+                 pattern_cache: Path | None = None):
+        self.spec = spec
+        self.line_format: BotLineFormat = spec.line_format
+        self.patterns = list(spec.patterns) if patterns is None else patterns
+        self.masker = Masker(spec, environ)
+        self.timing = LinesTiming(self.line_format)
+        self.compiled = compile_patterns([p.regex for p in self.patterns], pattern_cache)
         self.with_stats = with_stats
-        self.counter = LineStatsCounter(line_format, truth.logs, native=native)
+        self.counter = LineStatsCounter(self.line_format, spec.text_format, native=native)
         self._re2 = [compile_re2(p.regex) for p in self.patterns]
 
     def new_report(self, source: str, input_format: str) -> ScanReport:

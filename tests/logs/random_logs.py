@@ -136,13 +136,15 @@ def report_document(report: object) -> dict[str, object]:
 
 
 def scan_bytes(data: bytes, fmt: str, truth: Truth, with_stats: bool = True, **scanner_options: object) -> dict:
-    from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches
+    from generator.logs.inputs import InputFormat, iter_batches
+    from generator.logs.scan_spec import ScanSpec
     from generator.logs.scanner import Scanner
 
-    line_format = BotLineFormat.from_truth(truth.logs)
-    scanner = Scanner(truth, line_format, with_stats=with_stats, environ={}, **scanner_options)  # type: ignore[arg-type]
+    spec = ScanSpec.from_truth(truth)
+    scanner = Scanner(spec, with_stats=with_stats, environ={}, **scanner_options)  # type: ignore[arg-type]
     report = scanner.new_report("random", fmt)
-    batches = iter_batches(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat(fmt), reuse_buffers=True)
+    batches = iter_batches(io.BufferedReader(io.BytesIO(data)), spec.line_format, InputFormat(fmt),
+                           reuse_buffers=True)
     scanner.scan(batches, report)
     return report_document(report)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches
 from generator.logs.line_stats import LineStatsCounter, _native_ops
+from generator.logs.scan_spec import ScanSpec
 from generator.logs.scanner import Scanner
 from generator.truth import Truth
 from tests.logs import random_logs
@@ -28,7 +29,7 @@ def line_format(truth: Truth) -> BotLineFormat:
 
 @pytest.fixture(scope="module")
 def counters(truth: Truth, line_format: BotLineFormat) -> dict[bool, LineStatsCounter]:
-    lanes = {native: LineStatsCounter(line_format, truth.logs, native=native) for native in LANES}
+    lanes = {native: LineStatsCounter(line_format, truth.logs.text_format, native=native) for native in LANES}
     if not lanes[True].native:
         message = "the native kernel is not built (run `make setup`, i.e. `pip install -e .`)"
         if in_ci():
@@ -40,7 +41,7 @@ def counters(truth: Truth, line_format: BotLineFormat) -> dict[bool, LineStatsCo
 
 def scan(truth: Truth, line_format: BotLineFormat, data: bytes, native: bool, fmt: str = "lines",
          chunk: int = 1 << 20) -> dict:
-    scanner = Scanner(truth, line_format, environ={}, native=native)
+    scanner = Scanner(ScanSpec.from_truth(truth), environ={}, native=native)
     report = scanner.new_report("test", fmt)
     scanner.scan(iter_batches(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat(fmt), chunk_bytes=chunk,
                               reuse_buffers=True), report)
@@ -130,11 +131,11 @@ def test_the_native_kernel_counts_what_the_hyperscan_lane_counts(counters: dict,
 
 
 def test_the_kernel_takes_only_formats_it_matches_exactly(truth: Truth) -> None:
-    assert _native_ops(truth.logs) is not None  # the bot's own format
+    assert _native_ops(truth.logs.text_format) is not None  # the bot's own format
     for text_format in ("%(asctime)s %(message)s %(levelname)s",  # a lazy field before the level
                         "%(name)s:%(levelname)s %(message)s",  # a name not followed by a space
                         "%(asctime)s - %(message)s"):  # no level at all
-        assert _native_ops(truth.logs.model_copy(update={"text_format": text_format})) is None, text_format
+        assert _native_ops(text_format) is None, text_format
 
 
 # --- the whole scan gives the reports the engine gave before the kernel -----------------------------------------------
