@@ -132,7 +132,8 @@ def compile_patterns(regexes: list[str], cache_folder: Path | None = None) -> Co
 
 
 def _cache_file(regexes: list[str], folder: Path) -> Path:
-    digest = hashlib.sha256(Path(__file__).read_bytes() + f"{hyperscan.__version__}\0{platform.machine()}\0".encode())
+    build = f"{getattr(hyperscan, '__version__', '')}\0{platform.machine()}\0"  # a database fits one build and CPU
+    digest = hashlib.sha256(Path(__file__).read_bytes() + build.encode())
     digest.update(json.dumps(regexes).encode())
     return folder / f"patterns-{digest.hexdigest()[:32]}.hsdb"
 
