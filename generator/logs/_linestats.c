@@ -11,23 +11,14 @@
  * No match spans a newline. Integer durations below 100000 are counted in an array; any other value is handed back
  * as its text, for Python to bucket the way LatencyHistogram does.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <string.h>
+#include "_text_format.h"
 
-#define MAX_OPS 32
-#define MAX_LEVELS 32
 #define SMALL_LIMIT 100000
-
-enum { OP_LITERAL = 0, OP_ASCTIME = 1, OP_NAME = 2 };
 
 typedef struct {
     PyObject_HEAD
     PyObject *keep;  /* tuple of the bytes objects the pointers below point into */
-    int n_ops;
-    int op_kind[MAX_OPS];
-    const char *op_text[MAX_OPS];
-    Py_ssize_t op_len[MAX_OPS];
+    TextPrefix prefix;
     int n_levels;
     const char *text_marker[MAX_LEVELS];
     Py_ssize_t text_marker_len[MAX_LEVELS];
@@ -42,54 +33,6 @@ typedef struct {
     Py_ssize_t other_n, other_cap;
     int busy;
 } LineStats;
-
-static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static inline int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r'; }
-static inline int is_word(unsigned char c) {
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static const char ASCTIME_SHAPE[] = "dddd-dd-dd dd:dd:dd,ddd";
-
-/* End of the text prefix matched at line[start:end], or -1. */
-static Py_ssize_t text_prefix_end(const LineStats *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
-    for (int i = 0; i < self->n_ops; i++) {
-        switch (self->op_kind[i]) {
-        case OP_LITERAL:
-            if (end - p < self->op_len[i] || memcmp(d + p, self->op_text[i], (size_t)self->op_len[i]) != 0)
-                return -1;
-            p += self->op_len[i];
-            break;
-        case OP_ASCTIME:
-            if (end - p < (Py_ssize_t)(sizeof(ASCTIME_SHAPE) - 1))
-                return -1;
-            for (Py_ssize_t k = 0; k < (Py_ssize_t)(sizeof(ASCTIME_SHAPE) - 1); k++) {
-                unsigned char c = d[p + k];
-                if (ASCTIME_SHAPE[k] == 'd' ? !is_digit(c) : c != (unsigned char)ASCTIME_SHAPE[k])
-                    return -1;
-            }
-            p += sizeof(ASCTIME_SHAPE) - 1;
-            break;
-        default: { /* OP_NAME */
-            Py_ssize_t q = p;
-            while (q < end && d[q] != ' ')
-                q++;
-            if (q == p)
-                return -1;
-            p = q;
-        }
-        }
-    }
-    return p;
-}
-
-static int level_at(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int n, const char *const *markers,
-                    const Py_ssize_t *lens) {
-    for (int i = 0; i < n; i++)
-        if (end - p >= lens[i] && memcmp(d + p, markers[i], (size_t)lens[i]) == 0)
-            return i;
-    return -1;
-}
 
 static int remember_other(LineStats *self, Py_ssize_t offset, Py_ssize_t length) {
     if (self->other_n + 2 > self->other_cap) {
@@ -138,15 +81,15 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
                        (hit = memmem(d + from, (size_t)(end - from), self->json_key, (size_t)self->json_key_len))) {
                     Py_ssize_t q = (Py_ssize_t)(hit - d);
                     Py_ssize_t r = q + self->json_key_len;
-                    while (r < end && is_space(d[r]))
+                    while (r < end && is_blank(d[r]))
                         r++;
                     if (r < end && d[r] == ':') {
                         r++;
-                        while (r < end && is_space(d[r]))
+                        while (r < end && is_blank(d[r]))
                             r++;
                         if (r < end && d[r] == '"') {
-                            int level = level_at(d, r + 1, end, self->n_levels, self->json_marker,
-                                                 self->json_marker_len);
+                            int level = marker_at(d, r + 1, end, self->n_levels, self->json_marker,
+                                                  self->json_marker_len);
                             if (level >= 0) {
                                 counts[level]++;
                                 leveled++;
@@ -155,10 +98,10 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
                     }
                     from = q + 1;
                 }
-            } else if (self->n_ops) {
-                Py_ssize_t p = text_prefix_end(self, d, pos, end);
+            } else if (self->prefix.n_ops) {
+                Py_ssize_t p = text_prefix_end(&self->prefix, d, pos, end);
                 if (p >= 0) {
-                    int level = level_at(d, p, end, self->n_levels, self->text_marker, self->text_marker_len);
+                    int level = marker_at(d, p, end, self->n_levels, self->text_marker, self->text_marker_len);
                     if (level >= 0) {
                         counts[level]++;
                         leveled++;
@@ -180,12 +123,12 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
             Py_ssize_t r = q + self->tag_len;
             if (r < n && d[r] == '"')
                 r++;
-            while (r < n && is_space(d[r]))
+            while (r < n && is_blank(d[r]))
                 r++;
             if (!(r < n && (d[r] == ':' || d[r] == '=')))
                 continue;
             r++;
-            while (r < n && is_space(d[r]))
+            while (r < n && is_blank(d[r]))
                 r++;
             if (r < n && d[r] == '"')
                 r++;
@@ -268,16 +211,6 @@ static PyObject *LineStats_take_small_durations(LineStats *self, PyObject *Py_UN
     return found;
 }
 
-static int copy_bytes(PyObject *item, const char **text, Py_ssize_t *len) {
-    if (!PyBytes_Check(item)) {
-        PyErr_SetString(PyExc_TypeError, "LineStats expects bytes");
-        return -1;
-    }
-    *text = PyBytes_AS_STRING(item);
-    *len = PyBytes_GET_SIZE(item);
-    return 0;
-}
-
 /* LineStats(ops: tuple[(kind, bytes)], text_markers: tuple[bytes], json_markers: tuple[bytes], json_key: bytes,
  *           tag: bytes) */
 static int LineStats_init(LineStats *self, PyObject *args, PyObject *kwds) {
@@ -286,8 +219,8 @@ static int LineStats_init(LineStats *self, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!SS", names, &PyTuple_Type, &ops, &PyTuple_Type,
                                      &text_markers, &PyTuple_Type, &json_markers, &json_key, &tag))
         return -1;
-    Py_ssize_t n_ops = PyTuple_GET_SIZE(ops), n_levels = PyTuple_GET_SIZE(text_markers);
-    if (n_ops > MAX_OPS || n_levels > MAX_LEVELS || PyTuple_GET_SIZE(json_markers) != n_levels || n_levels == 0 ||
+    Py_ssize_t n_levels = PyTuple_GET_SIZE(text_markers);
+    if (n_levels > MAX_LEVELS || PyTuple_GET_SIZE(json_markers) != n_levels || n_levels == 0 ||
         PyBytes_GET_SIZE(json_key) == 0 || PyBytes_GET_SIZE(tag) == 0) {
         PyErr_SetString(PyExc_ValueError, "LineStats: too many ops or levels, or an empty key or tag");
         return -1;
@@ -295,21 +228,12 @@ static int LineStats_init(LineStats *self, PyObject *args, PyObject *kwds) {
     Py_XSETREF(self->keep, Py_BuildValue("(OOOOO)", ops, text_markers, json_markers, json_key, tag));
     if (self->keep == NULL)
         return -1;
-    self->n_ops = (int)n_ops;
-    for (Py_ssize_t i = 0; i < n_ops; i++) {
-        PyObject *op = PyTuple_GET_ITEM(ops, i);
-        if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) != 2 || !PyLong_Check(PyTuple_GET_ITEM(op, 0))) {
-            PyErr_SetString(PyExc_TypeError, "LineStats: an op is (kind, bytes)");
-            return -1;
-        }
-        self->op_kind[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
-        if (copy_bytes(PyTuple_GET_ITEM(op, 1), &self->op_text[i], &self->op_len[i]) < 0)
-            return -1;
-    }
+    if (text_prefix_from(ops, &self->prefix) < 0)
+        return -1;
     self->n_levels = (int)n_levels;
     for (Py_ssize_t i = 0; i < n_levels; i++) {
-        if (copy_bytes(PyTuple_GET_ITEM(text_markers, i), &self->text_marker[i], &self->text_marker_len[i]) < 0 ||
-            copy_bytes(PyTuple_GET_ITEM(json_markers, i), &self->json_marker[i], &self->json_marker_len[i]) < 0)
+        if (bytes_item(PyTuple_GET_ITEM(text_markers, i), &self->text_marker[i], &self->text_marker_len[i]) < 0 ||
+            bytes_item(PyTuple_GET_ITEM(json_markers, i), &self->json_marker[i], &self->json_marker_len[i]) < 0)
             return -1;
     }
     self->json_key = PyBytes_AS_STRING(json_key);

@@ -51,7 +51,7 @@ class BlockStats:
         self.newlines, self.leveled, self.levels, self.durations = newlines, leveled, levels, durations
 
 
-def _native_ops(fmt: str) -> tuple[tuple[int, bytes], ...] | None:
+def native_ops(fmt: str) -> tuple[tuple[int, bytes], ...] | None:
     """The text format (`%(asctime)s - ...`) up to its level field as kernel ops, or None when the kernel cannot
     match it exactly."""
     assert _linestats is not None
@@ -91,7 +91,7 @@ class LineStatsCounter:
         self.json_markers = tuple(level.encode() + b'"' for level in self.levels)
         if native is None:
             native = not os.environ.get(NATIVE_DISABLED_ENV)
-        ops = _native_ops(text_format) if native and _linestats is not None and tag[:1].isidentifier() else None
+        ops = native_ops(text_format) if native and _linestats is not None and tag[:1].isidentifier() else None
         self.native = ops is not None
         self._kernel: Any = None
         if ops is not None:

@@ -117,7 +117,9 @@ class Scanner:
             batch.entries = stats.newlines
         leveled: int | None = None
         if self.with_stats and stats is not None:
-            if batch.levels is not None:  # records carry their level (the line's, else the transport's)
+            if batch.level_counts is not None:  # records carry their level (the line's, else the transport's)
+                levels, leveled = batch.level_counts, sum(batch.level_counts.values())
+            elif batch.levels is not None:
                 levels = Counter(level for level in batch.levels if level)
                 leveled = sum(levels.values())
             else:

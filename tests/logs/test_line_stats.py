@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches
-from generator.logs.line_stats import LineStatsCounter, _native_ops
+from generator.logs.line_stats import LineStatsCounter, native_ops
 from generator.logs.scan_spec import ScanSpec
 from generator.logs.scanner import Scanner
 from generator.truth import Truth
@@ -131,11 +131,11 @@ def test_the_native_kernel_counts_what_the_hyperscan_lane_counts(counters: dict,
 
 
 def test_the_kernel_takes_only_formats_it_matches_exactly(truth: Truth) -> None:
-    assert _native_ops(truth.logs.text_format) is not None  # the bot's own format
+    assert native_ops(truth.logs.text_format) is not None  # the bot's own format
     for text_format in ("%(asctime)s %(message)s %(levelname)s",  # a lazy field before the level
                         "%(name)s:%(levelname)s %(message)s",  # a name not followed by a space
                         "%(asctime)s - %(message)s"):  # no level at all
-        assert _native_ops(text_format) is None, text_format
+        assert native_ops(text_format) is None, text_format
 
 
 # --- the whole scan gives the reports the engine gave before the kernel -----------------------------------------------
