@@ -82,14 +82,51 @@ static int finish_record(RecordParser *self, Py_ssize_t start, long long ns, int
 
 /* --- UTF-8, JSON ------------------------------------------------------------------------------------------------- */
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Length of the leading run of d[0:n] with no '"', no '\\' and no control character (< 0x20). */
+static inline Py_ssize_t plain_run(const unsigned char *d, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), control = _mm_set1_epi8(0x1F);
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(d + i));
+        __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                                       _mm_cmpeq_epi8(_mm_min_epu8(x, control), x));
+        int mask = _mm_movemask_epi8(special);
+        if (mask)
+            return i + __builtin_ctz((unsigned)mask);
+    }
+#endif
+    while (i < n && d[i] != '"' && d[i] != '\\' && d[i] >= 0x20)
+        i++;
+    return i;
+}
+
+/* Length of the leading ASCII run of d[0:n]. */
+static inline Py_ssize_t ascii_run(const unsigned char *d, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        unsigned long long word;
+        memcpy(&word, d + i, 8);
+        if (word & 0x8080808080808080ULL)
+            break;
+    }
+    while (i < n && d[i] < 0x80)
+        i++;
+    return i;
+}
+
 /* Strict UTF-8, as Python's decoder: no overlongs, no surrogates, nothing above U+10FFFF. */
 static int valid_utf8(const unsigned char *d, Py_ssize_t n, int *ascii) {
-    Py_ssize_t i = 0;
+    Py_ssize_t i = ascii_run(d, n);
     *ascii = 1;
     while (i < n) {
         unsigned char c = d[i];
         if (c < 0x80) {
-            i++;
+            i += 1 + ascii_run(d + i + 1, n - i - 1);
             continue;
         }
         *ascii = 0;
@@ -140,6 +177,9 @@ static Py_ssize_t skip_string(const unsigned char *d, Py_ssize_t p, Py_ssize_t e
     *escaped = 0;
     p++;
     while (p < end) {
+        p += plain_run(d + p, end - p);
+        if (p >= end)
+            break;
         unsigned char c = d[p];
         if (c == '"')
             return p + 1;
@@ -520,12 +560,13 @@ static int append_unescaped(RecordParser *self, const unsigned char *d, Py_ssize
     char *out = self->data + self->data_len;
     Py_ssize_t i = p + 1;
     while (i < end_quote) {
-        unsigned char c = d[i];
-        if (c != '\\') {
-            *out++ = (char)c;
-            i++;
-            continue;
-        }
+        const unsigned char *slash = memchr(d + i, '\\', (size_t)(end_quote - i));
+        Py_ssize_t run = slash ? (Py_ssize_t)(slash - d) - i : end_quote - i;
+        memcpy(out, d + i, (size_t)run);
+        out += run;
+        i += run;
+        if (i >= end_quote)
+            break;
         unsigned char e = d[i + 1];
         if (e != 'u') {
             static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
@@ -764,9 +805,7 @@ static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
     }
     const unsigned char *text = (const unsigned char *)self->data + start;
     Py_ssize_t text_len = self->data_len - start;
-    int text_ascii = 1;
-    for (Py_ssize_t i = 0; i < text_len && text_ascii; i++)
-        text_ascii = text[i] < 0x80;
+    int text_ascii = ascii_run(text, text_len) == text_len;
     int level = message_level(self, text, text_len, text_ascii, &decline);
     if (!decline && level < 0 && label == 0)
         level = label_level(self, d, label_at, label_len, &decline);

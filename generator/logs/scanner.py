@@ -14,10 +14,13 @@ How a block of whole lines goes through (blocks are taken in input order, at mos
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from generator.logs.inputs import Batch, BotLineFormat, Buffer, LinesTiming
@@ -41,6 +44,49 @@ def _line_numbers(data: Buffer, offsets: list[int]) -> list[int]:
         position = offset
         numbers.append(newlines)
     return numbers
+
+
+_DONE = object()
+
+
+@contextmanager
+def _read_ahead(batches: Iterable[Batch]) -> Iterator[Iterator[Batch]]:
+    """The batches, read (and for record inputs, parsed natively) by a thread of their own one batch ahead, so that
+    reading runs while the previous batch is scanned. Errors reach the consumer in input order. One batch waits in
+    the queue and one is being made: with the lines reader's three buffers, the batch being scanned stays intact."""
+    handoff: queue.Queue[object] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                handoff.put(batch)
+                if stop.is_set():
+                    return
+            handoff.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the consumer)
+            handoff.put(exc)
+
+    def consume() -> Iterator[Batch]:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    producer = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    producer.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        try:  # unblock a producer waiting to hand over one more batch: it then sees `stop`
+            handoff.get_nowait()
+        except queue.Empty:
+            pass
+        producer.join()
 
 
 class Scanner:
@@ -75,8 +121,10 @@ class Scanner:
         (`live`) shows hits as they arrive."""
         started = time.perf_counter()
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="line-stats") as pool:
-                for batch in batches:
+            # a `--tail` pipe is read in this thread: a reader blocked on the pipe could not be stopped
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="line-stats") as pool, \
+                    (nullcontext(iter(batches)) if live else _read_ahead(batches)) as ahead:
+                for batch in ahead:
                     counted = pool.submit(self._count, batch)
                     candidates = sorted(self.candidates(batch.data))  # inside Hyperscan while the worker counts
                     self._finish_batch(batch, candidates, counted.result(), report, fail_fast, on_hit)
