@@ -281,6 +281,10 @@ def print_backtest(console: Console, result: BacktestResult, sources: list[str],
                   f"{result.evaluations:,} rule evaluations")
     if result.untimed_entries:
         console.print(f"[yellow]{result.untimed_entries:,} entries before the first timed line were skipped[/yellow]")
+    if result.late_entries:
+        console.print(f"[yellow]{result.late_entries:,} entries came after later ones (by more than the replay's "
+                      "5-minute reorder slack): evaluations before them did not see them; sort the export by time"
+                      "[/yellow]")
     table = Table(title="Alerts that would have fired (█ firing, ▒ pending)", title_justify="left")
     for column in ("alert", "tier", "pages", "firings", "firing time", "longest", "timeline"):
         table.add_column(column, justify="right" if column in ("firings", "firing time", "longest") else "left",
