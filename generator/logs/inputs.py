@@ -543,6 +543,15 @@ def _iter_json_array(blocks: Iterator[Buffer], source: str) -> Iterator[tuple[st
             state, pos = "comma", end
 
 
+def encode_line(line: str) -> bytes:
+    """A record's line as the bytes the scanner reads. A lone surrogate (a JSON `\\ud800` escape) has no UTF-8
+    form: it becomes `?` rather than stopping the scan."""
+    try:
+        return line.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return line.encode("utf-8", "replace")
+
+
 # --- batches for the scanner -------------------------------------------------------------------------------------
 
 
@@ -639,7 +648,7 @@ def iter_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: In
         levels: list[str | None] = []
         size = 0
         for record in records:
-            encoded = record.line.encode("utf-8", "surrogateescape")
+            encoded = encode_line(record.line)
             starts.append(size)
             parts.append(encoded)
             stamps.append(record.timestamp_ns)

@@ -21,6 +21,7 @@ from generator.logs.inputs import (
     BotLineFormat,
     InputFormat,
     LogRecord,
+    encode_line,
     iter_line_blocks,
     json_line_value,
     peek_head,
@@ -96,7 +97,7 @@ def _batches(parser: _records.RecordParser, stream: IO[bytes], line_format: BotL
                 if not _INT64_MIN <= ts <= _INT64_MAX:  # before 1678 or after 2262
                     beyond_int64[parser.records] = ts
                     ts = 0
-                parser.add(record.line.encode("utf-8", "surrogateescape"), ts,
+                parser.add(encode_line(record.line), ts,
                            levels.index(record.level) if record.level else -1)
             offset = end + 1
         if parser.size >= chunk_bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,14 +64,22 @@ class Masker:
 
     def __init__(self, spec: ScanSpec, environ: Mapping[str, str] | None = None):
         env = os.environ if environ is None else environ
-        secrets = spec.secrets
-        self._subs: list[tuple[Any, str]] = [(compile_re2(s.regex), s.redact_as) for s in secrets if s.redact_as]
-        self._subs += [(compile_re2(regex), replacement) for regex, replacement in spec.masks]
-        self._cuts = [(compile_re2(s.regex), f"<redacted:{s.id}>") for s in secrets if not s.redact_as]
+        self._spec = spec
         self._values = [(env[s.env], s.redact_as or f"<redacted:{s.id}>")
-                        for s in secrets if s.env and len(env.get(s.env, "")) >= 8]
+                        for s in spec.secrets if s.env and len(env.get(s.env, "")) >= 8]
+        self._subs: list[tuple[Any, str]] | None = None  # compiled on the first line to mask
+        self._cuts: list[tuple[Any, str]] = []
+
+    def _compile(self) -> list[tuple[Any, str]]:
+        secrets = self._spec.secrets
+        subs = [(compile_re2(s.regex), s.redact_as) for s in secrets if s.redact_as]
+        subs += [(compile_re2(regex), replacement) for regex, replacement in self._spec.masks]
+        self._cuts = [(compile_re2(s.regex), f"<redacted:{s.id}>") for s in secrets if not s.redact_as]
+        return subs
 
     def mask(self, line: str) -> str:
+        if self._subs is None:
+            self._subs = self._compile()
         for value, marker in self._values:
             line = line.replace(value, marker)
         for pattern, replacement in self._subs:
@@ -132,7 +139,7 @@ def compile_patterns(regexes: list[str], cache_folder: Path | None = None) -> Co
 
 
 def _cache_file(regexes: list[str], folder: Path) -> Path:
-    build = f"{getattr(hyperscan, '__version__', '')}\0{platform.machine()}\0"  # a database fits one build and CPU
+    build = f"{getattr(hyperscan, '__version__', '')}\0{os.uname().machine}\0"  # a database fits one build and CPU
     digest = hashlib.sha256(Path(__file__).read_bytes() + build.encode())
     digest.update(json.dumps(regexes).encode())
     return folder / f"patterns-{digest.hexdigest()[:32]}.hsdb"

@@ -19,9 +19,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from generator.logs.inputs import Batch, BotLineFormat, Buffer, LinesTiming
 from generator.logs.line_stats import BlockStats, LineStatsCounter, count_newlines
@@ -47,6 +47,41 @@ def _line_numbers(data: Buffer, offsets: list[int]) -> list[int]:
 
 
 _DONE = object()
+
+
+class _SideThread:
+    """Runs `work(batch)` on a thread of its own, one batch at a time, while the caller does something else with
+    it (concurrent.futures would do, but its imports cost `obsctl scan` start-up)."""
+
+    def __init__(self, work: Callable[[Batch], BlockStats | None]):
+        self._work = work
+        self._jobs: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[tuple[BlockStats | None, BaseException | None]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="line-stats", daemon=True)
+
+    def _run(self) -> None:
+        while (batch := self._jobs.get()) is not None:
+            try:
+                self._results.put((self._work(batch), None))
+            except BaseException as exc:  # noqa: BLE001 (re-raised by result())
+                self._results.put((None, exc))
+
+    def start(self, batch: Batch) -> None:
+        self._jobs.put(batch)
+
+    def result(self) -> BlockStats | None:
+        value, error = self._results.get()
+        if error is not None:
+            raise error
+        return value
+
+    def __enter__(self) -> _SideThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._jobs.put(None)
+        self._thread.join()
 
 
 @contextmanager
@@ -107,7 +142,14 @@ class Scanner:
         self.compiled = compile_patterns([p.regex for p in self.patterns], pattern_cache)
         self.with_stats = with_stats
         self.counter = LineStatsCounter(self.line_format, spec.text_format, native=native)
-        self._re2 = [compile_re2(p.regex) for p in self.patterns]
+        self._compiled_re2: list[Any] | None = None
+
+    @property
+    def _re2(self) -> list[Any]:
+        """The patterns in RE2, compiled when the first candidate line needs confirming."""
+        if self._compiled_re2 is None:
+            self._compiled_re2 = [compile_re2(p.regex) for p in self.patterns]
+        return self._compiled_re2
 
     def new_report(self, source: str, input_format: str) -> ScanReport:
         return ScanReport(source, input_format, with_stats=self.with_stats,
@@ -122,12 +164,12 @@ class Scanner:
         started = time.perf_counter()
         try:
             # a `--tail` pipe is read in this thread: a reader blocked on the pipe could not be stopped
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="line-stats") as pool, \
+            with _SideThread(self._count) as counting, \
                     (nullcontext(iter(batches)) if live else _read_ahead(batches)) as ahead:
                 for batch in ahead:
-                    counted = pool.submit(self._count, batch)
+                    counting.start(batch)
                     candidates = sorted(self.candidates(batch.data))  # inside Hyperscan while the worker counts
-                    self._finish_batch(batch, candidates, counted.result(), report, fail_fast, on_hit)
+                    self._finish_batch(batch, candidates, counting.result(), report, fail_fast, on_hit)
                     if on_batch:
                         on_batch(batch)
         except StopScan:

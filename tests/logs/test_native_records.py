@@ -139,3 +139,10 @@ def test_well_formed_lines_are_read_natively(line_format: BotLineFormat, monkeyp
     assert read(syslog, line_format, InputFormat.SYSLOG, True, 1 << 20)[1] == Counter({"INFO": 30})  # type: ignore[index]
     assert read(render, line_format, InputFormat.RENDER_JSON, True, 1 << 20)[1] == Counter({"ERROR": 30})  # type: ignore[index]
     assert handed == []
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_lone_surrogate_in_a_message_does_not_stop_the_scan(line_format: BotLineFormat, native: bool) -> None:
+    data = b'{"timestamp": "2026-11-29T10:00:01Z", "message": "\\ud800 Queue full"}\n'
+    records, _levels = read(data, line_format, InputFormat.RENDER_JSON, native, 1 << 20)  # type: ignore[misc]
+    assert records == [(b"? Queue full", 1_795_946_401_000_000_000)]
