@@ -33,7 +33,7 @@ check: ## Fail when committed artifacts differ from a fresh generation
 test: ## All tests (real promtool/amtool/prometheus/postgres where used)
 	$(PYTHON) -m pytest -q
 
-bench: ## Scan MB/s of obsctl vs rg and grep -E (200 MB log), peak RSS up to 1 GB, backtest of a quiet week (.bench/)
+bench: ## One table: obsctl scan (full, patterns-only) vs rg and grep -E per format and size, start-up, a month of backtest (bench/README.md)
 	$(PYTHON) bench/run_bench.py
 
 provision: ## Apply the generated tree to live Grafana/Loki/Prometheus/Alertmanager (env: README; PROVISION_FLAGS=--dry-run)
