@@ -187,15 +187,6 @@ class Scanner:
         return self.counter.count(batch.data, with_levels=self.with_stats and not records,
                                   with_durations=self.with_stats)
 
-    def scan_batch(self, batch: Batch, report: ScanReport, fail_fast: bool = False,
-                   on_hit: Callable[[Hit], None] | None = None) -> None:
-        """One block, synchronously (small inputs)."""
-        try:
-            self._finish_batch(batch, sorted(self.candidates(batch.data)), self._count(batch), report, fail_fast,
-                               on_hit)
-        finally:
-            report.latency.add_whole(self.counter.take_whole_durations())
-
     def _finish_batch(self, batch: Batch, candidates: list[tuple[int, int]], stats: BlockStats | None,
                       report: ScanReport, fail_fast: bool, on_hit: Callable[[Hit], None] | None) -> None:
         """Account for the block's entries and stats, then confirm its candidates (sorted by end offset) in order."""
