@@ -1,31 +1,33 @@
-"""`make bench`: scan throughput of obsctl's engine next to ripgrep and `grep -E`, and its peak memory as input grows.
+"""`make bench`: obsctl's scan and backtest next to ripgrep and `grep -E`, in one table.
 
-1. Writes a deterministic log in the seed's format (text lines, the bot's JSON lines, tracebacks, rare pattern hits and
-   look-alikes taken from truth.yaml's examples) into .bench/ (gitignored), once per size.
-2. Times, as medians of several interleaved runs on the same warm file and the same patterns (every truth pattern):
-   obsctl's engine with patterns only (the same work as rg/grep: find the lines matching any pattern), obsctl's engine
-   with the full report (plus levels and duration percentiles), the whole `obsctl scan` command (Python start-up
-   included), `rg -c -f patterns` and `grep -E -c -f patterns`. All of them must agree on the number of matching lines.
-3. Peak RSS of a full scan in a fresh process, at the small size and at 1 GB: flat memory shows as equal numbers.
-4. `obsctl backtest` over a simulated quiet week (a small bot: an update every few minutes, rare pattern hits and
-   bursts) through the generated Loki rules (one group every 1 s, the others every 15 s): seconds with idle
-   evaluations skipped and with every evaluation computed (the baseline); both results must be identical.
+1. Writes deterministic logs of a busy bot into .bench/ (gitignored), once per format and size: the seed's text lines
+   (text, the bot's JSON lines, tracebacks, rare truth-pattern hits and look-alikes, `duration_ms` on every webhook
+   line), the same as RFC 5424 syslog lines and as `render logs -o json` records. Sizes are the files' own sizes.
+2. Times each tool on each file as whole commands (start-up included), the median of several interleaved runs after
+   one warm-up round, all reading the same warm file with the same patterns (every truth pattern): `obsctl scan`
+   (full report: patterns, rate windows, secrets, levels, percentiles), `obsctl scan --patterns-only`, `rg -c -f`
+   and `LC_ALL=C grep -E -c -f` (its count goes to a real file: GNU grep with stdout on /dev/null stops at the first
+   match). Peak RSS comes from GNU time when installed, else from sampling /proc.
+3. `obsctl scan` on a one-line file (start-up) and `obsctl backtest` over a month of a busy bot's text log.
+
+Environment: OBSCTL_BENCH_SIZES_MB (default "200,1000"), OBSCTL_BENCH_RUNS (default 3), OBSCTL_BENCH_BACKTEST_DAYS
+(default 30) and OBSCTL_BENCH_BACKTEST_LINES_PER_DAY (default 100000). A quick run: OBSCTL_BENCH_SIZES_MB=20
+OBSCTL_BENCH_RUNS=1 OBSCTL_BENCH_BACKTEST_DAYS=1 make bench.
 """
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,20 +37,20 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from generator.logs.backtest import backtest, load_rules  # noqa: E402
-from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches, read_records  # noqa: E402
-from generator.logs.scanner import Scanner, watched_patterns  # noqa: E402
+from generator.logs.patterns import watched_patterns  # noqa: E402
 from generator.truth import Truth, load_truth  # noqa: E402
 
 BENCH_DIR = REPO / ".bench"
-GENERATOR_VERSION = 2  # bump when the generated content changes, so cached files are rebuilt
+GENERATOR_VERSION = 3  # bump when the generated content changes, so cached files are rebuilt
 SEED = 2026
 MB = 1_000_000
+FORMATS = ("lines", "syslog", "render-json")
+TRUTH = REPO / "product" / "truth.yaml"
 
-console = Console(highlight=False, width=160)
+console = Console(highlight=False, width=170)
 
 
-# --- the log -----------------------------------------------------------------------------------------------------
+# --- the logs ----------------------------------------------------------------------------------------------------
 
 
 def _example_message(example: str) -> tuple[str, str, str] | dict[str, object] | str:
@@ -61,214 +63,183 @@ def _example_message(example: str) -> tuple[str, str, str] | dict[str, object] |
     return example
 
 
-def write_log(path: Path, size_bytes: int, truth: Truth) -> None:
-    """A week of a busy bot's log, deterministic for a given size. Rare events are about one in 50 000 lines."""
+def bot_lines(truth: Truth) -> Iterator[tuple[datetime, str, str]]:
+    """(time, level, line) of a busy bot, forever, deterministic. Rare events are about one in 50 000 lines."""
     rnd = random.Random(SEED)
-    hits = [_example_message(e) for p in (*truth.forbidden_patterns, *truth.rate_limited_patterns,
-                                          *truth.privacy.never_log) for e in p.examples.match]
-    look_alikes = [_example_message(e) for p in (*truth.forbidden_patterns, *truth.rate_limited_patterns,
-                                                 *truth.privacy.never_log) for e in p.examples.no_match]
+    patterns = (*truth.forbidden_patterns, *truth.rate_limited_patterns, *truth.privacy.never_log)
+    hits = [_example_message(e) for p in patterns for e in p.examples.match]
+    look_alikes = [_example_message(e) for p in patterns for e in p.examples.no_match]
     clock = datetime(2026, 11, 22, tzinfo=UTC)
     update_id = 880_000_000
-    written = 0
+
+    def stamp() -> str:
+        return f"{clock:%Y-%m-%d %H:%M:%S},{clock.microsecond // 1000:03d}"
+
+    def text(logger: str, level: str, message: str) -> tuple[datetime, str, str]:
+        return clock, level, f"{stamp()} - {logger} - {level} - {message}"
+
+    def as_json(logger: str, level: str, message: str, **tags: object) -> tuple[datetime, str, str]:
+        return clock, level, json.dumps({"asctime": stamp(), "name": logger, "levelname": level, "message": message,
+                                         **tags})
+
+    def example(chosen: tuple[str, str, str] | dict[str, object] | str) -> tuple[datetime, str, str]:
+        if isinstance(chosen, tuple):
+            return text(*chosen)
+        if isinstance(chosen, dict):  # the example's JSON line, at the current time
+            return clock, str(chosen.get("levelname", "INFO")), json.dumps({**chosen, "asctime": stamp()})
+        return clock, "INFO", chosen
+
+    while True:
+        clock += timedelta(milliseconds=rnd.randint(5, 120))
+        update_id += 1
+        user = rnd.randint(10_000, 9_999_999_999)
+        roll = rnd.random()
+        duration = max(1, int(rnd.lognormvariate(4.8, 0.6)))  # webhook: median ~120 ms, long tail
+        if roll < 0.50:  # a webhook update, text format
+            yield text("bot.webhook", "INFO", f"Received update update_id={update_id} user_id={user}")
+            yield text("httpx", "INFO",
+                       'HTTP Request: POST https://api.telegram.org/bot***/sendMessage "HTTP/1.1 200 OK"')
+            yield text("bot.webhook", "WARNING" if duration > 300 else "INFO",
+                       f"Webhook handled update_id={update_id} user_id={user} operation=webhook "
+                       f"duration_ms={duration}")
+        elif roll < 0.75:  # the same, from the JSON logger
+            yield as_json("bot.webhook", "INFO", "update received", update_id=update_id, user_id=user)
+            yield as_json("bot.webhook", "WARNING" if duration > 300 else "INFO", "webhook handled",
+                          update_id=update_id, user_id=user, operation="webhook", duration_ms=duration)
+        elif roll < 0.85:  # an image generation
+            model = rnd.choice(["flux-pro", "flux-dev", "sdxl", "midjourney-v7"])
+            yield text("bot.generation", "INFO",
+                       f"Generation started user_id={user} model={model} operation=generation")
+            yield text("bot.generation", "INFO", f"Generation completed user_id={user} operation=generation "
+                                                 f"duration_ms={int(rnd.lognormvariate(9.2, 0.5))}")
+        elif roll < 0.95:  # balance and payments
+            yield text("bot.billing", "INFO", f"User balance checked user_id={user} balance=*** "
+                                              f"operation=check_balance duration_ms={rnd.randint(3, 90)}")
+            if rnd.random() < 0.2:
+                yield as_json("bot.payments", "INFO", "payment processed", user_id=user, operation="payment",
+                              amount=f"{rnd.randint(1, 500)}.{rnd.randint(0, 99):02d}",
+                              duration_ms=rnd.randint(80, 900))
+        elif roll < 0.985:  # an external API timeout, with its traceback
+            yield text("bot.api", "ERROR", "External API timeout after 30000 ms error_type=ReadTimeout "
+                                           f"user_id={user} operation=generation")
+            for line in ("Traceback (most recent call last):", '  File "/app/bot/api.py", line 141, in generate',
+                         "    response = await client.post(url, json=payload, timeout=30)",
+                         "httpx.ReadTimeout: timed out"):
+                yield clock, "ERROR", line
+        elif roll < 0.9995:  # look-alikes of the truth patterns (must not match)
+            yield example(rnd.choice(look_alikes))
+        else:  # a real hit of some truth pattern (forbidden, rate-limited or secret)
+            yield example(rnd.choice(hits))
+
+
+_SYSLOG_PRI = {"DEBUG": 135, "INFO": 134, "WARNING": 132, "ERROR": 131, "CRITICAL": 130}  # local0 facility
+
+
+def in_format(fmt: str, moment: datetime, level: str, line: str) -> str:
+    """One bot line as the given export format writes it."""
+    if fmt == "lines":
+        return line
+    stamp = f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    if fmt == "syslog":
+        return f"<{_SYSLOG_PRI.get(level, 134)}>1 {stamp} srv-d1abc telegram-bot 1 - - {line}"
+    return json.dumps({"timestamp": stamp, "message": line,
+                       "labels": [{"name": "resource", "value": "srv-d1abc"},
+                                  {"name": "instance", "value": "srv-d1abc-5f7c9-x2x"},
+                                  {"name": "level", "value": level.lower()}, {"name": "type", "value": "app"}]})
+
+
+def bench_log(fmt: str, size_mb: int, truth: Truth) -> Path:
+    suffix = {"lines": "log", "syslog": "syslog", "render-json": "json"}[fmt]
+    path = BENCH_DIR / f"bot-{size_mb}mb-v{GENERATOR_VERSION}.{suffix}"
+    if path.exists():
+        return path
+    BENCH_DIR.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    console.print(f"generating {path.relative_to(REPO)} ({size_mb} MB) ...")
     tmp = path.with_suffix(".tmp")
+    written, lines = 0, []
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        lines: list[str] = []
-
-        def text(logger: str, level: str, message: str) -> None:
-            lines.append(f"{clock:%Y-%m-%d %H:%M:%S},{clock.microsecond // 1000:03d} - {logger} - {level} - {message}")
-
-        def as_json(logger: str, level: str, message: str, **tags: object) -> None:
-            record = {"asctime": f"{clock:%Y-%m-%d %H:%M:%S},{clock.microsecond // 1000:03d}", "name": logger,
-                      "levelname": level, "message": message, **tags}
-            lines.append(json.dumps(record))
-
-        def example(chosen: tuple[str, str, str] | dict[str, object] | str) -> None:
-            if isinstance(chosen, tuple):
-                text(*chosen)
-            elif isinstance(chosen, dict):  # the example's JSON line, at the current time
-                lines.append(json.dumps({**chosen, "asctime": f"{clock:%Y-%m-%d %H:%M:%S},"
-                                                              f"{clock.microsecond // 1000:03d}"}))
-            else:
-                lines.append(chosen)
-
-        while written < size_bytes:
-            clock += timedelta(milliseconds=rnd.randint(5, 120))
-            update_id += 1
-            user = rnd.randint(10_000, 9_999_999_999)
-            roll = rnd.random()
-            duration = max(1, int(rnd.lognormvariate(4.8, 0.6)))  # webhook: median ~120 ms, long tail
-            if roll < 0.50:  # a webhook update, text format
-                text("bot.webhook", "INFO", f"Received update update_id={update_id} user_id={user}")
-                text("httpx", "INFO", "HTTP Request: POST https://api.telegram.org/bot***/sendMessage "
-                                      '"HTTP/1.1 200 OK"')
-                level = "WARNING" if duration > 300 else "INFO"
-                text("bot.webhook", level, f"Webhook handled update_id={update_id} user_id={user} operation=webhook "
-                                           f"duration_ms={duration}")
-            elif roll < 0.75:  # the same, from the JSON logger
-                as_json("bot.webhook", "INFO", "update received", update_id=update_id, user_id=user)
-                as_json("bot.webhook", "WARNING" if duration > 300 else "INFO", "webhook handled",
-                        update_id=update_id, user_id=user, operation="webhook", duration_ms=duration)
-            elif roll < 0.85:  # an image generation
-                model = rnd.choice(["flux-pro", "flux-dev", "sdxl", "midjourney-v7"])
-                text("bot.generation", "INFO", f"Generation started user_id={user} model={model} operation=generation")
-                text("bot.generation", "INFO", f"Generation completed user_id={user} operation=generation "
-                                               f"duration_ms={int(rnd.lognormvariate(9.2, 0.5))}")
-            elif roll < 0.95:  # balance and payments
-                text("bot.billing", "INFO", f"User balance checked user_id={user} balance=*** operation=check_balance "
-                                            f"duration_ms={rnd.randint(3, 90)}")
-                if rnd.random() < 0.2:
-                    as_json("bot.payments", "INFO", "payment processed", user_id=user, operation="payment",
-                            amount=f"{rnd.randint(1, 500)}.{rnd.randint(0, 99):02d}", duration_ms=rnd.randint(80, 900))
-            elif roll < 0.985:  # an external API timeout, with its traceback
-                text("bot.api", "ERROR", "External API timeout after 30000 ms error_type=ReadTimeout "
-                                         f"user_id={user} operation=generation")
-                lines.extend(["Traceback (most recent call last):",
-                              '  File "/app/bot/api.py", line 141, in generate',
-                              "    response = await client.post(url, json=payload, timeout=30)",
-                              "httpx.ReadTimeout: timed out"])
-            elif roll < 0.9995:  # look-alikes of the truth patterns (must not match)
-                example(rnd.choice(look_alikes))
-            else:  # a real hit of some truth pattern (forbidden, rate-limited or secret)
-                example(rnd.choice(hits))
+        for moment, level, line in bot_lines(truth):
+            lines.append(in_format(fmt, moment, level, line))
             if len(lines) >= 4096:
                 chunk = "\n".join(lines) + "\n"
                 out.write(chunk)
                 written += len(chunk.encode())
                 lines.clear()
-        if lines:
-            out.write("\n".join(lines) + "\n")
+                if written >= size_mb * MB:
+                    break
     tmp.replace(path)
-
-
-def bench_log(size_mb: int, truth: Truth) -> Path:
-    path = BENCH_DIR / f"seed-format-{size_mb}mb-v{GENERATOR_VERSION}.log"
-    if not path.exists():
-        BENCH_DIR.mkdir(exist_ok=True)
-        started = time.perf_counter()
-        console.print(f"generating {path.relative_to(REPO)} ({size_mb} MB) ...")
-        write_log(path, size_mb * MB, truth)
-        console.print(f"  done in {time.perf_counter() - started:.1f} s")
+    console.print(f"  done in {time.perf_counter() - started:.0f} s")
     return path
 
 
-# --- backtest over a quiet week ----------------------------------------------------------------------------------
-
-
-def quiet_week_log(truth: Truth) -> bytes:
-    """A week of a small bot's log in the seed's text format: an update every ~2 min by day and ~10 min at night,
-    each a webhook line with its duration; ~2% external API errors; about once a day a truth pattern hit; now and
-    then a burst of three rate-limited lines within seconds; look-alikes. Deterministic."""
+def month_log(truth: Truth, days: int, lines_per_day: int) -> Path:
+    """A busy bot's text log over `days` days: `lines_per_day` lines a day (an update is two lines), a truth pattern
+    hit about every 2 000 updates, now and then a burst of rate-limited lines."""
+    path = BENCH_DIR / f"month-{days}d-{lines_per_day}-v{GENERATOR_VERSION}.log"
+    if path.exists():
+        return path
+    BENCH_DIR.mkdir(exist_ok=True)
     rnd = random.Random(SEED)
     patterns = (*truth.forbidden_patterns, *truth.privacy.never_log)
     hits = [e for p in patterns for e in p.examples.match if not e.startswith("{")]
     bursts = [e for p in truth.rate_limited_patterns for e in p.examples.match if not e.startswith("{")]
-    look_alikes = [e for p in (*patterns, *truth.rate_limited_patterns) for e in p.examples.no_match
-                   if e[:4].isdigit()]
-    clock = datetime(2026, 11, 22, tzinfo=UTC)
-    end = clock + timedelta(days=7)
-    lines: list[str] = []
-
-    def stamp(line: str, at: datetime) -> None:
-        # the examples are "<time> - logger - LEVEL - message": keep all but the time
-        lines.append(f"{at:%Y-%m-%d %H:%M:%S},{at.microsecond // 1000:03d}{line[23:]}")
-
-    update_id = 880_000_000
-    while clock < end:
-        clock += timedelta(seconds=rnd.expovariate(1 / (120 if 8 <= clock.hour < 23 else 600)))
-        update_id += 1
-        duration = max(1, int(rnd.lognormvariate(4.8, 0.6)))
-        stamp(f"{'':23} - bot.webhook - INFO - Received update update_id={update_id}", clock)
-        stamp(f"{'':23} - bot.webhook - {'WARNING' if duration > 300 else 'INFO'} - Webhook handled "
-              f"update_id={update_id} operation=webhook duration_ms={duration}",
-              clock + timedelta(milliseconds=duration))
-        roll = rnd.random()
-        if roll < 0.02:
-            stamp(f"{'':23} - bot.api - ERROR - External API timeout after 30000 ms operation=generation", clock)
-        elif roll < 0.025:
-            stamp(rnd.choice(hits), clock)
-        elif roll < 0.027:
-            example = rnd.choice(bursts)
-            for k in range(3):
-                stamp(example, clock + timedelta(seconds=2 * k))
-        elif roll < 0.04:
-            stamp(rnd.choice(look_alikes), clock)
-    return ("\n".join(lines) + "\n").encode()
+    clock = datetime(2026, 11, 1, tzinfo=UTC)
+    end = clock + timedelta(days=days)
+    mean_gap = 2 * 86400 / lines_per_day
+    update_id = 0
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        while clock < end:
+            clock += timedelta(seconds=rnd.expovariate(1 / mean_gap))
+            update_id += 1
+            stamp = f"{clock:%Y-%m-%d %H:%M:%S},{clock.microsecond // 1000:03d}"
+            duration = max(1, int(rnd.lognormvariate(4.8, 0.6)))
+            out.write(f"{stamp} - bot.webhook - INFO - Received update update_id={update_id}\n"
+                      f"{stamp} - bot.webhook - {'WARNING' if duration > 300 else 'INFO'} - Webhook handled "
+                      f"update_id={update_id} operation=webhook duration_ms={duration}\n")
+            roll = rnd.random()
+            if roll < 0.0005:
+                out.write(stamp + rnd.choice(hits)[23:] + "\n")
+            elif roll < 0.0006:
+                for _ in range(3):
+                    out.write(stamp + rnd.choice(bursts)[23:] + "\n")
+    tmp.replace(path)
+    return path
 
 
-def backtest_week(truth: Truth) -> None:
-    log = quiet_week_log(truth)
-    groups = load_rules(REPO / "loki" / "rules" / truth.logs.tenant)
-    line_format = BotLineFormat.from_truth(truth.logs)
-    table = Table(title="obsctl backtest over a simulated quiet week (generated Loki rules)", title_justify="left")
-    for column in ("evaluation", "seconds", "rule evaluations", "computed", "firings", "pages"):
-        table.add_column(column, justify="left" if column == "evaluation" else "right")
-    outcomes = []
-    for skip_idle in (True, False):
-        records = read_records(io.BufferedReader(io.BytesIO(log)), line_format, InputFormat.LINES)
+# --- measuring ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    seconds: list[float] = field(default_factory=list)
+    peak_kb: int = 0
+    output: str = ""
+
+
+def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (kB) and standard output (kept in a real file) of one command."""
+    with tempfile.NamedTemporaryFile("w+", dir=BENCH_DIR, suffix=".out") as out, \
+            tempfile.NamedTemporaryFile("r", dir=BENCH_DIR, suffix=".rss") as rss:
+        gnu_time = Path("/usr/bin/time")
+        command = [str(gnu_time), "-f", "%M", "-o", rss.name, *argv] if gnu_time.exists() else argv
         started = time.perf_counter()
-        result = backtest(records, groups, truth, skip_idle=skip_idle)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        peak = 0 if gnu_time.exists() else _sample_peak_kb(process, argv)
+        status = process.wait()
         elapsed = time.perf_counter() - started
-        table.add_row("idle evaluations skipped" if skip_idle else "every evaluation computed (baseline)",
-                      f"{elapsed:,.1f}", f"{result.evaluations:,}",
-                      f"{result.evaluations - result.skipped_evaluations:,}", f"{result.firings:,}",
-                      f"{result.pages:,}")
-        outcome = result.as_json()
-        outcome.pop("evaluations_skipped_as_idle")
-        outcomes.append(outcome)
-    console.print(f"input: {len(log) / MB:.1f} MB, {result.entries:,} entries over 7 days")
-    console.print(table)
-    if outcomes[0] != outcomes[1]:
-        console.print("[red]skipping idle evaluations changed the backtest result[/red]")
-        sys.exit(1)
+        if status not in (0, 1):
+            raise SystemExit(f"{' '.join(argv)} failed with exit status {status}")
+        if gnu_time.exists():
+            peak = int(rss.read().strip().splitlines()[-1])
+        out.seek(0)
+        return elapsed, peak, out.read()
 
 
-# --- timing ------------------------------------------------------------------------------------------------------
-
-
-def engine_scan(path: Path, truth: Truth, with_stats: bool) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (all threads) and matching lines of obsctl's engine on one file; compiling the
-    patterns is not timed."""
-    line_format = BotLineFormat.from_truth(truth.logs)
-    scanner = Scanner(truth, line_format, with_stats=with_stats)
-    report = scanner.new_report(str(path), InputFormat.LINES.value)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    with open(path, "rb", buffering=0) as stream:
-        scanner.scan(iter_batches(stream, line_format, InputFormat.LINES, reuse_buffers=True), report)
-    return time.perf_counter() - started, time.process_time() - cpu_started, report.matched_entries
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def command_time(argv: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds and standard output of a command."""
-    started, cpu_started = time.perf_counter(), _children_cpu()
-    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
-    elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu_started
-    if result.returncode not in (0, 1):
-        raise SystemExit(f"{argv[0]} failed with exit status {result.returncode}")
-    return elapsed, cpu, result.stdout.decode().strip()
-
-
-def peak_rss_kb(argv: list[str]) -> int:
-    """Peak resident set size (kB) of a command: GNU time's exact figure when installed, else VmHWM sampled from
-    /proc every 2 ms until it exits.
-
-    Not our own `wait4`'s ru_maxrss: Linux carries the forked parent's size over exec into it (this Python would
-    count). Samples count only once the child runs the command (its cmdline is `argv`), not the pre-exec copy of us.
-    """
-    gnu_time = Path("/usr/bin/time")
-    if gnu_time.exists():
-        with tempfile.NamedTemporaryFile("r", suffix=".rss") as out:
-            status = subprocess.run([str(gnu_time), "-f", "%M", "-o", out.name, *argv], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, check=False).returncode
-            if status not in (0, 1):
-                raise SystemExit(f"{argv[0]} failed with exit status {status}")
-            return int(out.read().strip().splitlines()[-1])
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _sample_peak_kb(process: subprocess.Popen[bytes], argv: list[str]) -> int:
+    """VmHWM sampled from /proc every 2 ms until the command exits (only once it runs `argv`, not the pre-exec copy
+    of this Python: Linux carries a forked parent's size over exec into ru_maxrss)."""
     proc = Path(f"/proc/{process.pid}")
     wanted = "\0".join(argv).encode() + b"\0"
     peak = 0
@@ -281,86 +252,99 @@ def peak_rss_kb(argv: list[str]) -> int:
         except (FileNotFoundError, ProcessLookupError):
             break
         time.sleep(0.002)
-    if process.wait() not in (0, 1):
-        raise SystemExit(f"{argv[0]} failed with exit status {process.returncode}")
     return peak
 
 
+def measure(tools: dict[str, Callable[[], tuple[float, int, str]]], runs: int) -> dict[str, Measured]:
+    """Interleaved runs; the first round warms the page cache and the caches and is not counted."""
+    results = {name: Measured() for name in tools}
+    for round_ in range(runs + 1):
+        for name, run in tools.items():
+            elapsed, peak, output = run()
+            if round_:
+                results[name].seconds.append(elapsed)
+            results[name].peak_kb = max(results[name].peak_kb, peak)
+            results[name].output = output
+    return results
+
+
+def _matching(name: str, output: str) -> int:
+    if name.startswith("obsctl"):
+        return int(json.loads(output)["inputs"][0]["entries_matching_a_pattern"])
+    return int(output.strip() or 0)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-mb", type=int, default=200, help="log size for throughput (default 200)")
-    parser.add_argument("--big-mb", type=int, default=1000, help="log size for the memory check (default 1000)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per tool; the median is shown (default 5)")
-    parser.add_argument("--backtest-only", action="store_true", help="only the backtest benchmark")
-    args = parser.parse_args()
-    truth = load_truth(REPO / "product" / "truth.yaml")
-    if args.backtest_only:
-        backtest_week(truth)
-        return
+    sizes = [int(s) for s in os.environ.get("OBSCTL_BENCH_SIZES_MB", "200,1000").split(",") if s.strip()]
+    runs = int(os.environ.get("OBSCTL_BENCH_RUNS", "3"))
+    days = int(os.environ.get("OBSCTL_BENCH_BACKTEST_DAYS", "30"))
+    per_day = int(os.environ.get("OBSCTL_BENCH_BACKTEST_LINES_PER_DAY", "100000"))
     rg, grep = shutil.which("rg"), shutil.which("grep")
     if not rg or not grep:
         raise SystemExit("bench needs ripgrep (`rg`) and grep: run `make deps`")
-
-    log = bench_log(args.size_mb, truth)
-    size = log.stat().st_size
+    truth = load_truth(TRUTH)
+    BENCH_DIR.mkdir(exist_ok=True)
     patterns_file = BENCH_DIR / "patterns.txt"
     patterns_file.write_text("".join(p.regex + "\n" for p in watched_patterns(truth)), encoding="utf-8")
-    obsctl = [sys.executable, "-m", "generator.cli", "scan", "--json", "--no-progress", "--patterns-only",
-              "--truth", str(REPO / "product" / "truth.yaml"), str(log)]
-    tools: dict[str, object] = {
-        "obsctl engine, patterns only (same work as rg/grep)": lambda: engine_scan(log, truth, with_stats=False),
-        "obsctl engine, full report (+ levels, duration_ms)": lambda: engine_scan(log, truth, with_stats=True),
-        "obsctl scan --patterns-only (whole command)": lambda: command_time(obsctl),
-        "rg -c -f patterns": lambda: command_time([rg, "-c", "-f", str(patterns_file), str(log)]),
-        "grep -E -c -f patterns": lambda: command_time([grep, "-E", "-c", "-f", str(patterns_file), str(log)]),
-    }
-    console.print(f"input: {log.relative_to(REPO)}, {size / MB:.0f} MB, {len(watched_patterns(truth))} truth "
-                  f"patterns; {args.runs} interleaved runs per tool; CPUs: {os.cpu_count()}; "
-                  f"load average before: {os.getloadavg()[0]:.2f}")
-    times: dict[str, list[float]] = {name: [] for name in tools}
-    cpu_times: dict[str, list[float]] = {name: [] for name in tools}
-    matches: dict[str, str] = {}
-    for _ in range(args.runs + 1):  # the first round warms the page cache and is not counted
-        for name, run in tools.items():
-            elapsed, cpu, found = run()  # type: ignore[operator]
-            times[name].append(elapsed)
-            cpu_times[name].append(cpu)
-            matches[name] = str(found)
-    matches["obsctl scan --patterns-only (whole command)"] = str(
-        json.loads(matches["obsctl scan --patterns-only (whole command)"])["inputs"][0]["entries_matching_a_pattern"])
+    # Byte-compiled modules, as an installed package has them (PYTHONDONTWRITEBYTECODE would leave start-up compiling
+    # every module on each run), and a cache folder of the bench's own for the scan spec.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "generator")], check=True)
+    env = {**os.environ, "OBSCTL_CACHE_DIR": str(BENCH_DIR / "cache")}
+    obsctl = [sys.executable, "-m", "generator.cli"]
+    grep_env = {**os.environ, "LC_ALL": "C"}
 
-    table = Table(title=f"Scan throughput, median of {args.runs} runs ({size / MB:.0f} MB)", title_justify="left")
-    for column in ("tool", "median s", "MB/s", "min..max MB/s", "MB per CPU s", "matching lines"):
-        table.add_column(column, justify="left" if column == "tool" else "right")
-    for name, samples in times.items():
-        counted = samples[1:]
-        median = statistics.median(counted)
-        cpu = statistics.median(cpu_times[name][1:])
-        table.add_row(name, f"{median:.3f}", f"{size / MB / median:,.0f}",
-                      f"{size / MB / max(counted):,.0f}..{size / MB / min(counted):,.0f}",
-                      f"{size / MB / cpu:,.0f}" if cpu > 0 else "-", matches[name])
+    console.print(f"CPUs: {os.cpu_count()}; load average before: {os.getloadavg()[0]:.2f}; median of {runs} runs "
+                  f"after a warm-up round; sizes {sizes} MB per format")
+    table = Table(title="obsctl scan and backtest vs ripgrep and grep (whole commands; ratio = rg's time / the "
+                        "tool's time, above 1 is faster than rg)", title_justify="left")
+    for column in ("input", "tool", "median s", "MB/s", "x rg speed", "peak RSS", "matching lines"):
+        table.add_column(column, justify="left" if column in ("input", "tool") else "right")
+    disagreements = []
+    for fmt in FORMATS:
+        for size_mb in sizes:
+            log = bench_log(fmt, size_mb, truth)
+            size = log.stat().st_size
+            scan = [*obsctl, "scan", "--json", "--no-progress", "--truth", str(TRUTH), "--format", fmt, str(log)]
+            tools: dict[str, Callable[[], tuple[float, int, str]]] = {
+                "obsctl scan (full report)": lambda scan=scan: run_measured(scan, env),
+                "obsctl scan --patterns-only": lambda scan=scan: run_measured([*scan, "--patterns-only"], env),
+                "rg -c -f patterns": lambda log=log: run_measured([rg, "-c", "-f", str(patterns_file), str(log)]),
+                "LC_ALL=C grep -E -c -f patterns": lambda log=log: run_measured(
+                    [grep, "-E", "-c", "-f", str(patterns_file), str(log)], grep_env),
+            }
+            results = measure(tools, runs)
+            rg_median = statistics.median(results["rg -c -f patterns"].seconds)
+            matches = {name: _matching(name, m.output) for name, m in results.items()}
+            if fmt == "lines" and len(set(matches.values())) != 1:
+                disagreements.append(f"{log.name}: {matches}")
+            for name, measured in results.items():
+                median = statistics.median(measured.seconds)
+                table.add_row(f"{fmt} {size / MB:,.0f} MB", name, f"{median:.2f}", f"{size / MB / median:,.0f}",
+                              f"{rg_median / median:.2f}", f"{measured.peak_kb / 1024:,.0f} MiB",
+                              f"{matches[name]:,}")
+            table.add_section()
+
+    one_line = BENCH_DIR / "one-line.log"
+    one_line.write_text("2026-11-29 10:00:01,123 - bot.webhook - INFO - Webhook handled duration_ms=87\n")
+    startup = measure({"scan": lambda: run_measured([*obsctl, "scan", "--no-progress", "--truth", str(TRUTH),
+                                                     str(one_line)], env)}, max(runs, 5))["scan"]
+    table.add_row("lines, one line", "obsctl scan (start-up)", f"{statistics.median(startup.seconds):.3f}", "", "",
+                  f"{startup.peak_kb / 1024:,.0f} MiB", "")
+    month = month_log(truth, days, per_day)
+    started = time.perf_counter()
+    backtest = run_measured([*obsctl, "backtest", "--json", "--truth", str(TRUTH), str(month)], env)
+    result = json.loads(backtest[2])
+    month_mb = month.stat().st_size / MB
+    table.add_row(f"lines, {days} d x {per_day:,}/day ({month_mb:,.0f} MB)",
+                  f"obsctl backtest ({result['evaluations']:,} rule evaluations, {result['firings']:,} firings)",
+                  f"{backtest[0]:.1f}", f"{month_mb / (time.perf_counter() - started):,.1f}", "",
+                  f"{backtest[1] / 1024:,.0f} MiB", f"{result['entries']:,} entries")
     console.print(table)
-    console.print(f"load average after: {os.getloadavg()[0]:.2f} (on a shared machine, wall-clock MB/s moves with "
-                  "the load; MB per CPU second is the steadier figure)")
-    if len(set(matches.values())) != 1:
-        console.print(f"[red]the tools disagree on the matching lines: {matches}[/red]")
+    console.print(f"load average after: {os.getloadavg()[0]:.2f} (on a shared machine wall-clock figures move with "
+                  "the load; obsctl's full report uses a second core when one is free)")
+    if disagreements:
+        console.print(f"[red]the tools disagree on the matching lines: {disagreements}[/red]")
         sys.exit(1)
-
-    big = bench_log(args.big_mb, truth)
-    scan_argv = [sys.executable, "-m", "generator.cli", "scan", "--json", "--no-progress", "--truth",
-                 str(REPO / "product" / "truth.yaml")]
-    table = Table(title="Peak memory (RSS) of a full `obsctl scan` in a fresh process", title_justify="left")
-    for column in ("input", "size", "obsctl scan peak RSS", "rg peak RSS", "grep -E peak RSS"):
-        table.add_column(column, justify="left" if column == "input" else "right")
-    for path in (log, big):
-        rss = [peak_rss_kb(scan_argv + [str(path)]),
-               peak_rss_kb([rg, "-c", "-f", str(patterns_file), str(path)]),
-               peak_rss_kb([grep, "-E", "-c", "-f", str(patterns_file), str(path)])]
-        table.add_row(path.name, f"{path.stat().st_size / MB:,.0f} MB", *[f"{kb / 1024:,.0f} MiB" for kb in rss])
-    console.print(table)
-    console.print("obsctl reads 1 MiB blocks (three buffers in turn): its memory does not depend on the input size. "
-                  "rg maps the file, so its RSS counts the mapped file pages.")
-    backtest_week(truth)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ PACKAGE = REPO / "generator"
 LAYERS: dict[str, int] = {
     "syntax": 0,
     "truth": 1,
+    "truth_path": 1,  # the default truth path alone, importable without the schema (scan start-up)
     "logql_engine": 2,
     "conventions": 2,
     "plan": 3,

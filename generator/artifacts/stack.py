@@ -28,6 +28,7 @@ from generator.artifacts.base import Artifact, yaml_document
 from generator.conventions import GENERATED_HEADER
 from generator.plan import Plan, log_format, privacy, retention
 from generator.plan.alerting import go_template_text
+from generator.syntax import redaction
 from generator.syntax.alloy import quote as alloy_quote
 from generator.syntax.logql import quote_string
 from generator.truth import Truth
@@ -56,12 +57,12 @@ SYSLOG_LISTEN_PORT = 6514  # IANA port for syslog over TLS (RFC 5425)
 # --- masking at ingestion ----------------------------------------------------------------------------------------
 
 
-def alloy_expression(rule: privacy.RedactionRule) -> str:
+def alloy_expression(rule: redaction.RedactionRule) -> str:
     """Alloy's replace stage rewrites capture groups, not matches: the rule's `value` group becomes the one capture
     group (or one group around the whole regex when it has none); every other group is made non-capturing so it
     is not rewritten too."""
     if rule.has_value_group:
-        return non_capturing(rule.regex, keep=privacy.VALUE_GROUP)
+        return non_capturing(rule.regex, keep=redaction.VALUE_GROUP)
     return f"({non_capturing(rule.regex)})"
 
 
@@ -113,7 +114,7 @@ def non_capturing(regex: str, keep: str | None = None) -> str:
     return "".join(out)
 
 
-JSON_LINE_FILTER = privacy.JSON_LINE_REGEX
+JSON_LINE_FILTER = redaction.JSON_LINE_REGEX
 
 
 # --- Loki --------------------------------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ def _stage(name: str, attributes: dict[str, str], indent: str = "  ") -> str:
     return f"{indent}stage.{name} {{\n{body}{indent}}}\n"
 
 
-def _replace_stage(rule: privacy.RedactionRule, indent: str) -> str:
+def _replace_stage(rule: redaction.RedactionRule, indent: str) -> str:
     return f"{indent}// {rule.id}\n" + _stage("replace", {
         "expression": alloy_quote(alloy_expression(rule)),
         # The replacement is a Go template in Alloy: literal braces must not start an action.

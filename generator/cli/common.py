@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from generator.truth import DEFAULT_TRUTH_PATH, Truth, TruthError, load_truth
+from generator.truth_path import DEFAULT_TRUTH_PATH
+
+if TYPE_CHECKING:
+    from generator.truth import Truth
 
 # Exit codes, the same for every command so CI can tell "found something" from "could not run".
 EXIT_OK = 0
@@ -26,6 +30,8 @@ repo_option = click.option(
 
 def load_or_exit(truth_path: Path) -> Truth:
     """Load the truth file; on any problem print every located error and exit 2."""
+    from generator.truth import TruthError, load_truth  # the schema costs start-up: only commands that need it
+
     try:
         return load_truth(truth_path, display_path=str(truth_path))
     except TruthError as exc:

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from itertools import chain
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from generator.cli.common import EXIT_FINDINGS, EXIT_INVALID_INPUT, load_or_exit, truth_option
-from generator.logql_engine import LogQLError
-from generator.logs.backtest import AlertSummary, BacktestResult, backtest, load_rules
 from generator.logs.inputs import (
     BotLineFormat,
     InputError,
@@ -31,8 +29,12 @@ from generator.logs.inputs import (
     peek_head,
     read_records,
 )
-from generator.logs.scanner import Hit, Scanner, ScanReport
-from generator.truth import Truth
+from generator.logs.report import Hit, ScanReport, iso_time
+from generator.logs.scan_spec import ScanSpec, cache_dir, load_scan_spec
+from generator.logs.scanner import Scanner
+
+if TYPE_CHECKING:  # the backtest engine costs start-up: `obsctl scan` never imports it
+    from generator.logs.backtest import AlertSummary, BacktestResult
 
 FORMAT_CHOICES = ["auto", *[f.value for f in InputFormat]]
 
@@ -67,12 +69,10 @@ def _hit_line(hit: Hit, priority: str | None) -> str:
 
 
 def _short_time(ns: int | None) -> str:
-    from generator.logs.scanner import iso_time
-
     return (iso_time(ns) or "time unknown").replace("T", " ").removesuffix("Z")
 
 
-def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> None:
+def print_scan_report(console: Console, report: ScanReport, spec: ScanSpec) -> None:
     mb = report.bytes_scanned / 1e6
     speed = mb / report.elapsed_s if report.elapsed_s > 0 else 0.0
     console.print(f"[bold]{escape(report.source)}[/bold] ({report.input_format}): {report.entries:,} entries, "
@@ -121,7 +121,7 @@ def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> Non
         table.add_column("level")
         table.add_column("entries", justify="right")
         table.add_column("share", justify="right")
-        order = [lvl.name for lvl in truth.logs.levels] + ["(none)"]
+        order = [*spec.line_format.levels, "(none)"]
         for level in sorted(report.levels, key=lambda lv: order.index(lv) if lv in order else len(order)):
             count = report.levels[level]
             share = count / report.entries if report.entries else 0
@@ -130,7 +130,7 @@ def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> Non
         console.print(table)
         latency = report.latency
         if latency.count:
-            targets = truth.latency_targets
+            p50_target, p95_target, p99_target = spec.latency_targets_ms
             table = Table(title=f"duration_ms over {latency.count:,} entries (targets are the webhook's)",
                           title_justify="left")
             for column in ("p50", "p90", "p95", "p99", "max"):
@@ -141,8 +141,8 @@ def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> Non
                 text = f"{value:g} ms"
                 return f"[red]{text}[/red]" if target is not None and value >= target else text
 
-            table.add_row(cell(0.5, targets.p50.milliseconds), cell(0.9, None), cell(0.95, targets.p95.milliseconds),
-                          cell(0.99, targets.p99.milliseconds), f"{max(latency.buckets):g} ms")
+            table.add_row(cell(0.5, p50_target), cell(0.9, None), cell(0.95, p95_target), cell(0.99, p99_target),
+                          f"{max(latency.buckets):g} ms")
             console.print(table)
         else:
             console.print("duration_ms: no entries carry it")
@@ -150,6 +150,22 @@ def print_scan_report(console: Console, report: ScanReport, truth: Truth) -> Non
     verdict = (f"{report.forbidden_hits:,} forbidden hit(s), {report.rate_violations:,} rate-limit violation(s), "
                f"{report.leaked_secrets:,} leaked secret(s)")
     console.print(("[bold green]clean: " if report.clean else "[bold red]FINDINGS: ") + verdict + "[/]")
+
+
+def _progress_bar(stack: ExitStack, err: Console, path: str, size: int, stream: IO[bytes]) -> Callable[[Any], None]:
+    """A transient progress bar on the terminal; returns what to call after each batch."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    progress = stack.enter_context(Progress("[progress.description]{task.description}", BarColumn(),
+                                            DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                                            console=err, transient=True))
+    task = progress.add_task(f"scanning {path}", total=size)
+
+    def on_batch(_batch: object) -> None:
+        # record inputs re-encode lines: progress follows the file position, not the bytes scanned
+        progress.update(task, completed=stream.tell())
+
+    return on_batch
 
 
 def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, as_json: bool,
@@ -172,16 +188,10 @@ def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, 
             sys.exit(EXIT_INVALID_INPUT)
         report = scanner.new_report("<stdin>" if live else path, fmt.value)
         size = None if live else Path(path).stat().st_size
-        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                      TransferSpeedColumn(), TimeRemainingColumn(), console=err, transient=True,
-                      disable=not (show_progress and size and err.is_terminal)) as progress:
-            task = progress.add_task(f"scanning {path}", total=size)
-
-            def on_batch(_batch: object) -> None:
-                # record inputs re-encode lines: progress follows the file position, not the bytes scanned
-                if not live:
-                    progress.update(task, completed=stream.tell())
-
+        with ExitStack() as progress_stack:
+            on_batch = None
+            if show_progress and size and err.is_terminal:
+                on_batch = _progress_bar(progress_stack, err, path, size, stream)
             try:
                 batches = iter_batches(stream, line_format, fmt, source=report.source, live=live, reuse_buffers=True)
                 scanner.scan(batches, report,
@@ -215,8 +225,8 @@ def scan_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, f
     Leaked secrets are reported masked: no secret is ever printed. Exit status: 0 clean, 1 findings (forbidden hit,
     leaked secret, rate-limit violation), 2 bad input.
     """
-    truth = load_or_exit(truth_path)
-    scanner = Scanner(truth, BotLineFormat.from_truth(truth.logs), with_stats=not patterns_only)
+    scanner = Scanner(load_scan_spec(truth_path, load_or_exit), with_stats=not patterns_only,
+                      pattern_cache=cache_dir())
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     reports: list[ScanReport] = []
     for path in inputs:
@@ -229,7 +239,7 @@ def scan_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, f
     else:
         out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
         for report in reports:
-            print_scan_report(out, report, truth)
+            print_scan_report(out, report, scanner.spec)
     if not all(r.clean for r in reports):
         sys.exit(EXIT_FINDINGS)
 
@@ -271,6 +281,10 @@ def print_backtest(console: Console, result: BacktestResult, sources: list[str],
                   f"{result.evaluations:,} rule evaluations")
     if result.untimed_entries:
         console.print(f"[yellow]{result.untimed_entries:,} entries before the first timed line were skipped[/yellow]")
+    if result.late_entries:
+        console.print(f"[yellow]{result.late_entries:,} entries came after later ones (by more than the replay's "
+                      "5-minute reorder slack): evaluations before them did not see them; sort the export by time"
+                      "[/yellow]")
     table = Table(title="Alerts that would have fired (█ firing, ▒ pending)", title_justify="left")
     for column in ("alert", "tier", "pages", "firings", "firing time", "longest", "timeline"):
         table.add_column(column, justify="right" if column in ("firings", "firing time", "longest") else "left",
@@ -343,6 +357,9 @@ def backtest_command(inputs: tuple[str, ...], truth_path: Path, input_format: st
     Live Loki:    obsctl backtest --loki http://loki:3100 --since 7d --compare
     Exit status: 0 ok, 1 more pages than --max-pages or a rule failed to evaluate, 2 bad input or no rules.
     """
+    from generator.logql_engine import LogQLError
+    from generator.logs.backtest import backtest, load_rules
+
     if not inputs and not loki_url:
         raise click.UsageError("give exported log files (or - for stdin), or --loki URL")
     truth = load_or_exit(truth_path)

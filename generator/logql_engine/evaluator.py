@@ -76,6 +76,18 @@ class LogStore:
         stream.entries.append(entry)
         self.version += 1
 
+    def drop_through(self, cutoff_ns: int) -> None:
+        """Forget every entry at or before `cutoff_ns` (and streams left empty): a replay that has evaluated every
+        time up to T keeps only what windows ending after T can still see (T - longest range, ...]."""
+        streams = self.streams  # sorted first: the cut is a bisection
+        for key, stream in zip(list(self._streams), streams, strict=True):
+            cut = bisect.bisect_right(stream.entries, cutoff_ns, key=_entry_time)
+            if cut:
+                del stream.entries[:cut]
+                self.version += 1
+            if not stream.entries:
+                del self._streams[key]
+
     @property
     def streams(self) -> list[Stream]:
         if not self._sorted:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.logql_engine import AlertEvent, LogStore, RuleEvalError, RuleGroup, evaluate_rules, load_rule_file
+from generator.logql_engine import AlertEvent, LogStore, RuleEngine, RuleEvalError, RuleGroup, load_rule_file
 from generator.logs.inputs import LogRecord
 from generator.truth import Truth
 
@@ -69,6 +69,7 @@ class BacktestResult:
     alerts: list[AlertSummary]
     errors: list[RuleEvalError]
     skipped_evaluations: int = 0  # of `evaluations`, those proved no-ops and not computed (see logql_engine.rules)
+    late_entries: int = 0  # entries older than the time already evaluated when they were read (see `backtest`)
 
     @property
     def pages(self) -> int:
@@ -79,7 +80,7 @@ class BacktestResult:
         return sum(len(a.firings) for a in self.alerts)
 
     def as_json(self) -> dict[str, Any]:
-        from generator.logs.scanner import iso_time
+        from generator.logs.report import iso_time
 
         def episode(e: Episode) -> dict[str, Any]:
             return {"labels": e.labels, "pending_at": iso_time(e.pending_at_ns), "fired_at": iso_time(e.fired_at_ns),
@@ -89,7 +90,7 @@ class BacktestResult:
         return {
             "from": iso_time(self.start_ns), "to": iso_time(self.end_ns), "entries": self.entries,
             "untimed_entries_skipped": self.untimed_entries, "evaluations": self.evaluations,
-            "evaluations_skipped_as_idle": self.skipped_evaluations,
+            "evaluations_skipped_as_idle": self.skipped_evaluations, "late_entries": self.late_entries,
             "firings": self.firings, "pages": self.pages,
             "alerts": [{"alertname": a.alertname, "tier": a.tier, "severity": a.severity, "pages": a.pages,
                         "firings": len(a.firings),
@@ -113,46 +114,10 @@ def stream_labels(record: LogRecord, base: Mapping[str, str], overrides: Mapping
     return {**record.labels, **base, **overrides}
 
 
-def fill_store(records: Iterable[LogRecord], base: Mapping[str, str],
-               overrides: Mapping[str, str]) -> tuple[LogStore, int, int, int | None, int | None]:
-    """(store, entries, untimed entries, first ts, last ts). The engine keeps the export in memory."""
-    store = LogStore()
-    entries = untimed = 0
-    first: int | None = None
-    last: int | None = None
-    for record in records:
-        if record.timestamp_ns is None:
-            untimed += 1  # no time before the first timed line: Loki would stamp it at ingestion, we cannot
-            continue
-        entries += 1
-        ts = record.timestamp_ns
-        first = ts if first is None else min(first, ts)
-        last = ts if last is None else max(last, ts)
-        store.append(stream_labels(record, base, overrides), ts, record.line)
-    return store, entries, untimed, first, last
-
-
 def longest_lookback_ns(groups: Iterable[RuleGroup]) -> int:
     """The longest range window or `for` of any rule: after the last entry, alerts settle within it."""
-    longest = 0
-
-    def walk(node: object) -> None:
-        nonlocal longest
-        if dataclasses.is_dataclass(node) and not isinstance(node, type):
-            for item in dataclasses.fields(node):
-                value = getattr(node, item.name)
-                if item.name == "range_ns" and isinstance(value, int):
-                    longest = max(longest, value)
-                walk(value)
-        elif isinstance(node, tuple | list):
-            for value in node:
-                walk(value)
-
-    for group in groups:
-        for rule in group.alert_rules:
-            walk(rule.query)
-            longest = max(longest, rule.for_ns)
-    return longest
+    groups = list(groups)
+    return max([longest_range_ns(groups), *(rule.for_ns for group in groups for rule in group.alert_rules)])
 
 
 def summarise(events: Iterable[AlertEvent], groups: list[RuleGroup], truth: Truth) -> list[AlertSummary]:
@@ -184,16 +149,77 @@ def summarise(events: Iterable[AlertEvent], groups: list[RuleGroup], truth: Trut
     return list(summaries.values())
 
 
+def longest_range_ns(groups: Iterable[RuleGroup]) -> int:
+    """The longest range window of any rule query: the oldest entry an evaluation at t can see is after t - it."""
+    longest = 0
+
+    def walk(node: object) -> None:
+        nonlocal longest
+        if dataclasses.is_dataclass(node) and not isinstance(node, type):
+            for item in dataclasses.fields(node):
+                value = getattr(node, item.name)
+                if item.name == "range_ns" and isinstance(value, int):
+                    longest = max(longest, value)
+                walk(value)
+        elif isinstance(node, tuple | list):
+            for value in node:
+                walk(value)
+
+    for group in groups:
+        for rule in group.alert_rules:
+            walk(rule.query)
+    return longest
+
+
+REORDER_SLACK_NS = 5 * 60 * 10**9  # an entry up to this much older than the newest one seen is still in time
+STEP_ENTRIES = 50_000  # evaluate (and forget what no window can see any more) after this many entries
+
+
 def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth,
              overrides: Mapping[str, str] | None = None, until_ns: int | None = None,
              skip_idle: bool = True) -> BacktestResult:
-    """`skip_idle=False` computes every rule evaluation (same result, slower: the benchmark's baseline)."""
-    store, entries, untimed, first, last = fill_store(records, truth.service.log_labels, overrides or {})
+    """Streams the export: evaluation follows the entries, and the store keeps only the last window (the longest
+    rule range) plus the entries read since the last step, so memory does not grow with the export.
+
+    Entries must come in time order, give or take REORDER_SLACK_NS (exports are time-ordered); one older than the
+    time already evaluated is still stored for later windows but counted in `late_entries`, since the evaluations
+    that should have seen it are done. `skip_idle=False` computes every rule evaluation (same result, slower)."""
+    base, extra = truth.service.log_labels, overrides or {}
+    store = LogStore()
+    engine = RuleEngine(groups, store, 0, skip_idle)
+    window = longest_range_ns(groups)
+    entries = untimed = late = since_step = 0
+    first: int | None = None
+    last: int | None = None
+    newest: int | None = None
+    evaluated: int | None = None  # every aligned time <= this has been evaluated
+    for record in records:
+        ts = record.timestamp_ns
+        if ts is None:
+            untimed += 1  # no time before the first timed line: Loki would stamp it at ingestion, we cannot
+            continue
+        entries += 1
+        first = ts if first is None else min(first, ts)
+        last = ts if last is None else max(last, ts)
+        newest = ts if newest is None else max(newest, ts)
+        if evaluated is not None and ts <= evaluated:
+            late += 1
+        store.append(stream_labels(record, base, extra), ts, record.line)
+        since_step += 1
+        if since_step >= STEP_ENTRIES:
+            since_step = 0
+            horizon = newest - REORDER_SLACK_NS - 1  # entries at or after newest - slack may still arrive
+            if until_ns is not None:
+                horizon = min(horizon, until_ns)
+            if first is not None and (evaluated is None or horizon > evaluated):
+                engine.advance(first, horizon)
+                evaluated = horizon
+                store.drop_through(horizon - window)
     if first is None or last is None:
         return BacktestResult(0, 0, 0, untimed, 0, summarise([], groups, truth), [])
     # after the last entry, run until every window has emptied (plus one interval, as evaluations are aligned)
     settle = longest_lookback_ns(groups) + max(g.interval_ns for g in groups)
     end = until_ns if until_ns is not None else last + settle
-    run = evaluate_rules(groups, store, first, end, skip_idle=skip_idle)
+    run = engine.advance(first, end)
     return BacktestResult(first, end, entries, untimed, run.evaluations, summarise(run.events, groups, truth),
-                          run.errors, run.skipped_evaluations)
+                          run.errors, run.skipped_evaluations, late)

@@ -22,18 +22,19 @@ import json
 import re
 from array import array
 from bisect import bisect_right
-from collections import deque
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from itertools import chain
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from generator.plan.log_format import level_separators
 from generator.syntax.logql import re2_escape
-from generator.truth.model import Logs
+
+if TYPE_CHECKING:
+    from generator.truth.model import Logs
 
 Buffer = bytes | bytearray  # blocks are bytearrays read in place; single lines may be either
 CHUNK_BYTES = 1024 * 1024  # fits in the CPU cache: the read, Hyperscan and the newline count reuse it there
@@ -45,7 +46,7 @@ _ASCTIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[,.](\d{
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):?(\d\d))$"
 )
-_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdfr]")
+TEXT_FORMAT_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdfr]")
 
 # RFC 5424: `<PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP STRUCTURED-DATA [SP MSG]`.
 _SYSLOG_HEADER = re.compile(rb"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ")
@@ -123,8 +124,9 @@ def _field_regex(name: str, levels: str, last: bool) -> str:
     if name == "levelname":
         return f"(?P<levelname>{levels})"
     if name == "name":
-        # Logger names are dotted identifiers. `[^ ]` rather than `\S`: Hyperscan's `\S` excludes `\v`, RE2's does not.
-        return r"(?P<name>[^ ]+)"
+        # Logger names are dotted identifiers. `[^ \n]` rather than `\S`: Hyperscan's `\S` excludes `\v`, RE2's does
+        # not; and never `\n`: in a block of lines the name must not run into the next line (it took that line's level).
+        return r"(?P<name>[^ \n]+)"
     if name == "message":
         return "(?P<message>.*)" if last else "(?P<message>.*?)"
     return ".*" if last else ".*?"
@@ -145,15 +147,18 @@ class BotLineFormat:
     level_key: str
     message_key: str
     tag_names: tuple[str, ...]
+    text_format: str = ""  # truth.yaml's `%(asctime)s - ...`, for the native kernels
     _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_truth(cls, logs: Logs) -> BotLineFormat:
+        from generator.plan.log_format import level_separators
+
         levels = tuple(level.name for level in logs.levels)
         level_alternation = "|".join(levels)
         parts: list[str] = []
         pos = 0
-        placeholders = list(_PLACEHOLDER.finditer(logs.text_format))
+        placeholders = list(TEXT_FORMAT_PLACEHOLDER.finditer(logs.text_format))
         for index, placeholder in enumerate(placeholders):
             parts.append(re2_escape(logs.text_format[pos:placeholder.start()]))
             parts.append(_field_regex(placeholder.group(1), level_alternation, index == len(placeholders) - 1))
@@ -167,6 +172,7 @@ class BotLineFormat:
             level_key=logs.json_fields.level,
             message_key=logs.json_fields.message,
             tag_names=tuple(tag.name for tag in logs.standard_tags),
+            text_format=logs.text_format,
         )
 
     def text_level_prefix_regex(self) -> str:
@@ -174,8 +180,9 @@ class BotLineFormat:
         return self.text_regex[: self.text_regex.index("(?P<levelname>")]
 
     def json_level_prefix_regex(self) -> str:
-        """Matches a JSON line from its start to where its level value begins (`{... "levelname": "`)."""
-        return r'^\{.*"' + re2_escape(self.level_key) + r'"\s*:\s*"'
+        """Matches a JSON line from its start to where its level value begins (`{... "levelname": "`). Blanks are
+        spelled out: `\\s` would match the newline to the next line of a block."""
+        return r'^\{.*"' + re2_escape(self.level_key) + r'"[\t\x0b\x0c\r ]*:[\t\x0b\x0c\r ]*"'
 
     def _re(self, regex: str) -> re.Pattern[str]:
         compiled = self._compiled.get(regex)
@@ -349,9 +356,7 @@ def _level_from(line: str, fallback: str | None, line_format: BotLineFormat) -> 
     """The level written in the line; else the transport's (Render's `level` label, syslog severity)."""
     level = line_format.parse(line, with_tags=False)[1]
     if level is None and fallback:
-        upper = fallback.upper()
-        level = {"WARN": "WARNING", "FATAL": "CRITICAL", "ERR": "ERROR"}.get(upper, upper)
-        level = level if level in line_format.levels else None
+        level = transport_level(fallback, line_format)
     return level
 
 
@@ -410,12 +415,31 @@ def _syslog_records(blocks: Iterator[bytearray], line_format: BotLineFormat, sou
     for block in blocks:
         for raw in block.split(b"\n")[:-1]:
             number += 1
-            raw = raw.removesuffix(b"\r")
-            if not raw.strip():
-                continue
-            ts, msg, labels = parse_syslog_line(raw, source, number)
-            severity = _SYSLOG_SEVERITY_NAME.index(labels["severity"])
-            yield LogRecord(ts, msg, labels, _level_from(msg, _SYSLOG_SEVERITY_LEVEL[severity], line_format))
+            record = syslog_record(raw, line_format, source, number)
+            if record is not None:
+                yield record
+
+
+def syslog_record(raw: Buffer, line_format: BotLineFormat, source: str, number: int) -> LogRecord | None:
+    """One syslog line (without its `\\n`) as a record; None for a blank line; InputError naming the line."""
+    raw = raw.removesuffix(b"\r")
+    if not raw.strip():
+        return None
+    ts, msg, labels = parse_syslog_line(raw, source, number)
+    severity = _SYSLOG_SEVERITY_NAME.index(labels["severity"])
+    return LogRecord(ts, msg, labels, _level_from(msg, _SYSLOG_SEVERITY_LEVEL[severity], line_format))
+
+
+def syslog_severity_levels(line_format: BotLineFormat) -> tuple[str | None, ...]:
+    """Per syslog severity (0 emerg .. 7 debug), the bot's level it stands for when a line states none."""
+    return tuple(transport_level(level, line_format) for level in _SYSLOG_SEVERITY_LEVEL)
+
+
+def transport_level(fallback: str, line_format: BotLineFormat) -> str | None:
+    """A transport's level (Render's `level` label, a syslog severity's level) as one of the bot's levels."""
+    upper = fallback.upper()
+    level = {"WARN": "WARNING", "FATAL": "CRITICAL", "ERR": "ERROR"}.get(upper, upper)
+    return level if level in line_format.levels else None
 
 
 def render_record(obj: object, line_format: BotLineFormat, where: str) -> LogRecord:
@@ -454,13 +478,16 @@ def _iter_json_values(blocks: Iterator[bytearray], source: str) -> Iterator[tupl
     for block in rest:
         for raw in block.split(b"\n")[:-1]:
             number += 1
-            if not raw.strip():
-                continue
-            try:
-                value = json.loads(raw)
-            except ValueError as exc:
-                raise InputError(f"{source}:{number}: invalid JSON: {exc}") from None
-            yield f"{source}:{number}", value
+            if raw.strip():
+                yield f"{source}:{number}", json_line_value(raw, source, number)
+
+
+def json_line_value(raw: Buffer, source: str, number: int) -> object:
+    """The JSON value of one (not blank) line of a JSON-lines export; InputError naming the line."""
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"{source}:{number}: invalid JSON: {exc}") from None
 
 
 def _iter_json_array(blocks: Iterator[Buffer], source: str) -> Iterator[tuple[str, object]]:
@@ -516,6 +543,15 @@ def _iter_json_array(blocks: Iterator[Buffer], source: str) -> Iterator[tuple[st
             state, pos = "comma", end
 
 
+def encode_line(line: str) -> bytes:
+    """A record's line as the bytes the scanner reads. A lone surrogate (a JSON `\\ud800` escape) has no UTF-8
+    form: it becomes `?` rather than stopping the scan."""
+    try:
+        return line.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return line.encode("utf-8", "replace")
+
+
 # --- batches for the scanner -------------------------------------------------------------------------------------
 
 
@@ -533,8 +569,9 @@ class Batch:
     entries: int | None = None  # how many entries it holds (lines: counted by the scanner)
     carry_timestamp_ns: int | None = None  # lines input: time of the last timed line before this batch
     starts: array | None = None
-    timestamps: list[int | None] | None = None
+    timestamps: Sequence[int | None] | None = None
     levels: list[str | None] | None = None
+    level_counts: Counter[str] | None = None  # records parsed natively: their levels, counted
 
     def entry_bounds(self, offset: int) -> tuple[int, int, int]:
         """(start, end, index in batch) of the entry containing byte `offset`; end excludes the separator."""
@@ -580,11 +617,12 @@ class LinesTiming:
 
 def iter_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat,
                  source: str = "<input>", live: bool = False, chunk_bytes: int = CHUNK_BYTES,
-                 reuse_buffers: bool = False) -> Iterator[Batch]:
+                 reuse_buffers: bool = False, native: bool = True) -> Iterator[Batch]:
     """Blocks of entries for the scanner. Lines input is passed through untouched (its entries are counted by the
     scanner, in the same pass that numbers its hits); records are re-joined.
 
     `reuse_buffers`: a lines batch stays valid only until two more batches are taken (enough for Scanner.scan).
+    `native=False` reads records with the Python reader only (the native parser's reference).
     """
     if input_format is InputFormat.LINES:
         timing = LinesTiming(line_format)
@@ -594,6 +632,13 @@ def iter_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: In
             yield batch
             carry = timing.last_timestamp(batch)
         return
+    if native and not live:
+        from generator.logs.native_records import native_record_batches
+
+        parsed = native_record_batches(stream, line_format, input_format, source, chunk_bytes)
+        if parsed is not None:
+            yield from parsed
+            return
     records = read_records(stream, line_format, input_format, source, live, chunk_bytes)
     entry = 1
     while True:
@@ -603,7 +648,7 @@ def iter_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: In
         levels: list[str | None] = []
         size = 0
         for record in records:
-            encoded = record.line.encode("utf-8", "surrogateescape")
+            encoded = encode_line(record.line)
             starts.append(size)
             parts.append(encoded)
             stamps.append(record.timestamp_ns)

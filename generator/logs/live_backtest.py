@@ -214,7 +214,7 @@ def _episode_key(episode: Episode) -> tuple[int | None, int | None, tuple[tuple[
 
 def compare_results(loki: BacktestResult, offline: BacktestResult) -> list[str]:
     """Differences in firing episodes per alert, in words; empty when both agree."""
-    from generator.logs.scanner import iso_time
+    from generator.logs.report import iso_time
 
     def shown(key: tuple[int | None, int | None, tuple[tuple[str, str], ...]]) -> str:
         fired, resolved, _labels = key

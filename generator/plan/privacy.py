@@ -12,15 +12,10 @@ a value's end is not spelled the same way in both: a JSON string ends at its une
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
-from typing import Literal
 
 from generator.syntax.logql import re2_escape
+from generator.syntax.redaction import VALUE_GROUP, RedactionRule
 from generator.truth.model import Mask, Truth
-
-LineKind = Literal["any", "json", "text"]
-VALUE_GROUP = "value"
 
 # An amount as a bot prints it: signed, decimal, thousands separated (1,234.50), Python's underscores.
 _NUMBER = r"-?[0-9](?:[0-9_]|,[0-9])*(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
@@ -28,34 +23,6 @@ _NUMBER = r"-?[0-9](?:[0-9_]|,[0-9])*(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
 _PRINTED_NUMBER = rf"(?:Decimal\(['\"]?)?{_NUMBER}(?:['\"]?\))?"
 # The body of a JSON string: anything up to the closing unescaped quote.
 _JSON_STRING_BODY = r'(?:[^"\\]|\\.)*'
-
-
-@dataclass(frozen=True)
-class RedactionRule:
-    id: str  # the truth entry it comes from
-    regex: str
-    replacement: str
-    lines: LineKind
-
-    @property
-    def has_value_group(self) -> bool:
-        return f"(?P<{VALUE_GROUP}>" in self.regex
-
-    def apply(self, text: str) -> str:
-        """Python's reading of the rule (the bot module runs the same logic): every non-overlapping match."""
-        pattern = re.compile(self.regex)
-        if not self.has_value_group:
-            return pattern.sub(lambda _m: self.replacement, text)
-
-        def replace(match: re.Match[str]) -> str:
-            start, end = match.span(VALUE_GROUP)
-            if start < 0:
-                return match.group(0)
-            whole = match.group(0)
-            offset = match.start()
-            return whole[:start - offset] + self.replacement + whole[end - offset:]
-
-        return pattern.sub(replace, text)
 
 
 def _value(regex: str) -> str:
@@ -92,19 +59,3 @@ def redaction_rules(truth: Truth) -> list[RedactionRule]:
     for mask in truth.privacy.masks:
         rules += mask_rules(mask)
     return rules
-
-
-JSON_LINE_REGEX = r"^\s*\{"  # a JSON log line starts with `{` (the Alloy selectors use the same regex)
-
-
-def is_json_line(line: str) -> bool:
-    return re.match(JSON_LINE_REGEX, line) is not None
-
-
-def redact_line(line: str, rules: list[RedactionRule]) -> str:
-    """What is stored of `line` after ingestion: the rules for its format, in order."""
-    kind = "json" if is_json_line(line) else "text"
-    for rule in rules:
-        if rule.lines in ("any", kind):
-            line = rule.apply(line)
-    return line

@@ -447,7 +447,7 @@ def compare(base: Side, head: Side) -> Review:
 
 
 def _utc(ns: int | None) -> str:
-    from generator.logs.scanner import iso_time
+    from generator.logs.report import iso_time
 
     return (iso_time(ns) or "-").replace("T", " ")[:16] + " UTC"
 

@@ -11,8 +11,7 @@ from generator.truth.checks import cross_reference_problems
 from generator.truth.loader import Positions, Problem, TruthError, load_yaml_with_positions
 from generator.truth.model import Truth
 from generator.truth.types import FieldProblem
-
-DEFAULT_TRUTH_PATH = Path("product/truth.yaml")
+from generator.truth_path import DEFAULT_TRUTH_PATH
 
 __all__ = ["DEFAULT_TRUTH_PATH", "Problem", "Truth", "TruthError", "load_truth"]
 

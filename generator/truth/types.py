@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated, Any
 
-import re2
 from pydantic import BeforeValidator, PlainSerializer
+
+from generator.syntax.re2_regex import compile_re2
 
 # Prometheus/Loki duration syntax: one or more <number><unit>, units in descending order.
 _UNIT_SECONDS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
@@ -71,14 +71,6 @@ def _to_duration(value: Any) -> Duration:
 
 
 DurationField = Annotated[Duration, BeforeValidator(_to_duration), PlainSerializer(str, return_type=str)]
-
-
-@lru_cache(maxsize=4096)
-def compile_re2(pattern: str) -> Any:
-    """Compile with RE2 (Loki's regex engine is Go's RE2; google-re2 accepts the same syntax)."""
-    options = re2.Options()
-    options.log_errors = False
-    return re2.compile(pattern, options)
 
 
 def re2_error_text(exc: Exception) -> str:

@@ -48,6 +48,7 @@ from generator.logs.inputs import parse_syslog_line
 from generator.pipeline import plan_for
 from generator.plan import log_format, privacy
 from generator.syntax import alloy as alloy_syntax
+from generator.syntax import redaction
 from generator.truth import Truth, load_truth
 from generator.truth.types import Duration, compile_re2
 from tests.artifacts.alloy_process import AlloyPipeline, Entry, selector_matches
@@ -528,7 +529,7 @@ def test_alloy_masks_every_secret_and_mask_of_the_truth_at_ingestion(generated: 
                 assert secret.redact_as in masked, (secret.id, example)
                 assert compile_re2(secret.regex).search(masked) is None, (secret.id, masked)
             # the Go-source emulator and the generator's own reading agree
-            assert masked == privacy.redact_line(example, rules), example
+            assert masked == redaction.redact_line(example, rules), example
             if example.lstrip().startswith("{"):
                 json.loads(masked)  # still one JSON object: the level and class stages can read it
         for example in secret.examples.no_match:

@@ -168,3 +168,59 @@ def test_label_override_changes_which_streams_the_rules_select(incident_log: Pat
                                        "--label", "service=another-service", str(incident_log)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["firings"] == 0  # the rules select {service="telegram-bot"} only
+
+
+# --- streaming: the same answer as evaluating the whole export at once ----------------------------------------------
+
+
+def _one_shot(lines: list[str], truth: Truth, groups: list[RuleGroup]) -> dict:
+    """The reference: every entry in one store, then the engine's own evaluate_rules over the whole time range."""
+    from generator.logql_engine import LogStore, evaluate_rules
+    from generator.logs.backtest import longest_lookback_ns, stream_labels, summarise
+
+    data = ("\n".join(lines) + "\n").encode()
+    records = [r for r in read_records(io.BufferedReader(io.BytesIO(data)), BotLineFormat.from_truth(truth.logs),
+                                       InputFormat.LINES) if r.timestamp_ns is not None]
+    store = LogStore()
+    for record in records:
+        store.append(stream_labels(record, truth.service.log_labels, {}), record.timestamp_ns, record.line)
+    first, last = min(r.timestamp_ns for r in records), max(r.timestamp_ns for r in records)
+    end = last + longest_lookback_ns(groups) + max(g.interval_ns for g in groups)
+    run_ = evaluate_rules(groups, store, first, end)
+    return BacktestResult(first, end, len(records), 0, run_.evaluations, summarise(run_.events, groups, truth),
+                          run_.errors, run_.skipped_evaluations).as_json()
+
+
+@pytest.mark.parametrize("step", [1, 7, 50])
+def test_streaming_in_small_steps_gives_the_timeline_of_one_evaluation(truth: Truth, groups: list[RuleGroup],
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      step: int) -> None:
+    import random
+
+    from generator.logs import backtest as backtest_module
+
+    rnd = random.Random(step)
+    messages = [("ERROR", "External API timeout"), ("WARNING", "Duplicate update_id 7"),
+                ("CRITICAL", "Database connection lost"), ("ERROR", "Queue full"),
+                ("INFO", "Webhook handled operation=webhook duration_ms=4200"),
+                ("INFO", "Webhook handled operation=webhook duration_ms=80")]
+    seconds, lines = 0.0, []
+    for _ in range(400):
+        seconds += rnd.choice([0.5, 2, 10, 45, 200, 900])
+        if rnd.random() < 0.05:
+            seconds -= 1  # slightly out of order: within the reorder slack
+        lines.append(text_line(seconds, *rnd.choice(messages)))
+    monkeypatch.setattr(backtest_module, "STEP_ENTRIES", step)
+    streamed = run(lines, truth, groups).as_json()
+    assert streamed["late_entries"] == 0
+    assert streamed["firings"] > 3
+    assert streamed == _one_shot(lines, truth, groups)
+
+
+def test_an_entry_older_than_the_evaluated_time_is_counted_late(truth: Truth, groups: list[RuleGroup],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.logs import backtest as backtest_module
+
+    monkeypatch.setattr(backtest_module, "STEP_ENTRIES", 1)
+    lines = [text_line(s, "INFO", "ok") for s in (0, 1000, 2000)] + [text_line(10, "ERROR", "Queue full")]
+    assert run(lines, truth, groups).late_entries == 1

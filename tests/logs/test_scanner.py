@@ -13,16 +13,12 @@ from hypothesis import strategies as st
 
 from generator.cli import main
 from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches
-from generator.logs.scanner import (
-    LatencyHistogram,
-    Scanner,
-    ScanReport,
-    WatchedPattern,
-    compile_patterns,
-    count_newlines,
-    hyperscan_safe,
-    watched_patterns,
-)
+from generator.logs.line_stats import count_newlines
+from generator.logs.patterns import WatchedPattern, compile_patterns, watched_patterns
+from generator.logs.regex_safety import hyperscan_safe
+from generator.logs.report import LatencyHistogram, ScanReport
+from generator.logs.scan_spec import ScanSpec
+from generator.logs.scanner import Scanner
 from generator.truth import Truth, load_truth
 from generator.truth.types import compile_re2
 
@@ -43,7 +39,7 @@ def line_format(truth: Truth) -> BotLineFormat:
 
 @pytest.fixture(scope="module")
 def scanner(truth: Truth, line_format: BotLineFormat) -> Scanner:
-    return Scanner(truth, line_format, environ={})
+    return Scanner(ScanSpec.from_truth(truth), environ={})
 
 
 def scan(scanner: Scanner, data: bytes, fmt: InputFormat = InputFormat.LINES, chunk: int = 1 << 20,
@@ -201,7 +197,7 @@ def test_patterns_hyperscan_cannot_take_are_matched_by_re2_line_by_line(truth: T
         WatchedPattern("ungreedy", "forbidden", "(?U)Queue a+b", priority="P2"),  # Hyperscan has no (?U)
         WatchedPattern("one_code_point", "forbidden", "id.x", priority="P2"),  # not byte-safe
     ]
-    own = Scanner(truth, line_format, patterns=patterns, environ={})
+    own = Scanner(ScanSpec.from_truth(truth), patterns=patterns, environ={})
     assert own.compiled.engines[0].startswith("re2 (Hyperscan cannot compile it")
     assert own.compiled.engines[1].startswith("re2 (byte-mode")
     data = "\n".join([line(1, "INFO", "Queue aab"), line(2, "INFO", "idéx"), line(3, "INFO", "idéé x")]) + "\n"
@@ -213,7 +209,7 @@ def test_patterns_hyperscan_cannot_take_are_matched_by_re2_line_by_line(truth: T
 def test_anchored_patterns_anchor_at_each_line_of_a_block(truth: Truth, line_format: BotLineFormat) -> None:
     patterns = [WatchedPattern("line_start", "forbidden", "^Queue full", priority="P2"),
                 WatchedPattern("line_end", "forbidden", "Queue full$", priority="P2")]
-    own = Scanner(truth, line_format, patterns=patterns, environ={})
+    own = Scanner(ScanSpec.from_truth(truth), patterns=patterns, environ={})
     # `$` goes to RE2: Hyperscan's multi-line `$` would miss it before a CRLF line end
     assert [engine.split(" ")[0] for engine in own.compiled.engines] == ["hyperscan+re2", "re2"]
     report = scan(own, b"Queue full\nQueue full!\nx Queue full\nQueue full\r\n")

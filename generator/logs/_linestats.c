@@ -1,0 +1,300 @@
+/* Per-line statistics of a block of log lines, in one pass without the GIL: lines, levels, duration_ms values.
+ *
+ * The Python side (generator/logs/line_stats.py) builds a LineStats from truth.yaml's log format and feeds it blocks
+ * of whole lines ending in '\n'. It matches exactly what these regexes (generator/logs/line_stats.py builds them for
+ * the Hyperscan lane, which stays as the reference and the fallback) match inside one line:
+ *   text level:  ^<prefix ops> then one of the `LEVEL<suffix>` markers, first in truth order wins
+ *                (ops: literal text, asctime `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}`, logger name `[^ \n]+` always
+ *                followed by a literal that starts with a space, so the name ends at the first space)
+ *   JSON level:  ^\{.*"<key>"[ \t\v\f\r]*:[ \t\v\f\r]*" then `LEVEL"`, every occurrence in the line counts
+ *   duration:    \b<tag>"?[ \t\v\f\r]*[:=][ \t\v\f\r]*"?[0-9], the number `[0-9]+(\.[0-9]+)?` read from that digit
+ * No match spans a newline. Integer durations below 100000 are counted in an array; any other value is handed back
+ * as its text, for Python to bucket the way LatencyHistogram does.
+ */
+#include "_text_format.h"
+
+#define SMALL_LIMIT 100000
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *keep;  /* tuple of the bytes objects the pointers below point into */
+    TextPrefix prefix;
+    int n_levels;
+    const char *text_marker[MAX_LEVELS];
+    Py_ssize_t text_marker_len[MAX_LEVELS];
+    const char *json_marker[MAX_LEVELS];
+    Py_ssize_t json_marker_len[MAX_LEVELS];
+    const char *json_key;
+    Py_ssize_t json_key_len;
+    const char *tag;
+    Py_ssize_t tag_len;
+    unsigned long long *small; /* SMALL_LIMIT counters */
+    Py_ssize_t *other;         /* (offset, length) pairs of the current block's other values */
+    Py_ssize_t other_n, other_cap;
+    int busy;
+} LineStats;
+
+static int remember_other(LineStats *self, Py_ssize_t offset, Py_ssize_t length) {
+    if (self->other_n + 2 > self->other_cap) {
+        Py_ssize_t cap = self->other_cap ? self->other_cap * 2 : 256;
+        Py_ssize_t *grown = PyMem_RawRealloc(self->other, (size_t)cap * sizeof(Py_ssize_t));
+        if (grown == NULL)
+            return -1;
+        self->other = grown;
+        self->other_cap = cap;
+    }
+    self->other[self->other_n++] = offset;
+    self->other[self->other_n++] = length;
+    return 0;
+}
+
+/* feed(block, levels: bool, durations: bool) -> (newlines, lines with a level, tuple of counts per level) */
+static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
+    Py_buffer view;
+    int want_levels, want_durations;
+    if (!PyArg_ParseTuple(args, "y*pp", &view, &want_levels, &want_durations))
+        return NULL;
+    if (self->busy) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_RuntimeError, "LineStats.feed called concurrently");
+        return NULL;
+    }
+    self->busy = 1;
+    self->other_n = 0;
+    const unsigned char *d = view.buf;
+    const Py_ssize_t n = view.len;
+    unsigned long long counts[MAX_LEVELS] = {0};
+    Py_ssize_t newlines = 0, leveled = 0;
+    int failed = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t pos = 0;
+    while (pos < n) {
+        const unsigned char *nl = memchr(d + pos, '\n', (size_t)(n - pos));
+        Py_ssize_t end = nl ? (Py_ssize_t)(nl - d) : n;
+        newlines += nl != NULL;
+        if (want_levels && end > pos) {
+            if (d[pos] == '{') {
+                Py_ssize_t from = pos + 1;
+                const unsigned char *hit;
+                while (end - from >= self->json_key_len &&
+                       (hit = memmem(d + from, (size_t)(end - from), self->json_key, (size_t)self->json_key_len))) {
+                    Py_ssize_t q = (Py_ssize_t)(hit - d);
+                    Py_ssize_t r = q + self->json_key_len;
+                    while (r < end && is_blank(d[r]))
+                        r++;
+                    if (r < end && d[r] == ':') {
+                        r++;
+                        while (r < end && is_blank(d[r]))
+                            r++;
+                        if (r < end && d[r] == '"') {
+                            int level = marker_at(d, r + 1, end, self->n_levels, self->json_marker,
+                                                  self->json_marker_len);
+                            if (level >= 0) {
+                                counts[level]++;
+                                leveled++;
+                            }
+                        }
+                    }
+                    from = q + 1;
+                }
+            } else if (self->prefix.n_ops) {
+                Py_ssize_t p = text_prefix_end(&self->prefix, d, pos, end);
+                if (p >= 0) {
+                    int level = marker_at(d, p, end, self->n_levels, self->text_marker, self->text_marker_len);
+                    if (level >= 0) {
+                        counts[level]++;
+                        leveled++;
+                    }
+                }
+            }
+        }
+        pos = end + 1;
+    }
+    if (want_durations) {
+        Py_ssize_t from = 0;
+        const unsigned char *hit;
+        while (n - from >= self->tag_len &&
+               (hit = memmem(d + from, (size_t)(n - from), self->tag, (size_t)self->tag_len))) {
+            Py_ssize_t q = (Py_ssize_t)(hit - d);
+            from = q + 1;
+            if (q > 0 && is_word(d[q - 1]))
+                continue;
+            Py_ssize_t r = q + self->tag_len;
+            if (r < n && d[r] == '"')
+                r++;
+            while (r < n && is_blank(d[r]))
+                r++;
+            if (!(r < n && (d[r] == ':' || d[r] == '=')))
+                continue;
+            r++;
+            while (r < n && is_blank(d[r]))
+                r++;
+            if (r < n && d[r] == '"')
+                r++;
+            if (!(r < n && is_digit(d[r])))
+                continue;
+            Py_ssize_t i = r;
+            unsigned long long value = 0;
+            while (i < n && is_digit(d[i])) {
+                if (i - r < 18)
+                    value = value * 10 + (unsigned long long)(d[i] - '0');
+                i++;
+            }
+            int fraction = i + 1 < n && d[i] == '.' && is_digit(d[i + 1]);
+            if (fraction) {
+                i++;
+                while (i < n && is_digit(d[i]))
+                    i++;
+            }
+            if (!fraction && i - r <= 18 && value < SMALL_LIMIT)
+                self->small[value]++;
+            else if (remember_other(self, r, i - r) < 0) {
+                failed = 1;
+                break;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+
+    PyObject *result = NULL;
+    if (failed) {
+        PyErr_NoMemory();
+    } else {
+        PyObject *others = PyList_New(self->other_n / 2);
+        if (others != NULL) {
+            for (Py_ssize_t i = 0; i < self->other_n / 2; i++) {
+                PyObject *text = PyBytes_FromStringAndSize((const char *)d + self->other[2 * i], self->other[2 * i + 1]);
+                if (text == NULL) {
+                    Py_CLEAR(others);
+                    break;
+                }
+                PyList_SET_ITEM(others, i, text);
+            }
+        }
+        PyObject *per_level = others ? PyTuple_New(self->n_levels) : NULL;
+        if (per_level != NULL) {
+            for (int i = 0; i < self->n_levels; i++)
+                PyTuple_SET_ITEM(per_level, i, PyLong_FromUnsignedLongLong(counts[i]));
+            result = Py_BuildValue("nnNN", newlines, leveled, per_level, others);
+        } else {
+            Py_XDECREF(others);
+        }
+    }
+    self->busy = 0;
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* take_small_durations() -> {value: count} of the integer durations below 100000 seen so far; resets them. */
+static PyObject *LineStats_take_small_durations(LineStats *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "LineStats is being fed");
+        return NULL;
+    }
+    PyObject *found = PyDict_New();
+    if (found == NULL)
+        return NULL;
+    for (Py_ssize_t v = 0; v < SMALL_LIMIT; v++) {
+        if (!self->small[v])
+            continue;
+        PyObject *key = PyLong_FromSsize_t(v), *count = PyLong_FromUnsignedLongLong(self->small[v]);
+        int failed = key == NULL || count == NULL || PyDict_SetItem(found, key, count) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(count);
+        if (failed) {
+            Py_DECREF(found);
+            return NULL;
+        }
+        self->small[v] = 0;
+    }
+    return found;
+}
+
+/* LineStats(ops: tuple[(kind, bytes)], text_markers: tuple[bytes], json_markers: tuple[bytes], json_key: bytes,
+ *           tag: bytes) */
+static int LineStats_init(LineStats *self, PyObject *args, PyObject *kwds) {
+    PyObject *ops, *text_markers, *json_markers, *json_key, *tag;
+    static char *names[] = {"ops", "text_markers", "json_markers", "json_key", "tag", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!SS", names, &PyTuple_Type, &ops, &PyTuple_Type,
+                                     &text_markers, &PyTuple_Type, &json_markers, &json_key, &tag))
+        return -1;
+    Py_ssize_t n_levels = PyTuple_GET_SIZE(text_markers);
+    if (n_levels > MAX_LEVELS || PyTuple_GET_SIZE(json_markers) != n_levels || n_levels == 0 ||
+        PyBytes_GET_SIZE(json_key) == 0 || PyBytes_GET_SIZE(tag) == 0) {
+        PyErr_SetString(PyExc_ValueError, "LineStats: too many ops or levels, or an empty key or tag");
+        return -1;
+    }
+    Py_XSETREF(self->keep, Py_BuildValue("(OOOOO)", ops, text_markers, json_markers, json_key, tag));
+    if (self->keep == NULL)
+        return -1;
+    if (text_prefix_from(ops, &self->prefix) < 0)
+        return -1;
+    self->n_levels = (int)n_levels;
+    for (Py_ssize_t i = 0; i < n_levels; i++) {
+        if (bytes_item(PyTuple_GET_ITEM(text_markers, i), &self->text_marker[i], &self->text_marker_len[i]) < 0 ||
+            bytes_item(PyTuple_GET_ITEM(json_markers, i), &self->json_marker[i], &self->json_marker_len[i]) < 0)
+            return -1;
+    }
+    self->json_key = PyBytes_AS_STRING(json_key);
+    self->json_key_len = PyBytes_GET_SIZE(json_key);
+    self->tag = PyBytes_AS_STRING(tag);
+    self->tag_len = PyBytes_GET_SIZE(tag);
+    if (self->small == NULL) {
+        self->small = PyMem_RawCalloc(SMALL_LIMIT, sizeof(unsigned long long));
+        if (self->small == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void LineStats_dealloc(LineStats *self) {
+    Py_XDECREF(self->keep);
+    PyMem_RawFree(self->small);
+    PyMem_RawFree(self->other);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef LineStats_methods[] = {
+    {"feed", (PyCFunction)LineStats_feed, METH_VARARGS,
+     "feed(block, levels, durations) -> (newlines, leveled lines, counts per level, other duration texts)"},
+    {"take_small_durations", (PyCFunction)LineStats_take_small_durations, METH_NOARGS,
+     "{integer duration below 100000: count} seen since the last call"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LineStatsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "generator.logs._linestats.LineStats",
+    .tp_basicsize = sizeof(LineStats),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Levels, durations and line count of blocks of log lines (see the module source).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)LineStats_init,
+    .tp_dealloc = (destructor)LineStats_dealloc,
+    .tp_methods = LineStats_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_linestats", .m_doc = NULL, .m_size = -1, .m_methods = NULL,
+};
+
+PyMODINIT_FUNC PyInit__linestats(void) {
+    if (PyType_Ready(&LineStatsType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&LineStatsType);
+    if (PyModule_AddObject(m, "LineStats", (PyObject *)&LineStatsType) < 0) {
+        Py_DECREF(&LineStatsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "OP_LITERAL", OP_LITERAL);
+    PyModule_AddIntConstant(m, "OP_ASCTIME", OP_ASCTIME);
+    PyModule_AddIntConstant(m, "OP_NAME", OP_NAME);
+    return m;
+}

@@ -1,0 +1,1017 @@
+/* Record inputs (RFC 5424 syslog lines, `render logs -o json` JSON lines) parsed into scanner batches, without the
+ * GIL: each record's message, time (ns) and level, exactly as generator/logs/inputs.py reads them.
+ *
+ * Exactness by refusal: a line is parsed here only when it is well-formed and takes no path where Python's reading
+ * could differ (non-ASCII where Python's `\d` or `str.upper` would see Unicode, JSON escapes in keys, NaN, deep
+ * nesting, a lone surrogate, a year outside int64 nanoseconds...). Such a line is *declined*: parsing stops in front
+ * of it, and the Python reader handles it (and raises the located error when it is malformed). The Python side
+ * (generator/logs/native_records.py) is tested against the Python readers on generated and broken input.
+ */
+#include "_text_format.h"
+
+enum { KIND_SYSLOG = 0, KIND_RENDER = 1 };
+#define MAX_DEPTH 200
+#define MAX_NUMBER_DIGITS 4000 /* Python refuses longer integers (sys.int_info.default_max_str_digits 4300) */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *keep;
+    int kind;
+    TextPrefix prefix;
+    int text_levels_native; /* 0: the format's text levels cannot be decided here: decline text messages */
+    int n_levels;
+    const char *text_marker[MAX_LEVELS];
+    Py_ssize_t text_marker_len[MAX_LEVELS];
+    const char *level_name[MAX_LEVELS];
+    Py_ssize_t level_name_len[MAX_LEVELS];
+    const char *json_key;
+    Py_ssize_t json_key_len;
+    int severity_level[8];
+    int busy;
+    char *data;
+    Py_ssize_t data_len, data_cap;
+    long long *starts, *stamps;
+    Py_ssize_t count, cap;
+    unsigned long long level_counts[MAX_LEVELS];
+} RecordParser;
+
+/* --- output ------------------------------------------------------------------------------------------------------ */
+
+static int reserve_data(RecordParser *self, Py_ssize_t more) {
+    if (self->data_len + more <= self->data_cap)
+        return 0;
+    Py_ssize_t cap = self->data_cap ? self->data_cap : 1 << 20;
+    while (cap < self->data_len + more)
+        cap *= 2;
+    char *grown = PyMem_RawRealloc(self->data, (size_t)cap);
+    if (grown == NULL)
+        return -1;
+    self->data = grown;
+    self->data_cap = cap;
+    return 0;
+}
+
+static int reserve_record(RecordParser *self) {
+    if (self->count < self->cap)
+        return 0;
+    Py_ssize_t cap = self->cap ? self->cap * 2 : 16384;
+    long long *starts = PyMem_RawRealloc(self->starts, (size_t)cap * sizeof(long long));
+    if (starts == NULL)
+        return -1;
+    self->starts = starts;
+    long long *stamps = PyMem_RawRealloc(self->stamps, (size_t)cap * sizeof(long long));
+    if (stamps == NULL)
+        return -1;
+    self->stamps = stamps;
+    self->cap = cap;
+    return 0;
+}
+
+/* Appends a record whose message was already written at data[start:data_len]. */
+static int finish_record(RecordParser *self, Py_ssize_t start, long long ns, int level) {
+    if (reserve_data(self, 1) < 0 || reserve_record(self) < 0)
+        return -1;
+    self->data[self->data_len++] = '\n';
+    self->starts[self->count] = start;
+    self->stamps[self->count] = ns;
+    self->count++;
+    if (level >= 0)
+        self->level_counts[level]++;
+    return 0;
+}
+
+/* --- UTF-8, JSON ------------------------------------------------------------------------------------------------- */
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Length of the leading run of d[0:n] with no '"', no '\\' and no control character (< 0x20). */
+static inline Py_ssize_t plain_run(const unsigned char *d, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), control = _mm_set1_epi8(0x1F);
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(d + i));
+        __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                                       _mm_cmpeq_epi8(_mm_min_epu8(x, control), x));
+        int mask = _mm_movemask_epi8(special);
+        if (mask)
+            return i + __builtin_ctz((unsigned)mask);
+    }
+#endif
+    while (i < n && d[i] != '"' && d[i] != '\\' && d[i] >= 0x20)
+        i++;
+    return i;
+}
+
+/* Length of the leading ASCII run of d[0:n]. */
+static inline Py_ssize_t ascii_run(const unsigned char *d, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        unsigned long long word;
+        memcpy(&word, d + i, 8);
+        if (word & 0x8080808080808080ULL)
+            break;
+    }
+    while (i < n && d[i] < 0x80)
+        i++;
+    return i;
+}
+
+/* Strict UTF-8, as Python's decoder: no overlongs, no surrogates, nothing above U+10FFFF. */
+static int valid_utf8(const unsigned char *d, Py_ssize_t n, int *ascii) {
+    Py_ssize_t i = ascii_run(d, n);
+    *ascii = 1;
+    while (i < n) {
+        unsigned char c = d[i];
+        if (c < 0x80) {
+            i += 1 + ascii_run(d + i + 1, n - i - 1);
+            continue;
+        }
+        *ascii = 0;
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= n || (d[i + 1] & 0xC0) != 0x80)
+                return 0;
+            i += 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            if (i + 2 >= n || (d[i + 1] & 0xC0) != 0x80 || (d[i + 2] & 0xC0) != 0x80)
+                return 0;
+            if ((c == 0xE0 && d[i + 1] < 0xA0) || (c == 0xED && d[i + 1] >= 0xA0))
+                return 0;
+            i += 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            if (i + 3 >= n || (d[i + 1] & 0xC0) != 0x80 || (d[i + 2] & 0xC0) != 0x80 || (d[i + 3] & 0xC0) != 0x80)
+                return 0;
+            if ((c == 0xF0 && d[i + 1] < 0x90) || (c == 0xF4 && d[i + 1] >= 0x90))
+                return 0;
+            i += 4;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline int json_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static inline Py_ssize_t skip_ws(const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+    while (p < end && json_ws(d[p]))
+        p++;
+    return p;
+}
+
+static inline int hex_value(unsigned char c) {
+    if (is_digit(c))
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A JSON string at d[p] == '"': position after its closing quote, or -1 when Python's json refuses it.
+ * *escaped tells whether it holds a backslash. */
+static Py_ssize_t skip_string(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int *escaped) {
+    *escaped = 0;
+    p++;
+    while (p < end) {
+        p += plain_run(d + p, end - p);
+        if (p >= end)
+            break;
+        unsigned char c = d[p];
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20)
+            return -1; /* strict: control characters must be escaped */
+        if (c == '\\') {
+            *escaped = 1;
+            if (p + 1 >= end)
+                return -1;
+            unsigned char e = d[p + 1];
+            if (e == 'u') {
+                if (p + 5 >= end)
+                    return -1;
+                for (int k = 2; k < 6; k++)
+                    if (hex_value(d[p + k]) < 0)
+                        return -1;
+                p += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == 0)
+                return -1;
+            p += 2;
+            continue;
+        }
+        p++;
+    }
+    return -1;
+}
+
+/* Any JSON value at d[p]: position after it, -1 when invalid; *decline when Python might read it otherwise. */
+static Py_ssize_t skip_value(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int depth, int *decline) {
+    if (p >= end)
+        return -1;
+    if (depth > MAX_DEPTH) {
+        *decline = 1;
+        return -1;
+    }
+    unsigned char c = d[p];
+    int escaped;
+    if (c == '"')
+        return skip_string(d, p, end, &escaped);
+    if (c == '{' || c == '[') {
+        unsigned char close = c == '{' ? '}' : ']';
+        p = skip_ws(d, p + 1, end);
+        if (p < end && d[p] == close)
+            return p + 1;
+        for (;;) {
+            if (c == '{') {
+                if (p >= end || d[p] != '"')
+                    return -1;
+                p = skip_string(d, p, end, &escaped);
+                if (p < 0)
+                    return -1;
+                p = skip_ws(d, p, end);
+                if (p >= end || d[p] != ':')
+                    return -1;
+                p = skip_ws(d, p + 1, end);
+            }
+            p = skip_value(d, p, end, depth + 1, decline);
+            if (p < 0)
+                return -1;
+            p = skip_ws(d, p, end);
+            if (p < end && d[p] == ',') {
+                p = skip_ws(d, p + 1, end);
+                continue;
+            }
+            if (p < end && d[p] == close)
+                return p + 1;
+            return -1;
+        }
+    }
+    if (c == 't')
+        return end - p >= 4 && memcmp(d + p, "true", 4) == 0 ? p + 4 : -1;
+    if (c == 'f')
+        return end - p >= 5 && memcmp(d + p, "false", 5) == 0 ? p + 5 : -1;
+    if (c == 'n')
+        return end - p >= 4 && memcmp(d + p, "null", 4) == 0 ? p + 4 : -1;
+    if (c == 'N' || c == 'I' || (c == '-' && p + 1 < end && d[p + 1] == 'I')) {
+        *decline = 1; /* NaN, Infinity: Python accepts them */
+        return -1;
+    }
+    if (c == '-' || is_digit(c)) {
+        Py_ssize_t start = p;
+        if (c == '-')
+            p++;
+        if (p >= end || !is_digit(d[p]))
+            return -1;
+        if (d[p] == '0')
+            p++;
+        else
+            while (p < end && is_digit(d[p]))
+                p++;
+        if (p - start > MAX_NUMBER_DIGITS) {
+            *decline = 1;
+            return -1;
+        }
+        if (p + 1 < end && d[p] == '.' && is_digit(d[p + 1])) {
+            p++;
+            while (p < end && is_digit(d[p]))
+                p++;
+        }
+        if (p < end && (d[p] == 'e' || d[p] == 'E')) {
+            Py_ssize_t q = p + 1;
+            if (q < end && (d[q] == '+' || d[q] == '-'))
+                q++;
+            if (q < end && is_digit(d[q])) {
+                while (q < end && is_digit(d[q]))
+                    q++;
+                p = q;
+            }
+        }
+        return p;
+    }
+    return -1;
+}
+
+/* Index of `text` (len n) among the level names, or -1. */
+static int level_named(const RecordParser *self, const unsigned char *text, Py_ssize_t n) {
+    for (int i = 0; i < self->n_levels; i++)
+        if (self->level_name_len[i] == n && memcmp(self->level_name[i], text, (size_t)n) == 0)
+            return i;
+    return -1;
+}
+
+/* The level a message states itself (inputs.py BotLineFormat.parse), -1 for none; *decline when undecidable. */
+static int message_level(const RecordParser *self, const unsigned char *d, Py_ssize_t n, int ascii, int *decline) {
+    if (n > 0 && d[0] == '{') {
+        /* json.loads(message): a dict whose last `levelname` is one of the level names */
+        int level = -1;
+        Py_ssize_t p = skip_ws(d, 1, n);
+        if (p < n && d[p] == '}') {
+            p++;
+        } else {
+            for (;;) {
+                int escaped;
+                if (p >= n || d[p] != '"')
+                    return -1;
+                Py_ssize_t key = p + 1;
+                p = skip_string(d, p, n, &escaped);
+                if (p < 0)
+                    return -1;
+                int is_level_key = !escaped && p - 1 - key == self->json_key_len &&
+                                   memcmp(d + key, self->json_key, (size_t)self->json_key_len) == 0;
+                if (escaped) {
+                    /* an escaped key might spell the level key: let Python decide, unless the JSON is invalid */
+                    *decline = 1;
+                }
+                p = skip_ws(d, p, n);
+                if (p >= n || d[p] != ':')
+                    return *decline = 0, -1;
+                p = skip_ws(d, p + 1, n);
+                Py_ssize_t value = p;
+                p = skip_value(d, p, n, 1, decline);
+                if (p < 0)
+                    return -1;
+                if (is_level_key) {
+                    int value_escaped = 0;
+                    if (d[value] == '"') {
+                        skip_string(d, value, n, &value_escaped);
+                        level = value_escaped ? -1 : level_named(self, d + value + 1, p - value - 2);
+                        if (value_escaped)
+                            *decline = 1;
+                    } else {
+                        level = -1;
+                    }
+                }
+                p = skip_ws(d, p, n);
+                if (p < n && d[p] == ',') {
+                    p = skip_ws(d, p + 1, n);
+                    continue;
+                }
+                if (p < n && d[p] == '}') {
+                    p++;
+                    break;
+                }
+                *decline = 0;
+                return -1;
+            }
+        }
+        if (skip_ws(d, p, n) != n) {
+            *decline = 0; /* extra data: Python's json refuses it too */
+            return -1;
+        }
+        return level;
+    }
+    if (!self->text_levels_native) {
+        *decline = 1;
+        return -1;
+    }
+    Py_ssize_t p = text_prefix_end(&self->prefix, d, 0, n);
+    int level = p >= 0 ? marker_at(d, p, n, self->n_levels, self->text_marker, self->text_marker_len) : -1;
+    if (level < 0) {
+        if (!ascii)
+            *decline = 1; /* Python's `\d` reads Unicode digits */
+        return -1;
+    }
+    /* the message field `.*$`: no newline after the level, but one at the very end */
+    const unsigned char *nl = memchr(d + p, '\n', (size_t)(n - p));
+    if (nl != NULL && nl != d + n - 1)
+        return -1;
+    return level;
+}
+
+/* --- RFC 3339 ---------------------------------------------------------------------------------------------------- */
+
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const long long era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+static int number_at(const unsigned char *d, Py_ssize_t p, int width) {
+    int v = 0;
+    for (int i = 0; i < width; i++) {
+        if (!is_digit(d[p + i]))
+            return -1;
+        v = v * 10 + (d[p + i] - '0');
+    }
+    return v;
+}
+
+/* inputs.py parse_rfc3339 on d[p:end] exactly (no stripping); 0 and *ns, or -1 (declined). */
+static int rfc3339_ns(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, long long *ns) {
+    if (end - p < 20)
+        return -1;
+    int y = number_at(d, p, 4), mo = number_at(d, p + 5, 2), da = number_at(d, p + 8, 2);
+    int h = number_at(d, p + 11, 2), mi = number_at(d, p + 14, 2), s = number_at(d, p + 17, 2);
+    if (y < 0 || mo < 0 || da < 0 || h < 0 || mi < 0 || s < 0 || d[p + 4] != '-' || d[p + 7] != '-' ||
+        !(d[p + 10] == 'T' || d[p + 10] == 't' || d[p + 10] == ' ') || d[p + 13] != ':' || d[p + 16] != ':')
+        return -1;
+    static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || da < 1 || da > month_days[mo - 1] + (mo == 2 && leap) ||
+        h > 23 || mi > 59 || s > 59)
+        return -1; /* datetime refuses it, or it is outside int64 nanoseconds: Python decides */
+    Py_ssize_t q = p + 19;
+    long long fraction = 0;
+    if (q < end && d[q] == '.') {
+        int digits = 0;
+        q++;
+        while (q < end && is_digit(d[q]) && digits < 9) {
+            fraction = fraction * 10 + (d[q] - '0');
+            digits++;
+            q++;
+        }
+        if (digits == 0 || (q < end && is_digit(d[q])))
+            return -1;
+        for (; digits < 9; digits++)
+            fraction *= 10;
+    }
+    long long offset = 0;
+    if (q < end && (d[q] == 'Z' || d[q] == 'z')) {
+        q++;
+    } else if (q < end && (d[q] == '+' || d[q] == '-')) {
+        int sign = d[q] == '+' ? 1 : -1;
+        q++;
+        if (end - q < 4)
+            return -1;
+        int oh = number_at(d, q, 2);
+        q += 2;
+        if (q < end && d[q] == ':')
+            q++;
+        if (end - q < 2)
+            return -1;
+        int om = number_at(d, q, 2);
+        q += 2;
+        if (oh < 0 || om < 0)
+            return -1;
+        offset = sign * (oh * 3600LL + om * 60LL);
+    } else {
+        return -1;
+    }
+    if (q != end)
+        return -1;
+    long long seconds = days_from_civil(y, (unsigned)mo, (unsigned)da) * 86400LL + h * 3600LL + mi * 60LL + s - offset;
+    *ns = seconds * 1000000000LL + fraction;
+    return 0;
+}
+
+/* --- syslog ------------------------------------------------------------------------------------------------------ */
+
+static inline int re_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* One syslog line d[p:end] (without \n and \r). 1 parsed, 0 declined, -1 out of memory. */
+static int syslog_line(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+    Py_ssize_t q = p;
+    if (q >= end || d[q] != '<')
+        return 0;
+    q++;
+    int pri = 0, digits = 0;
+    while (q < end && is_digit(d[q]) && digits < 3) {
+        pri = pri * 10 + (d[q++] - '0');
+        digits++;
+    }
+    if (!digits || q >= end || d[q] != '>' || pri > 191)
+        return 0;
+    q++;
+    digits = 0;
+    while (q < end && is_digit(d[q]) && digits < 2) {
+        q++;
+        digits++;
+    }
+    if (!digits || q >= end || d[q] != ' ')
+        return 0;
+    q++;
+    Py_ssize_t field_start[5], field_end[5];
+    for (int f = 0; f < 5; f++) {
+        field_start[f] = q;
+        while (q < end && !re_space(d[q]))
+            q++;
+        if (q == field_start[f] || q >= end || d[q] != ' ')
+            return 0;
+        field_end[f] = q;
+        q++;
+    }
+    long long ns;
+    if (rfc3339_ns(d, field_start[0], field_end[0], &ns) < 0)
+        return 0;
+    /* STRUCTURED-DATA: `-` or `[...]` elements */
+    if (q < end && d[q] == '-') {
+        q++;
+    } else {
+        Py_ssize_t i = q;
+        while (i < end && d[i] == '[') {
+            i++;
+            int in_value = 0;
+            while (i < end) {
+                if (in_value && d[i] == '\\') {
+                    i += 2;
+                    continue;
+                }
+                if (d[i] == '"')
+                    in_value = !in_value;
+                else if (d[i] == ']' && !in_value)
+                    break;
+                i++;
+            }
+            if (i >= end)
+                return 0;
+            i++;
+        }
+        if (i == q)
+            return 0;
+        q = i;
+    }
+    if (q < end && d[q] == ' ')
+        q++;
+    if (end - q >= 3 && d[q] == 0xEF && d[q + 1] == 0xBB && d[q + 2] == 0xBF)
+        q += 3;
+    int ascii;
+    if (!valid_utf8(d + q, end - q, &ascii))
+        return 0;
+    int decline = 0;
+    int level = message_level(self, d + q, end - q, ascii, &decline);
+    if (decline)
+        return 0;
+    if (level < 0)
+        level = self->severity_level[pri % 8];
+    Py_ssize_t start = self->data_len;
+    if (reserve_data(self, end - q) < 0)
+        return -1;
+    memcpy(self->data + self->data_len, d + q, (size_t)(end - q));
+    self->data_len += end - q;
+    return finish_record(self, start, ns, level) < 0 ? -1 : 1;
+}
+
+/* --- Render JSON lines ------------------------------------------------------------------------------------------- */
+
+/* Unescapes the JSON string at d[p] == '"' (already validated) onto the data buffer. 0, or -1 declined/-2 memory. */
+static int append_unescaped(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end_quote) {
+    if (reserve_data(self, end_quote - p) < 0) /* unescaping never grows a string */
+        return -2;
+    char *out = self->data + self->data_len;
+    Py_ssize_t i = p + 1;
+    while (i < end_quote) {
+        const unsigned char *slash = memchr(d + i, '\\', (size_t)(end_quote - i));
+        Py_ssize_t run = slash ? (Py_ssize_t)(slash - d) - i : end_quote - i;
+        memcpy(out, d + i, (size_t)run);
+        out += run;
+        i += run;
+        if (i >= end_quote)
+            break;
+        unsigned char e = d[i + 1];
+        if (e != 'u') {
+            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+            *out++ = to[strchr(from, e) - from];
+            i += 2;
+            continue;
+        }
+        unsigned cp = 0;
+        for (int k = 2; k < 6; k++)
+            cp = cp * 16 + (unsigned)hex_value(d[i + k]);
+        i += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (i + 5 < end_quote && d[i] == '\\' && d[i + 1] == 'u') {
+                unsigned low = 0;
+                for (int k = 2; k < 6; k++)
+                    low = low * 16 + (unsigned)hex_value(d[i + k]);
+                if (low >= 0xDC00 && low <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                    i += 6;
+                } else {
+                    return -1;
+                }
+            } else {
+                return -1; /* a lone surrogate: Python keeps it, then cannot encode it */
+            }
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return -1;
+        }
+        if (cp < 0x80) {
+            *out++ = (char)cp;
+        } else if (cp < 0x800) {
+            *out++ = (char)(0xC0 | (cp >> 6));
+            *out++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *out++ = (char)(0xE0 | (cp >> 12));
+            *out++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *out++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *out++ = (char)(0xF0 | (cp >> 18));
+            *out++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+            *out++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *out++ = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    self->data_len = out - self->data;
+    return 0;
+}
+
+static int key_is(const unsigned char *d, Py_ssize_t key, Py_ssize_t key_end, const char *name) {
+    size_t n = strlen(name);
+    return (size_t)(key_end - key) == n && memcmp(d + key, name, n) == 0;
+}
+
+/* The `level` label's value (last one wins) as a level index via inputs.py `_level_from`'s aliases. */
+static int label_level(const RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t n, int *decline) {
+    if (n == 0)
+        return -1; /* empty: no fallback */
+    char upper[32];
+    if (n >= (Py_ssize_t)sizeof(upper))
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = d[p + i];
+        if (c >= 0x80) {
+            *decline = 1; /* str.upper() of non-ASCII text */
+            return -1;
+        }
+        upper[i] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+    }
+    upper[n] = 0;
+    const char *name = upper;
+    if (strcmp(upper, "WARN") == 0)
+        name = "WARNING";
+    else if (strcmp(upper, "FATAL") == 0)
+        name = "CRITICAL";
+    else if (strcmp(upper, "ERR") == 0)
+        name = "ERROR";
+    return level_named(self, (const unsigned char *)name, (Py_ssize_t)strlen(name));
+}
+
+/* One Render JSON line d[p:end]. 1 parsed, 0 declined, -1 out of memory. */
+static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+    if (end - p < 2 || d[p] == 0 || d[p + 1] == 0 || d[p] >= 0xEF)
+        return 0; /* json.loads(bytes) would guess another encoding */
+    int ascii;
+    if (!valid_utf8(d + p, end - p, &ascii))
+        return 0;
+    Py_ssize_t q = skip_ws(d, p, end);
+    if (q >= end || d[q] != '{')
+        return 0;
+    q = skip_ws(d, q + 1, end);
+    Py_ssize_t message = -1, message_end = -1, stamp = -1, stamp_end = -1;
+    int message_escaped = 0, seen_labels = 0, label = -2; /* -2: no level label */
+    Py_ssize_t label_at = -1, label_len = 0;
+    int decline = 0;
+    if (q < end && d[q] == '}') {
+        return 0; /* no message: Python reports it */
+    }
+    for (;;) {
+        int escaped;
+        if (q >= end || d[q] != '"')
+            return 0;
+        Py_ssize_t key = q + 1;
+        q = skip_string(d, q, end, &escaped);
+        if (q < 0 || escaped)
+            return 0;
+        Py_ssize_t key_end = q - 1;
+        q = skip_ws(d, q, end);
+        if (q >= end || d[q] != ':')
+            return 0;
+        q = skip_ws(d, q + 1, end);
+        Py_ssize_t value = q;
+        if (key_is(d, key, key_end, "message")) {
+            if (message >= 0 || d[q] != '"')
+                return 0;
+            q = skip_string(d, q, end, &message_escaped);
+            message = value;
+            message_end = q - 1;
+        } else if (key_is(d, key, key_end, "timestamp")) {
+            if (stamp >= 0 || d[q] != '"')
+                return 0;
+            q = skip_string(d, q, end, &escaped);
+            if (q < 0 || escaped)
+                return 0;
+            stamp = value + 1;
+            stamp_end = q - 1;
+        } else if (key_is(d, key, key_end, "labels")) {
+            if (seen_labels || d[q] != '[')
+                return 0;
+            seen_labels = 1;
+            q = skip_ws(d, q + 1, end);
+            if (q < end && d[q] == ']') {
+                q++;
+            } else {
+                for (;;) { /* {name: str, value: any} items */
+                    if (q >= end || d[q] != '{')
+                        return 0;
+                    q = skip_ws(d, q + 1, end);
+                    Py_ssize_t name = -1, name_end = -1, item_value = -1, item_value_end = -1;
+                    if (q < end && d[q] == '}')
+                        return 0;
+                    for (;;) {
+                        if (q >= end || d[q] != '"')
+                            return 0;
+                        Py_ssize_t ikey = q + 1;
+                        q = skip_string(d, q, end, &escaped);
+                        if (q < 0 || escaped)
+                            return 0;
+                        Py_ssize_t ikey_end = q - 1;
+                        q = skip_ws(d, q, end);
+                        if (q >= end || d[q] != ':')
+                            return 0;
+                        q = skip_ws(d, q + 1, end);
+                        Py_ssize_t ivalue = q;
+                        q = skip_value(d, q, end, 3, &decline);
+                        if (q < 0)
+                            return 0;
+                        if (key_is(d, ikey, ikey_end, "name")) {
+                            if (name >= 0 || d[ivalue] != '"')
+                                return 0;
+                            int name_escaped;
+                            skip_string(d, ivalue, end, &name_escaped);
+                            if (name_escaped)
+                                return 0;
+                            name = ivalue + 1;
+                            name_end = q - 1;
+                        } else if (key_is(d, ikey, ikey_end, "value")) {
+                            if (item_value >= 0)
+                                return 0;
+                            item_value = ivalue;
+                            item_value_end = q;
+                        }
+                        q = skip_ws(d, q, end);
+                        if (q < end && d[q] == ',') {
+                            q = skip_ws(d, q + 1, end);
+                            continue;
+                        }
+                        if (q < end && d[q] == '}') {
+                            q++;
+                            break;
+                        }
+                        return 0;
+                    }
+                    if (name < 0 || item_value < 0)
+                        return 0;
+                    if (key_is(d, name, name_end, "level")) {
+                        int value_escaped;
+                        if (d[item_value] != '"')
+                            return 0; /* json.dumps of a non-string: Python decides */
+                        skip_string(d, item_value, end, &value_escaped);
+                        if (value_escaped)
+                            return 0;
+                        label_at = item_value + 1;
+                        label_len = item_value_end - 1 - label_at;
+                        label = 0;
+                    }
+                    q = skip_ws(d, q, end);
+                    if (q < end && d[q] == ',') {
+                        q = skip_ws(d, q + 1, end);
+                        continue;
+                    }
+                    if (q < end && d[q] == ']') {
+                        q++;
+                        break;
+                    }
+                    return 0;
+                }
+            }
+        } else {
+            q = skip_value(d, q, end, 1, &decline);
+        }
+        if (q < 0 || decline)
+            return 0;
+        q = skip_ws(d, q, end);
+        if (q < end && d[q] == ',') {
+            q = skip_ws(d, q + 1, end);
+            continue;
+        }
+        if (q < end && d[q] == '}') {
+            q++;
+            break;
+        }
+        return 0;
+    }
+    if (skip_ws(d, q, end) != end || message < 0 || stamp < 0)
+        return 0;
+    long long ns;
+    if (rfc3339_ns(d, stamp, stamp_end, &ns) < 0)
+        return 0;
+    Py_ssize_t start = self->data_len;
+    int failed = append_unescaped(self, d, message, message_end);
+    if (failed == -2)
+        return -1;
+    if (failed < 0) {
+        self->data_len = start;
+        return 0;
+    }
+    const unsigned char *text = (const unsigned char *)self->data + start;
+    Py_ssize_t text_len = self->data_len - start;
+    int text_ascii = ascii_run(text, text_len) == text_len;
+    int level = message_level(self, text, text_len, text_ascii, &decline);
+    if (!decline && level < 0 && label == 0)
+        level = label_level(self, d, label_at, label_len, &decline);
+    if (decline) {
+        self->data_len = start;
+        return 0;
+    }
+    (void)message_escaped;
+    return finish_record(self, start, ns, level) < 0 ? -1 : 1;
+}
+
+/* --- the Python type --------------------------------------------------------------------------------------------- */
+
+/* parse(block, offset) -> (offset where it stopped, lines consumed, declined) */
+static PyObject *RecordParser_parse(RecordParser *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t offset;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &offset))
+        return NULL;
+    if (self->busy) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_RuntimeError, "RecordParser.parse called concurrently");
+        return NULL;
+    }
+    self->busy = 1;
+    const unsigned char *d = view.buf;
+    const Py_ssize_t n = view.len;
+    Py_ssize_t lines = 0, pos = offset < 0 ? 0 : offset;
+    int declined = 0, failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (pos < n) {
+        const unsigned char *nl = memchr(d + pos, '\n', (size_t)(n - pos));
+        if (nl == NULL)
+            break; /* blocks end in a newline; a tail without one is Python's */
+        Py_ssize_t end = (Py_ssize_t)(nl - d);
+        Py_ssize_t line_end = end > pos && d[end - 1] == '\r' ? end - 1 : end;
+        Py_ssize_t k = pos;
+        while (k < line_end && (re_space(d[k])))
+            k++;
+        int result = 1;
+        if (k < line_end) /* blank lines are skipped, but counted */
+            result = self->kind == KIND_SYSLOG ? syslog_line(self, d, pos, line_end) : render_line(self, d, pos, line_end);
+        if (result < 0) {
+            failed = 1;
+            break;
+        }
+        if (result == 0) {
+            declined = 1;
+            break;
+        }
+        lines++;
+        pos = end + 1;
+    }
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    PyBuffer_Release(&view);
+    if (failed)
+        return PyErr_NoMemory();
+    return Py_BuildValue("nnO", pos, lines, declined ? Py_True : Py_False);
+}
+
+/* add(message: bytes, timestamp_ns: int, level: int) -- a record the Python reader parsed */
+static PyObject *RecordParser_add(RecordParser *self, PyObject *args) {
+    Py_buffer message;
+    long long ns;
+    int level;
+    if (!PyArg_ParseTuple(args, "y*Li", &message, &ns, &level))
+        return NULL;
+    if (level >= self->n_levels) {
+        PyBuffer_Release(&message);
+        PyErr_SetString(PyExc_ValueError, "level index out of range");
+        return NULL;
+    }
+    Py_ssize_t start = self->data_len;
+    int failed = reserve_data(self, message.len) < 0;
+    if (!failed) {
+        memcpy(self->data + self->data_len, message.buf, (size_t)message.len);
+        self->data_len += message.len;
+        failed = finish_record(self, start, ns, level) < 0;
+    }
+    PyBuffer_Release(&message);
+    if (failed)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* take() -> (data, starts as int64 bytes, timestamps as int64 bytes, counts per level); starts a new batch */
+static PyObject *RecordParser_take(RecordParser *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *counts = PyTuple_New(self->n_levels);
+    if (counts == NULL)
+        return NULL;
+    for (int i = 0; i < self->n_levels; i++) {
+        PyTuple_SET_ITEM(counts, i, PyLong_FromUnsignedLongLong(self->level_counts[i]));
+        self->level_counts[i] = 0;
+    }
+    Py_ssize_t index_bytes = self->count * (Py_ssize_t)sizeof(long long);
+    PyObject *result = Py_BuildValue("y#y#y#N", self->data ? self->data : "", self->data_len,
+                                     self->starts ? (const char *)self->starts : "", index_bytes,
+                                     self->stamps ? (const char *)self->stamps : "", index_bytes, counts);
+    self->data_len = 0;
+    self->count = 0;
+    return result;
+}
+
+static PyObject *RecordParser_size(RecordParser *self, void *Py_UNUSED(closure)) {
+    return PyLong_FromSsize_t(self->data_len);
+}
+
+static PyObject *RecordParser_records(RecordParser *self, void *Py_UNUSED(closure)) {
+    return PyLong_FromSsize_t(self->count);
+}
+
+/* RecordParser(kind, ops, text_levels_native, text_markers, level_names, json_key, severity_levels) */
+static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds) {
+    PyObject *ops, *text_markers, *level_names, *json_key, *severity;
+    int kind, text_native;
+    static char *names[] = {"kind", "ops", "text_levels_native", "text_markers", "level_names", "json_key",
+                            "severity_levels", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOpO!O!SO!", names, &kind, &ops, &text_native, &PyTuple_Type,
+                                     &text_markers, &PyTuple_Type, &level_names, &json_key, &PyTuple_Type,
+                                     &severity))
+        return -1;
+    Py_ssize_t n_levels = PyTuple_GET_SIZE(level_names);
+    if ((kind != KIND_SYSLOG && kind != KIND_RENDER) || n_levels == 0 || n_levels > MAX_LEVELS ||
+        PyTuple_GET_SIZE(text_markers) != n_levels || PyTuple_GET_SIZE(severity) != 8) {
+        PyErr_SetString(PyExc_ValueError, "RecordParser: bad kind, levels or severity map");
+        return -1;
+    }
+    Py_XSETREF(self->keep, Py_BuildValue("(OOOO)", ops, text_markers, level_names, json_key));
+    if (self->keep == NULL || text_prefix_from(ops, &self->prefix) < 0)
+        return -1;
+    self->kind = kind;
+    self->text_levels_native = text_native;
+    self->n_levels = (int)n_levels;
+    for (Py_ssize_t i = 0; i < n_levels; i++)
+        if (bytes_item(PyTuple_GET_ITEM(text_markers, i), &self->text_marker[i], &self->text_marker_len[i]) < 0 ||
+            bytes_item(PyTuple_GET_ITEM(level_names, i), &self->level_name[i], &self->level_name_len[i]) < 0)
+            return -1;
+    self->json_key = PyBytes_AS_STRING(json_key);
+    self->json_key_len = PyBytes_GET_SIZE(json_key);
+    for (int i = 0; i < 8; i++) {
+        long level = PyLong_AsLong(PyTuple_GET_ITEM(severity, i));
+        if (level == -1 && PyErr_Occurred())
+            return -1;
+        if (level < -1 || level >= n_levels) {
+            PyErr_SetString(PyExc_ValueError, "RecordParser: severity level out of range");
+            return -1;
+        }
+        self->severity_level[i] = (int)level;
+    }
+    return 0;
+}
+
+static void RecordParser_dealloc(RecordParser *self) {
+    Py_XDECREF(self->keep);
+    PyMem_RawFree(self->data);
+    PyMem_RawFree(self->starts);
+    PyMem_RawFree(self->stamps);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef RecordParser_methods[] = {
+    {"parse", (PyCFunction)RecordParser_parse, METH_VARARGS,
+     "parse(block, offset) -> (offset where it stopped, lines consumed, declined)"},
+    {"add", (PyCFunction)RecordParser_add, METH_VARARGS, "add(message, timestamp_ns, level index or -1)"},
+    {"take", (PyCFunction)RecordParser_take, METH_NOARGS,
+     "take() -> (data, starts int64 bytes, timestamps int64 bytes, counts per level)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef RecordParser_getset[] = {
+    {"size", (getter)RecordParser_size, NULL, "bytes of messages held", NULL},
+    {"records", (getter)RecordParser_records, NULL, "records held", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject RecordParserType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "generator.logs._records.RecordParser",
+    .tp_basicsize = sizeof(RecordParser),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Syslog or Render JSON lines -> scanner batches (see the module source).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)RecordParser_init,
+    .tp_dealloc = (destructor)RecordParser_dealloc,
+    .tp_methods = RecordParser_methods,
+    .tp_getset = RecordParser_getset,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_records", .m_doc = NULL, .m_size = -1, .m_methods = NULL,
+};
+
+PyMODINIT_FUNC PyInit__records(void) {
+    if (PyType_Ready(&RecordParserType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&RecordParserType);
+    if (PyModule_AddObject(m, "RecordParser", (PyObject *)&RecordParserType) < 0) {
+        Py_DECREF(&RecordParserType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "KIND_SYSLOG", KIND_SYSLOG);
+    PyModule_AddIntConstant(m, "KIND_RENDER", KIND_RENDER);
+    return m;
+}

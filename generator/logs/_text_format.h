@@ -1,0 +1,104 @@
+/* Shared by the native kernels: byte classes and the bot's text format up to its level field.
+ * Ops come from generator/logs/line_stats.py `_native_ops`: literal text, asctime `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}`,
+ * logger name `[^ \n]+` (always followed by a literal starting with a space, so it ends at the first space). */
+#ifndef OBSCTL_TEXT_FORMAT_H
+#define OBSCTL_TEXT_FORMAT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define MAX_OPS 32
+#define MAX_LEVELS 32
+
+enum { OP_LITERAL = 0, OP_ASCTIME = 1, OP_NAME = 2 };
+
+typedef struct {
+    int n_ops;
+    int kind[MAX_OPS];
+    const char *text[MAX_OPS];
+    Py_ssize_t len[MAX_OPS];
+} TextPrefix;
+
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+/* Hyperscan's `\s` without the newline */
+static inline int is_blank(unsigned char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r'; }
+static inline int is_word(unsigned char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static const char ASCTIME_SHAPE[] = "dddd-dd-dd dd:dd:dd,ddd";
+#define ASCTIME_LEN ((Py_ssize_t)(sizeof(ASCTIME_SHAPE) - 1))
+
+/* End of the text prefix matched at d[p:end], or -1. */
+static Py_ssize_t text_prefix_end(const TextPrefix *prefix, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+    for (int i = 0; i < prefix->n_ops; i++) {
+        switch (prefix->kind[i]) {
+        case OP_LITERAL:
+            if (end - p < prefix->len[i] || memcmp(d + p, prefix->text[i], (size_t)prefix->len[i]) != 0)
+                return -1;
+            p += prefix->len[i];
+            break;
+        case OP_ASCTIME:
+            if (end - p < ASCTIME_LEN)
+                return -1;
+            for (Py_ssize_t k = 0; k < ASCTIME_LEN; k++) {
+                unsigned char c = d[p + k];
+                if (ASCTIME_SHAPE[k] == 'd' ? !is_digit(c) : c != (unsigned char)ASCTIME_SHAPE[k])
+                    return -1;
+            }
+            p += ASCTIME_LEN;
+            break;
+        default: { /* OP_NAME */
+            Py_ssize_t q = p;
+            while (q < end && d[q] != ' ' && d[q] != '\n')
+                q++;
+            if (q == p)
+                return -1;
+            p = q;
+        }
+        }
+    }
+    return p;
+}
+
+/* Index of the first marker d[p:] starts with (within end), or -1. */
+static int marker_at(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int n, const char *const *markers,
+                     const Py_ssize_t *lens) {
+    for (int i = 0; i < n; i++)
+        if (end - p >= lens[i] && memcmp(d + p, markers[i], (size_t)lens[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int bytes_item(PyObject *item, const char **text, Py_ssize_t *len) {
+    if (!PyBytes_Check(item)) {
+        PyErr_SetString(PyExc_TypeError, "the native kernel expects bytes");
+        return -1;
+    }
+    *text = PyBytes_AS_STRING(item);
+    *len = PyBytes_GET_SIZE(item);
+    return 0;
+}
+
+/* ops: tuple of (kind, bytes). The caller keeps `ops` alive. */
+static int text_prefix_from(PyObject *ops, TextPrefix *prefix) {
+    if (!PyTuple_Check(ops) || PyTuple_GET_SIZE(ops) > MAX_OPS) {
+        PyErr_SetString(PyExc_ValueError, "text format ops: a tuple of at most 32 (kind, bytes)");
+        return -1;
+    }
+    prefix->n_ops = (int)PyTuple_GET_SIZE(ops);
+    for (int i = 0; i < prefix->n_ops; i++) {
+        PyObject *op = PyTuple_GET_ITEM(ops, i);
+        if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) != 2 || !PyLong_Check(PyTuple_GET_ITEM(op, 0))) {
+            PyErr_SetString(PyExc_TypeError, "a text format op is (kind, bytes)");
+            return -1;
+        }
+        prefix->kind[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
+        if (bytes_item(PyTuple_GET_ITEM(op, 1), &prefix->text[i], &prefix->len[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+#endif

@@ -1,0 +1,158 @@
+"""Levels and durations: the native kernel and the Hyperscan lane agree, no field runs into the next line, and the
+whole scan gives the reports the engine gave before the kernel (golden reports of seeded random logs)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generator.logs.inputs import BotLineFormat, InputFormat, iter_batches
+from generator.logs.line_stats import LineStatsCounter, native_ops
+from generator.logs.scan_spec import ScanSpec
+from generator.logs.scanner import Scanner
+from generator.truth import Truth
+from tests.logs import random_logs
+from tests.tooling import in_ci
+
+LANES = [True, False]  # native kernel, Hyperscan lane
+
+
+@pytest.fixture(scope="module")
+def line_format(truth: Truth) -> BotLineFormat:
+    return BotLineFormat.from_truth(truth.logs)
+
+
+@pytest.fixture(scope="module")
+def counters(truth: Truth, line_format: BotLineFormat) -> dict[bool, LineStatsCounter]:
+    lanes = {native: LineStatsCounter(line_format, truth.logs.text_format, native=native) for native in LANES}
+    if not lanes[True].native:
+        message = "the native kernel is not built (run `make setup`, i.e. `pip install -e .`)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    assert not lanes[False].native
+    return lanes
+
+
+def scan(truth: Truth, line_format: BotLineFormat, data: bytes, native: bool, fmt: str = "lines",
+         chunk: int = 1 << 20) -> dict:
+    scanner = Scanner(ScanSpec.from_truth(truth), environ={}, native=native)
+    report = scanner.new_report("test", fmt)
+    scanner.scan(iter_batches(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat(fmt), chunk_bytes=chunk,
+                              reuse_buffers=True), report)
+    return random_logs.report_document(report)
+
+
+# --- the two cross-newline bugs of block scanning --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("native", LANES)
+def test_a_logger_name_without_a_following_space_does_not_take_the_next_lines_level(
+        truth: Truth, line_format: BotLineFormat, counters: dict, native: bool) -> None:
+    data = b"2026-11-29 10:00:01,123 - bot.api\nretry - ERROR - not a level line\n"
+    document = scan(truth, line_format, data, native)
+    assert document["levels"] == {"(none)": 2}
+
+
+@pytest.mark.parametrize("native", LANES)
+def test_a_line_ending_in_duration_ms_does_not_read_the_next_lines_year(
+        truth: Truth, line_format: BotLineFormat, counters: dict, native: bool) -> None:
+    data = (b"2026-11-29 10:00:01,123 - bot.webhook - INFO - Webhook handled duration_ms=\n"
+            b"2026-11-29 10:00:02,000 - bot.webhook - INFO - next update\n"
+            b'{"asctime": "2026-11-29 10:00:03,000", "duration_ms":\n'
+            b"2026 and more\n")
+    document = scan(truth, line_format, data, native)
+    assert document["duration_ms"] == {"count": 0, "max": None, "p50": None, "p90": None, "p95": None, "p99": None}
+
+
+@pytest.mark.parametrize("native", LANES)
+def test_a_json_level_key_at_a_line_end_does_not_take_the_next_lines_value(
+        truth: Truth, line_format: BotLineFormat, counters: dict, native: bool) -> None:
+    data = b'{"asctime": "2026-11-29 10:00:01,123", "levelname":\n"ERROR" was logged\n'
+    assert scan(truth, line_format, data, native)["levels"] == {"(none)": 2}
+
+
+@pytest.mark.parametrize("native", LANES)
+def test_levels_and_durations_of_plain_lines(truth: Truth, line_format: BotLineFormat, counters: dict,
+                                             native: bool) -> None:
+    data = (b"2026-11-29 10:00:01,123 - bot.webhook - WARNING - Webhook handled duration_ms=0045\r\n"
+            b'{"asctime": "2026-11-29 10:00:02,000", "levelname":  "ERROR", "duration_ms": "12.5"}\n'
+            b'{"levelname": "INFO", "duration_ms" : 250000}\n'
+            b"  File x.py, xduration_ms=7 duration_ms=99999 duration_ms= 100000\n")
+    document = scan(truth, line_format, data, native)
+    assert document["levels"] == {"WARNING": 1, "ERROR": 1, "INFO": 1, "(none)": 1}
+    assert document["duration_ms"] == {"count": 5, "max": 250000.0, "p50": 99999.0, "p90": 250000.0,
+                                       "p95": 250000.0, "p99": 250000.0}
+
+
+@pytest.mark.parametrize("native", LANES)
+def test_every_level_key_of_a_json_line_counts_as_before(truth: Truth, line_format: BotLineFormat, counters: dict,
+                                                         native: bool) -> None:
+    """A nested `levelname` counts too (the engine always did so): the line is counted at both levels."""
+    data = b'{"levelname": "INFO", "extra": {"levelname": "DEBUG"}}\nplain\n'
+    assert scan(truth, line_format, data, native)["levels"] == {"INFO": 1, "DEBUG": 1}
+
+
+def _duration_values(counter: LineStatsCounter, stats_durations: Counter) -> Counter:
+    """Duration values as numbers: the kernel hands whole values below 100 000 back as numbers (`0045` is 45)."""
+    values: Counter[float] = Counter()
+    for raw, n in stats_durations.items():
+        values[float(raw)] += n
+    for value, n in counter.take_whole_durations().items():
+        values[float(value)] += n
+    return values
+
+
+# --- the lanes agree on anything --------------------------------------------------------------------------------------
+
+PIECES = [
+    "2026-11-29 10:00:01,123", " - ", "bot.api", "bot", " ", "-", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
+    "INFO - ", "{", "}", '"levelname"', '"levelname": "', ":", '"', "duration_ms", "duration_ms=", '"duration_ms": ',
+    "_", "x", "0", "7", "45", "99999", "100000", "12.5", ".", "\t", "\x0b", "\x0c", "\r", "\n", "\n", "é", "\xff",
+]
+blocks = st.lists(st.one_of(st.sampled_from([p.encode("utf-8", "surrogateescape") if p != "\xff" else b"\xff"
+                                             for p in PIECES]), st.binary(max_size=3)), max_size=40)
+
+
+@settings(max_examples=600, deadline=None)
+@given(blocks)
+def test_the_native_kernel_counts_what_the_hyperscan_lane_counts(counters: dict, parts: list[bytes]) -> None:
+    data = b"".join(parts) + b"\n"
+    native, hyperscan = (counters[lane].count(data, with_levels=True) for lane in LANES)
+    assert (native.newlines, native.leveled, native.levels) == (hyperscan.newlines, hyperscan.leveled,
+                                                                hyperscan.levels), data
+    assert _duration_values(counters[True], native.durations) == _duration_values(counters[False],
+                                                                                   hyperscan.durations), data
+
+
+def test_the_kernel_takes_only_formats_it_matches_exactly(truth: Truth) -> None:
+    assert native_ops(truth.logs.text_format) is not None  # the bot's own format
+    for text_format in ("%(asctime)s %(message)s %(levelname)s",  # a lazy field before the level
+                        "%(name)s:%(levelname)s %(message)s",  # a name not followed by a space
+                        "%(asctime)s - %(message)s"):  # no level at all
+        assert native_ops(text_format) is None, text_format
+
+
+# --- the whole scan gives the reports the engine gave before the kernel -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict:
+    return json.loads(random_logs.GOLDEN.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("fmt", random_logs.FORMATS)
+@pytest.mark.parametrize("native", LANES)
+def test_reports_equal_the_golden_reports_of_the_engine_before_the_kernel(
+        truth: Truth, counters: dict, golden: dict, fmt: str, native: bool) -> None:
+    for seed in random_logs.SEEDS:
+        data = random_logs.render(seed, truth, fmt)
+        for with_stats in (True, False):
+            document = random_logs.scan_bytes(data, fmt, truth, with_stats=with_stats, native=native)
+            expected = golden[f"{seed}/{fmt}/{'full' if with_stats else 'patterns'}"]
+            assert json.loads(json.dumps(document)) == expected, (seed, fmt, with_stats)
