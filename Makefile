@@ -23,7 +23,7 @@ $(DEPS_STAMP): Makefile scripts/ensure-debian-packages
 	PYTHON3=$(PYTHON3) scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
 	@mkdir -p $(VENV) && touch $@
 
-$(PY_STAMP): pyproject.toml | $(DEPS_STAMP)
+$(PY_STAMP): pyproject.toml setup.py $(wildcard generator/logs/*.c generator/logs/*.h) | $(DEPS_STAMP)
 	@[ -x $(PYTHON) ] || { echo "creating the project virtualenv in $(VENV)/"; $(PYTHON3) -m venv $(VENV); }
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
