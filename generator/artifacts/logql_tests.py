@@ -235,6 +235,14 @@ def webhook_lines(truth: Truth, operation: str, duration_ms: int, until: Duratio
     return entries
 
 
+def firing_times(interval: Duration, for_: Duration) -> tuple[Duration, Duration]:
+    """For webhook lines from 10 s on: the evaluation where an alert held for `for_` fires, and a horizon two
+    evaluations later."""
+    first = next_eval(Duration(10), interval)  # the first evaluation that sees a line
+    firing = next_eval(Duration(first.seconds + for_.seconds), interval)
+    return firing, Duration(firing.seconds + 2 * interval.seconds)
+
+
 def quantile_alert_tests(plan: Plan, alert_id: str, quantile: float, above: Duration,
                          for_: Duration) -> list[dict[str, Any]]:
     """A windowed webhook-latency quantile: pending, then firing after `for`, one millisecond above the threshold;
@@ -244,10 +252,8 @@ def quantile_alert_tests(plan: Plan, alert_id: str, quantile: float, above: Dura
     alertname = alert_name(alert_id)
     group, rule = plan.loki_rule(alertname)
     threshold = above.milliseconds
-    first = next_eval(Duration(10), group.interval)  # the first evaluation that sees a line
-    firing = next_eval(Duration(first.seconds + for_.seconds), group.interval)
+    firing, horizon = firing_times(group.interval, for_)
     before = Duration(firing.seconds - group.interval.seconds)
-    horizon = Duration(firing.seconds + 2 * group.interval.seconds)
     value = str(threshold + 1)
     name = f"P{round(quantile * 100)}"
     return [
@@ -274,7 +280,7 @@ def latency_tests(plan: Plan) -> list[dict[str, Any]]:
     tests = quantile_alert_tests(plan, alert.id, alert.quantile, alert.above, alert.for_)
     alertname = alert_name(alert.id)
     group, _rule = plan.loki_rule(alertname)
-    horizon = Duration(next_eval(Duration(10 + alert.for_.seconds), group.interval).seconds + 2 * group.interval.seconds)
+    _, horizon = firing_times(group.interval, alert.for_)
     operation_tag = truth.logs.tag("operation")
     others = [v for v in (operation_tag.values or []) if v != latency.operation] if operation_tag else []
     if others:
@@ -287,8 +293,7 @@ def latency_tests(plan: Plan) -> list[dict[str, Any]]:
     # The point of a windowed quantile: slow lines that stay a minority leave the alert silent however slow they are.
     slow_name = alert_name(slow.id)
     slow_group, _ = plan.loki_rule(slow_name)
-    slow_horizon = Duration(next_eval(Duration(10 + slow.for_.seconds), slow_group.interval).seconds
-                            + 2 * slow_group.interval.seconds)
+    _, slow_horizon = firing_times(slow_group.interval, slow.for_)
     fast_ms = slow.above.milliseconds // 3
     minority_ms = slow.up_to.milliseconds * 10
     slow_line = text_line(truth, "bot.webhook", "INFO",
@@ -313,12 +318,14 @@ def below_production_level_tests(plan: Plan) -> list[dict[str, Any]]:
     not."""
     truth = plan.truth
     alert = truth.log_alerts.below_production_level
-    matches, no_matches = [], []
+    matches: list[str] = []
+    no_matches: list[str] = []
     for level in loki_plan.levels_below_production(truth):
         matches += [text_line(truth, "bot.config", level, "settings loaded"),
                     json_line(truth, "bot.config", level, "settings loaded")]
-    no_matches += [text_line(truth, "bot.config", truth.logs.production_level, "DEBUG mode is off"),
-                   json_line(truth, "bot.config", truth.logs.production_level, "level DEBUG refused", log_level="DEBUG")]
+    production = truth.logs.production_level
+    no_matches += [text_line(truth, "bot.config", production, "DEBUG mode is off"),
+                   json_line(truth, "bot.config", production, "level DEBUG refused", log_level="DEBUG")]
     return occurrence_tests(plan, alert.id, alert_name(alert.id), matches, no_matches)
 
 

@@ -64,7 +64,7 @@ def level_regex(truth: Truth) -> str:
 
 def levels_below_production(truth: Truth) -> list[str]:
     """Levels declared before `logs.production_level` (DEBUG under INFO): never expected in production."""
-    names = [level.name for level in truth.logs.levels]
+    names: list[str] = [level.name for level in truth.logs.levels]
     return names[:names.index(truth.logs.production_level)] if truth.logs.production_level in names else []
 
 
