@@ -102,11 +102,15 @@ def pool_open_metric(truth: Truth) -> str:
 # --- recording rules --------------------------------------------------------------------------------------------
 
 PLATFORM_CPU_PERCENT = "render:cpu_usage:percent"
-PLATFORM_MEMORY_MB = "render:memory_usage:mebibytes"
 PLATFORM_REQUESTS_PER_MINUTE = "render:http_requests:per_minute"
 PLATFORM_LATENCY_SECONDS = "render:http_latency:seconds"
 SLO_REQUESTS_RATE = "slo:http_requests:rate5m"
 SLO_ERRORS_RATE = "slo:http_errors:rate5m"
+
+
+def platform_memory_record(truth: Truth) -> str:
+    """Render memory in truth's memory unit (`render:memory_usage:mebibytes` for MiB)."""
+    return "render:memory_usage:" + {"MiB": "mebibytes", "MB": "megabytes"}[truth.service.memory_unit]
 
 
 def platform_restarts_record(truth: Truth) -> str:

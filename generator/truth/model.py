@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from generator.truth.types import DurationField, FieldProblem, RegexField
 
 ID_RE = r"^[a-z][a-z0-9_]*$"
+# Bytes per memory unit: binary (IEC) MiB or decimal (SI) MB.
+MEMORY_UNIT_BYTES = {"MiB": 1024 * 1024, "MB": 1000 * 1000}
 TierId = Literal[1, 2, 3, 4]
 Priority = Literal["P0", "P1", "P2"]
 
@@ -27,6 +29,8 @@ class Service(Strict):
     platform: Literal["render"]
     environment: str = Field(min_length=1)
     instance_memory_mb: int = Field(gt=0)
+    # The unit of instance_memory_mb and render.memory_mb: every rule, panel and test converts bytes with it.
+    memory_unit: Literal["MiB", "MB"]
     webhook_path: str = Field(pattern=r"^/")
     health_path: str = Field(pattern=r"^/")
     log_labels: dict[str, str] = Field(min_length=1)
@@ -38,6 +42,10 @@ class Service(Strict):
             if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", name):
                 raise ValueError(f"invalid Loki label name {name!r}")
         return labels
+
+    @property
+    def memory_unit_bytes(self) -> int:
+        return MEMORY_UNIT_BYTES[self.memory_unit]
 
     @property
     def log_selector(self) -> str:

@@ -211,7 +211,7 @@ def test_seed_numbers_are_the_colour_steps_on_the_panels(boards: dict[str, dict[
     all_steps = {value for _, panel in every_panel(boards) for value, _ in steps_of(panel)}
     assert {300, 800, 2000, 50, 15, 99.5, 99.9} <= all_steps  # latency, queue and pool targets, SLO objectives
     gauges = {p["title"]: p["fieldConfig"]["defaults"] for _, p in every_panel(boards) if p["type"] == "gauge"}
-    assert gauges["Memory (of 512 MB)"]["max"] == 512
+    assert gauges["Memory (of 512 MiB)"]["max"] == 512
     assert gauges["Database connections in use (of 20)"]["max"] == 20
 
 

@@ -22,7 +22,6 @@ from generator.artifacts.dashboards.panels import (
     stat_panel,
     timeseries_panel,
 )
-from generator.plan import prometheus as prometheus_plan
 from generator.truth import Truth
 from generator.truth.model import Bands
 
@@ -58,13 +57,18 @@ def cpu_percent(truth: Truth) -> str:
     return f"max({q.platform_series(truth, conventions.PLATFORM_CPU_PERCENT)})"
 
 
+# Grafana's unit ids: `mbytes` is mebibytes (IEC), `decmbytes` megabytes (SI) (Grafana
+# packages/grafana-data/src/valueFormats/categories.ts, "Data (IEC)" and "Data (Metric)").
+GRAFANA_MEMORY_UNIT = {"MiB": "mbytes", "MB": "decmbytes"}
+
+
 def memory_mb(truth: Truth) -> str:
-    """The recorded memory in MiB the memory alerts compare, largest instance."""
-    return f"max({q.platform_series(truth, conventions.PLATFORM_MEMORY_MB)})"
+    """The recorded memory in truth's memory unit the memory alerts compare, largest instance."""
+    return f"max({q.platform_series(truth, conventions.platform_memory_record(truth))})"
 
 
 def memory_limit_mb(truth: Truth) -> str:
-    return f"max({q.platform_raw(truth, 'memory_limit')}) / {prometheus_plan.MIB}"
+    return f"max({q.platform_raw(truth, 'memory_limit')}) / {truth.service.memory_unit_bytes}"
 
 
 def requests_per_minute(truth: Truth) -> str:
@@ -102,16 +106,18 @@ def build(context: Context) -> dict[str, Any]:
     grid.row("Memory")
     memory = platform.memory_mb
     instance_mb = truth.service.instance_memory_mb
-    memory_steps = band_steps(memory, "MB", below_normal_is_unusual=False)
+    unit = truth.service.memory_unit
+    memory_steps = band_steps(memory, unit, below_normal_is_unusual=False)
     grid.add(gauge_panel(
-        f"Memory (of {instance_mb} MB)", f"Memory used by the largest instance in MB (MiB), against the "
-        f"{instance_mb} MB instance: an OOM kill restarts the bot.", prom,
-        [promql(memory_mb(truth), instant=True)], "mbytes", memory_steps, 0, instance_mb, "MB"), 6, 8)
+        f"Memory (of {instance_mb} {unit})", f"Memory used by the largest instance in {unit} "
+        f"({truth.service.memory_unit_bytes} bytes), against the {instance_mb} {unit} instance: an OOM kill "
+        "restarts the bot.", prom,
+        [promql(memory_mb(truth), instant=True)], GRAFANA_MEMORY_UNIT[unit], memory_steps, 0, instance_mb, unit), 6, 8)
     grid.add(timeseries_panel(
-        "Memory over time", f"Memory of the largest instance and Render's limit, in MB (MiB); warning above "
-        f"{memory.warning_above:g} MB, critical above {memory.critical_above:g} MB.", prom,
+        "Memory over time", f"Memory of the largest instance and Render's limit, in {unit}; warning above "
+        f"{memory.warning_above:g} {unit}, critical above {memory.critical_above:g} {unit}.", prom,
         [promql(memory_mb(truth), "A", "memory used"), promql(memory_limit_mb(truth), "B", "limit")],
-        "mbytes", memory_steps, "MB", maximum=instance_mb), 18, 8)
+        GRAFANA_MEMORY_UNIT[unit], memory_steps, unit, maximum=instance_mb), 18, 8)
 
     grid.row("Traffic")
     rpm = platform.requests_per_minute
