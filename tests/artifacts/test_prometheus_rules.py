@@ -147,8 +147,8 @@ def test_memory_bands_are_in_the_unit_truth_states_in_rules_panels_and_tests(tru
         return prometheus_rules.render(plan)[0].content, promtool_tests.render(plan)[0].content, gauge
 
     rules, tests, gauge = rendered(truth)
-    assert ("- record: render:memory_usage:mebibytes\n"
-            "        expr: max by (job, instance) (render_service_memory_usage_bytes{job=\"telegram-bot\"}) / 1048576") in rules
+    assert ("- record: render:memory_usage:mebibytes\n        expr: max by (job, instance) "
+            "(render_service_memory_usage_bytes{job=\"telegram-bot\"}) / 1048576") in rules
     assert "render:memory_usage:mebibytes{job=\"telegram-bot\"} > 480" in rules
     assert "Memory usage {{ $value }} MiB (threshold: above 480 MiB for 5m)" in rules
     assert "values: 419430400x20" in tests  # 400 MiB in bytes, expected back as 400
