@@ -142,28 +142,40 @@ def _sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[int, int, int,
     return [(title, boxes) for title, boxes in sections if boxes]
 
 
+def _empty_runs(boxes: list[tuple[int, int, int, int]], line: int) -> set[tuple[int, int]]:
+    """(first column, width) of each run of uncovered columns on one grid line."""
+    covered = [any(x <= col < x + w and y <= line < y + h for x, y, w, h in boxes) for col in range(GRID_COLUMNS)]
+    runs, col = set(), 0
+    while col < GRID_COLUMNS:
+        start = col
+        while col < GRID_COLUMNS and not covered[col]:
+            col += 1
+        if col > start:
+            runs.add((start, col - start))
+        col += 1
+    return runs
+
+
 def hole_problems(where: str, data: dict[str, Any]) -> list[Problem]:
     """No row leaves a hole: from a row's first panel line to its last panel's bottom, every cell of the 24-column
-    grid is covered (an on-call screen wastes no space). Reports each hole as a rectangle of empty cells."""
+    grid is covered (an on-call screen wastes no space). Each hole is reported as a rectangle of empty cells: the same
+    run of columns empty on consecutive lines."""
     problems = []
     for title, boxes in _sections(data):
         top, bottom = min(y for _, y, _, _ in boxes), max(y + h for _, y, _, h in boxes)
-        empty = [[not any(x <= col < x + w and y <= line < y + h for x, y, w, h in boxes)
-                  for col in range(GRID_COLUMNS)] for line in range(top, bottom)]
-        runs: dict[tuple[int, int], list[int]] = {}  # (first column, width) -> lines where exactly that run is empty
-        for offset, row in enumerate(empty):
-            col = 0
-            while col < GRID_COLUMNS:
-                if row[col]:
-                    start = col
-                    while col < GRID_COLUMNS and row[col]:
-                        col += 1
-                    runs.setdefault((start, col - start), []).append(top + offset)
-                col += 1
-        for (x, w), lines in sorted(runs.items(), key=lambda item: (item[1][0], item[0])):
+        holes: list[tuple[int, int, int, int]] = []  # x, y, width, height
+        open_holes: dict[tuple[int, int], int] = {}  # (x, width) -> first line
+        for line in range(top, bottom + 1):
+            runs = _empty_runs(boxes, line) if line < bottom else set()
+            for run in [r for r in open_holes if r not in runs]:
+                first = open_holes.pop(run)
+                holes.append((run[0], first, run[1], line - first))
+            for run in runs:
+                open_holes.setdefault(run, line)
+        for x, y, w, h in sorted(holes, key=lambda hole: (hole[1], hole[0])):
             problems.append(Problem(
                 f"{where}: row {title!r}",
-                f"hole of {w} column(s) x {len(lines)} line(s) at x={x}, y={lines[0]}: fill it or widen a panel"))
+                f"hole of {w} column(s) x {h} line(s) at x={x}, y={y}: fill it or widen a panel"))
     return problems
 
 

@@ -574,6 +574,14 @@ def test_the_old_slo_row_layout_is_reported_with_both_holes() -> None:
     ]
 
 
+def test_holes_in_the_same_columns_on_separate_lines_are_two_holes() -> None:
+    board = board_of([("row", "R", 0, 0, 24, 1),
+                      ("stat", "a", 0, 1, 12, 1), ("stat", "b", 0, 2, 24, 1), ("stat", "c", 0, 3, 12, 1)])
+    assert [p.message for p in dashboard_checks.hole_problems("d.json", board)] == [
+        "hole of 12 column(s) x 1 line(s) at x=12, y=1: fill it or widen a panel",
+        "hole of 12 column(s) x 1 line(s) at x=12, y=3: fill it or widen a panel"]
+
+
 def test_the_slo_row_holes_are_filled_with_the_seed_budget_in_its_own_terms(
         boards: dict[str, dict[str, Any]]) -> None:
     health = boards[f"{TRUTH.service.id}-service-health"]
