@@ -8,7 +8,7 @@ KIE API retries at WARNING that succeed. No forbidden pattern, no ERROR.
 
 `median_ms` sets the webhook P50 of the calm week; `slow_episodes` replaces it during (start, end, median) spans so a
 backtest can show the slow-response alert firing exactly there. Log-normal with sigma 0.6: P95 = median x 2.7, so a
-140 ms median gives a P95 near 380 ms (within the seed's < 800 ms) while one line in eight is above 300 ms.
+140 ms median gives a P95 near 380 ms (within the seed's < 800 ms) while one line in ten is above 300 ms.
 """
 
 from __future__ import annotations

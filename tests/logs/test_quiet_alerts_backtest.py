@@ -1,5 +1,5 @@
 """Quiet alerts, shown by `obsctl backtest` on a realistic week of logs (tests/logs/realistic_week.py): the
-slow-response warning stays silent for a week whose webhook P50 is under the seed's 300 ms (though one line in eight
+slow-response warning stays silent for a week whose webhook P50 is under the seed's 300 ms (though one line in ten
 is above it), and fires during a span whose P50 is above it, once, not before its `for`."""
 
 from __future__ import annotations
