@@ -85,6 +85,7 @@ class ServiceNames:
     pool_in_use_metric: str
     pool_open_metric: str
     platform_restarts_record: str
+    platform_memory_record: str  # Render memory in truth's memory unit (`render:memory_usage:mebibytes` for MiB)
 
 
 def names(truth: Truth) -> ServiceNames:
@@ -102,13 +103,14 @@ def names(truth: Truth) -> ServiceNames:
         pool_in_use_metric=f"{prefix}_db_pool_in_use_connections",
         pool_open_metric=f"{prefix}_db_pool_open_connections",
         platform_restarts_record=f"render:instance_restarts:{truth.render.restart_signals.window}",
+        platform_memory_record="render:memory_usage:" + {"MiB": "mebibytes", "MB": "megabytes"}[
+            truth.service.memory_unit],
     )
 
 
 # --- recording rules --------------------------------------------------------------------------------------------
 
 PLATFORM_CPU_PERCENT = "render:cpu_usage:percent"
-PLATFORM_MEMORY_MB = "render:memory_usage:mebibytes"
 PLATFORM_REQUESTS_PER_MINUTE = "render:http_requests:per_minute"
 PLATFORM_LATENCY_SECONDS = "render:http_latency:seconds"
 SLO_REQUESTS_RATE = "slo:http_requests:rate5m"

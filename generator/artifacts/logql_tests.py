@@ -3,9 +3,10 @@
 For every forbidden and secret pattern: the alert fires on each `match` example (and on the masked marker of a
 secret) and stays silent on each `no_match` look-alike. Rate-limited patterns: silent at their limit, firing just
 above it. Error rate: silent at the threshold count, firing one above. Webhook latency P95: pending then firing
-after `for` one millisecond above the threshold, silent at it. Slow webhook warning: fires one millisecond above
-its band start, silent at it. Log SLO: its recording rules, by name, count request and failed-request lines of
-both formats and nothing else.
+after `for` one millisecond above the threshold, silent at it. Slow webhook warning (windowed P50): the same around
+the band start, and silent while slow lines stay a minority. External API timeouts and lines below the production
+level: any hit fires (both formats), look-alikes do not. Log SLO: its recording rules, by name, count request and
+failed-request lines of both formats and nothing else.
 
 Expected labels and annotations come from the same rule objects loki_rules renders, with `{{ $value }}` and the
 escaped braces expanded by plain text substitution (independent of the engine under test).
@@ -235,57 +236,75 @@ def webhook_lines(truth: Truth, operation: str, duration_ms: int, until: Duratio
     return entries
 
 
-def latency_tests(plan: Plan) -> list[dict[str, Any]]:
+def firing_times(interval: Duration, for_: Duration) -> tuple[Duration, Duration]:
+    """For webhook lines from 10 s on: the evaluation where an alert held for `for_` fires, and a horizon two
+    evaluations later."""
+    first = next_eval(Duration(10), interval)  # the first evaluation that sees a line
+    firing = next_eval(Duration(first.seconds + for_.seconds), interval)
+    return firing, Duration(firing.seconds + 2 * interval.seconds)
+
+
+def quantile_alert_tests(plan: Plan, alert_id: str, quantile: float, above: Duration,
+                         for_: Duration) -> list[dict[str, Any]]:
+    """A windowed webhook-latency quantile: pending, then firing after `for`, one millisecond above the threshold;
+    silent exactly at it."""
     truth = plan.truth
-    latency = truth.log_alerts.webhook_latency
-    alert = latency.alert
-    alertname = alert_name(alert.id)
+    operation = truth.log_alerts.webhook_latency.operation
+    alertname = alert_name(alert_id)
     group, rule = plan.loki_rule(alertname)
-    threshold = alert.above.milliseconds
-    first = next_eval(Duration(10), group.interval)  # the first evaluation that sees a line
-    firing = next_eval(Duration(first.seconds + alert.for_.seconds), group.interval)
+    threshold = above.milliseconds
+    firing, horizon = firing_times(group.interval, for_)
     before = Duration(firing.seconds - group.interval.seconds)
-    horizon = Duration(firing.seconds + 2 * group.interval.seconds)
-    above = str(threshold + 1)
-    tests = [
+    value = str(threshold + 1)
+    name = f"P{round(quantile * 100)}"
+    return [
         {
-            "name": f"{alert.id}: P{round(alert.quantile * 100)} of {threshold + 1} ms pending, then firing after "
-                    f"{alert.for_}",
-            "input_streams": stream(truth, webhook_lines(truth, latency.operation, threshold + 1, horizon)),
+            "name": f"{alert_id}: {name} of {threshold + 1} ms pending, then firing after {for_}",
+            "input_streams": stream(truth, webhook_lines(truth, operation, threshold + 1, horizon)),
             "alert_rule_test": [
-                check(before, alertname, [], [expected_alert(truth, rule, above)]),
-                check(firing, alertname, [expected_alert(truth, rule, above)], []),
+                check(before, alertname, [], [expected_alert(truth, rule, value)]),
+                check(firing, alertname, [expected_alert(truth, rule, value)], []),
             ],
         },
         {
-            "name": f"{alert.id}: silent at exactly {threshold} ms",
-            "input_streams": stream(truth, webhook_lines(truth, latency.operation, threshold, horizon)),
+            "name": f"{alert_id}: silent at exactly {threshold} ms",
+            "input_streams": stream(truth, webhook_lines(truth, operation, threshold, horizon)),
             "alert_rule_test": [check(before, alertname, [], []), check(horizon, alertname, [], [])],
         },
     ]
+
+
+def latency_tests(plan: Plan) -> list[dict[str, Any]]:
+    truth = plan.truth
+    latency = truth.log_alerts.webhook_latency
+    alert, slow = latency.alert, latency.slow_warning
+    tests = quantile_alert_tests(plan, alert.id, alert.quantile, alert.above, alert.for_)
+    alertname = alert_name(alert.id)
+    group, _rule = plan.loki_rule(alertname)
+    _, horizon = firing_times(group.interval, alert.for_)
     operation_tag = truth.logs.tag("operation")
     others = [v for v in (operation_tag.values or []) if v != latency.operation] if operation_tag else []
     if others:
         tests.append({
             "name": f"{alert.id}: ignores slow {others[0]} operations",
-            "input_streams": stream(truth, webhook_lines(truth, others[0], threshold * 10, horizon)),
+            "input_streams": stream(truth, webhook_lines(truth, others[0], alert.above.milliseconds * 10, horizon)),
             "alert_rule_test": [check(horizon, alertname, [], [])],
         })
-    slow = latency.slow_warning
+    tests += quantile_alert_tests(plan, slow.id, slow.quantile, slow.above, slow.for_)
+    # The point of a windowed quantile: slow lines that stay a minority leave the alert silent however slow they are.
     slow_name = alert_name(slow.id)
-    slow_group, slow_rule = plan.loki_rule(slow_name)
-    at = Duration(10)  # webhook_lines writes its first line at 10 s
-    slow_eval = next_eval(at, slow_group.interval)
-    band = slow.above.milliseconds
-    for duration_ms, fires in ((band + 1, True), (band, False)):
-        lines = webhook_lines(truth, latency.operation, duration_ms, at)
-        count = sum(entry["count"] for entry in lines)
-        tests.append({
-            "name": f"{slow.id}: {'fires' if fires else 'silent'} at {duration_ms} ms",
-            "input_streams": stream(truth, lines),
-            "alert_rule_test": [check(slow_eval, slow_name,
-                                      [expected_alert(truth, slow_rule, str(count))] if fires else [])],
-        })
+    slow_group, _ = plan.loki_rule(slow_name)
+    _, slow_horizon = firing_times(slow_group.interval, slow.for_)
+    fast_ms = slow.above.milliseconds // 3
+    minority_ms = slow.up_to.milliseconds * 10
+    slow_line = text_line(truth, "bot.webhook", "INFO",
+                          f"update handled operation={latency.operation} duration_ms={minority_ms}")
+    minority = [{"at": "15s", "every": "30s", "count": int(slow_horizon.seconds // 30), "line": slow_line}]
+    tests.append({
+        "name": f"{slow.id}: silent when a quarter of the responses take {minority_ms} ms and the rest {fast_ms} ms",
+        "input_streams": stream(truth, webhook_lines(truth, latency.operation, fast_ms, slow_horizon) + minority),
+        "alert_rule_test": [check(slow_horizon, slow_name, [], [])],
+    })
     return tests
 
 
@@ -343,6 +362,28 @@ def log_slo_tests(plan: Plan) -> list[dict[str, Any]]:
     }]
 
 
+def log_event_tests(plan: Plan) -> list[dict[str, Any]]:
+    pattern = plan.truth.log_alerts.external_api_timeout
+    return occurrence_tests(plan, pattern.id, alert_name(pattern.id), pattern.examples.match,
+                            pattern.examples.no_match)
+
+
+def below_production_level_tests(plan: Plan) -> list[dict[str, Any]]:
+    """Any line below the production level fires, in both formats; the word in a message or a higher level does
+    not."""
+    truth = plan.truth
+    alert = truth.log_alerts.below_production_level
+    matches: list[str] = []
+    no_matches: list[str] = []
+    for level in loki_plan.levels_below_production(truth):
+        matches += [text_line(truth, "bot.config", level, "settings loaded"),
+                    json_line(truth, "bot.config", level, "settings loaded")]
+    production = truth.logs.production_level
+    no_matches += [text_line(truth, "bot.config", production, "DEBUG mode is off"),
+                   json_line(truth, "bot.config", production, "level DEBUG refused", log_level="DEBUG")]
+    return occurrence_tests(plan, alert.id, alert_name(alert.id), matches, no_matches)
+
+
 # --- files ----------------------------------------------------------------------------------------------------------
 
 
@@ -361,10 +402,12 @@ def render(plan: Plan) -> list[Artifact]:
         "rate-limited-patterns": ("rate-limited patterns: silent at the limit, firing above",
                                   rate_limited_tests(plan)),
         "error-rate": ("error log rate: silent at the threshold, firing above", error_rate_tests(plan)),
-        "webhook-latency": ("webhook latency P95 and slow-response warning around their thresholds",
+        "webhook-latency": ("webhook latency P95 and slow-response (windowed P50) warning around their thresholds",
                             latency_tests(plan)),
         "log-slo": ("log SLO recording rules: request and failed-request rates on both log formats",
                     log_slo_tests(plan)),
+        "log-events": ("external API timeouts and lines below the production level fire on any hit, not on "
+                       "look-alikes", log_event_tests(plan) + below_production_level_tests(plan)),
     }
     return [Artifact(f"{LOGQL_TESTS_DIR}/{name}.yaml", test_file(truth, description, tests))
             for name, (description, tests) in files.items() if tests]

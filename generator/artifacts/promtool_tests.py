@@ -183,7 +183,7 @@ def event_tests(truth: Truth, oom: prometheus_plan.PromRule, startup: prometheus
     assert truth.health_check.interval == STEP, "the event tests assume one probe per test step"
     warm = steps(signals.window) + 5  # minutes of history before the scenario
     total = warm + 20
-    limit_bytes = truth.service.instance_memory_mb * prometheus_plan.MIB
+    limit_bytes = truth.service.instance_memory_mb * truth.service.memory_unit_bytes
     limit = f"{prometheus_plan.number(limit_bytes)}x{total}"
     near_limit = prometheus_plan.number(round(limit_bytes * min(0.99, signals.oom_memory_ratio_above + 0.05)))
     normal = prometheus_plan.number(round(limit_bytes * 0.5))
@@ -248,7 +248,7 @@ def recording_tests(truth: Truth) -> list[dict[str, Any]]:
             # 45 CPU-seconds per minute (0.75 cores) on a 1.25-core limit: 60 % (binary-exact on every step).
             {"series": series_text(names.cpu_time, inst), "values": "0+45x20"},
             {"series": series_text(names.cpu_limit, inst), "values": "1.25x20"},
-            {"series": series_text(names.memory_usage, inst), "values": f"{400 * prometheus_plan.MIB}x20"},
+            {"series": series_text(names.memory_usage, inst), "values": f"{400 * truth.service.memory_unit_bytes}x20"},
             # 150 requests per minute, 3 of them 5xx: a 2 % error ratio.
             {"series": series_text(requests, {"job": job, "status_code": "200"}), "values": "0+147x20"},
             {"series": series_text(requests, {"job": job, "status_code": "500"}), "values": "0+3x20"},
@@ -260,8 +260,9 @@ def recording_tests(truth: Truth) -> list[dict[str, Any]]:
         "promql_expr_test": [
             {"expr": conventions.PLATFORM_CPU_PERCENT, "eval_time": "10m",
              "exp_samples": [{"labels": series_text(conventions.PLATFORM_CPU_PERCENT, inst), "value": 60}]},
-            {"expr": conventions.PLATFORM_MEMORY_MB, "eval_time": "10m",
-             "exp_samples": [{"labels": series_text(conventions.PLATFORM_MEMORY_MB, inst), "value": 400}]},
+            {"expr": conventions.names(truth).platform_memory_record, "eval_time": "10m",
+             "exp_samples": [{"labels": series_text(conventions.names(truth).platform_memory_record, inst),
+                              "value": 400}]},
             {"expr": conventions.PLATFORM_REQUESTS_PER_MINUTE, "eval_time": "10m",
              "exp_samples": [{"labels": series_text(conventions.PLATFORM_REQUESTS_PER_MINUTE, {"job": job}),
                               "value": 150}]},

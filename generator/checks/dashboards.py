@@ -127,6 +127,78 @@ def layout_problems(where: str, data: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+def _sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[int, int, int, int]]]]:
+    """Panels grouped under their row header (the panels above the first row form a section of their own), as
+    (row title, [(x, y, w, h)]). A collapsed row's panels are its own section."""
+    sections: list[tuple[str, list[tuple[int, int, int, int]]]] = [("(top)", [])]
+    for panel in all_panels(data):
+        pos = panel.get("gridPos") or {}
+        if not all(isinstance(pos.get(k), int) for k in ("x", "y", "w", "h")):
+            continue  # reported by layout_problems
+        if panel.get("type") == "row":
+            sections.append((str(panel.get("title", "")), []))
+            continue
+        sections[-1][1].append((pos["x"], pos["y"], pos["w"], pos["h"]))
+    return [(title, boxes) for title, boxes in sections if boxes]
+
+
+def _empty_runs(boxes: list[tuple[int, int, int, int]], line: int) -> set[tuple[int, int]]:
+    """(first column, width) of each run of uncovered columns on one grid line."""
+    covered = [any(x <= col < x + w and y <= line < y + h for x, y, w, h in boxes) for col in range(GRID_COLUMNS)]
+    runs, col = set(), 0
+    while col < GRID_COLUMNS:
+        start = col
+        while col < GRID_COLUMNS and not covered[col]:
+            col += 1
+        if col > start:
+            runs.add((start, col - start))
+        col += 1
+    return runs
+
+
+def hole_problems(where: str, data: dict[str, Any]) -> list[Problem]:
+    """No row leaves a hole: from a row's first panel line to its last panel's bottom, every cell of the 24-column
+    grid is covered (an on-call screen wastes no space). Each hole is reported as a rectangle of empty cells: the same
+    run of columns empty on consecutive lines."""
+    problems = []
+    for title, boxes in _sections(data):
+        top, bottom = min(y for _, y, _, _ in boxes), max(y + h for _, y, _, h in boxes)
+        holes: list[tuple[int, int, int, int]] = []  # x, y, width, height
+        open_holes: dict[tuple[int, int], int] = {}  # (x, width) -> first line
+        for line in range(top, bottom + 1):
+            runs = _empty_runs(boxes, line) if line < bottom else set()
+            for run in [r for r in open_holes if r not in runs]:
+                first = open_holes.pop(run)
+                holes.append((run[0], first, run[1], line - first))
+            for run in runs:
+                open_holes.setdefault(run, line)
+        for x, y, w, h in sorted(holes, key=lambda hole: (hole[1], hole[0])):
+            problems.append(Problem(
+                f"{where}: row {title!r}",
+                f"hole of {w} column(s) x {h} line(s) at x={x}, y={y}: fill it or widen a panel"))
+    return problems
+
+
+_LINE_COUNT = re.compile(r"\b(?:count_over_time|rate|bytes_over_time|bytes_rate)\s*\(")
+
+
+def zero_fallback_problems(where: str, data: dict[str, Any]) -> list[Problem]:
+    """A stat counting log lines shows 0 on a calm service, not "No data": Loki returns no series at all when no line
+    matched (a metric query over no streams is empty), so the query must end in `or vector(0)` over an aggregation
+    without labels (with labels, `or` would add the 0 beside the real series)."""
+    problems = []
+    for panel in all_panels(data):
+        if panel.get("type") != "stat" or (panel.get("datasource") or {}).get("type") != "loki":
+            continue
+        for target in panel.get("targets", []):
+            expr = str(target.get("expr", ""))
+            if _LINE_COUNT.search(expr) and not re.search(r"^sum\s*\(.*\)\s+or\s+vector\(0\)$", expr, re.S):
+                problems.append(Problem(f"{where}: panel {panel.get('id')} {panel.get('title', '')!r}",
+                                        "counts log lines but shows \"No data\" when there is none: write "
+                                        "`sum(...) or vector(0)`"))
+    return problems
+
+
 def threshold_problems(where: str, data: dict[str, Any]) -> list[Problem]:
     problems = []
     for panel in all_panels(data):
@@ -334,6 +406,8 @@ def check(inp: CheckInput) -> list[Problem]:
     for path, data in dashboards.items():
         problems += round_trip_problems(path, data)
         problems += layout_problems(path, data)
+        problems += hole_problems(path, data)
+        problems += zero_fallback_problems(path, data)
         problems += threshold_problems(path, data)
         problems += reference_problems(path, data, datasources, set(uids))
         if not any(p.get("type") == "alertlist" for p in all_panels(data)):

@@ -15,7 +15,7 @@ from generator.plan import log_format
 from generator.plan.alerting import alert_annotations, alert_labels, go_template_text
 from generator.syntax.logql import LineFilter, line_filters_for, quote_string, render_line_filters
 from generator.truth import Truth
-from generator.truth.model import ForbiddenPattern, LogSlo, RateLimitedPattern, SecretPattern
+from generator.truth.model import ForbiddenPattern, LogEventPattern, LogSlo, RateLimitedPattern, SecretPattern
 from generator.truth.types import Duration
 
 PERCENTILE_NAMES = {0.5: "P50", 0.9: "P90", 0.95: "P95", 0.99: "P99"}
@@ -76,6 +76,12 @@ def level_regex(truth: Truth) -> str:
     return log_format.level_regex(truth.logs, list(truth.logs.error_levels))
 
 
+def levels_below_production(truth: Truth) -> list[str]:
+    """Levels declared before `logs.production_level` (DEBUG under INFO): never expected in production."""
+    names: list[str] = [level.name for level in truth.logs.levels]
+    return names[:names.index(truth.logs.production_level)] if truth.logs.production_level in names else []
+
+
 def webhook_duration_pipeline(truth: Truth) -> str:
     """Webhook lines carrying duration_ms, with the duration extracted as a label, for both log formats."""
     latency = truth.log_alerts.webhook_latency
@@ -84,6 +90,15 @@ def webhook_duration_pipeline(truth: Truth) -> str:
         LineFilter("|~", log_format.tag_value_regex("operation", latency.operation)),
     ]
     return f"{render_line_filters(filters)} | regexp {quote_string(log_format.numeric_tag_extractor('duration_ms'))}"
+
+
+def webhook_quantile_query(truth: Truth, quantile: float, window: Duration, above: Duration) -> str:
+    """The `quantile` of webhook durations (ms) over `window`, compared with `above`."""
+    return (
+        f"quantile_over_time({quantile}, {truth.service.log_selector} {webhook_duration_pipeline(truth)}"
+        f' | unwrap duration_ms | __error__="" [{window}]) by ({_by_clause(truth)})'
+        f" > {above.milliseconds}"
+    )
 
 
 # --- one rule per truth entry ------------------------------------------------------------------------------------
@@ -118,6 +133,36 @@ def forbidden_pattern_rule(truth: Truth, pattern: ForbiddenPattern) -> LokiRule:
         description=_pattern_description(
             f"{pattern.reason} This pattern must never appear in production logs: act immediately."),
         runbook_steps=pattern.runbook, priority=pattern.priority,
+    )
+
+
+def log_event_rule(truth: Truth, pattern: LogEventPattern) -> LokiRule:
+    """An event line (not a bug): any hit within the occurrence window notifies the alert's tier."""
+    window = truth.logs.ruler.occurrence_window
+    return pattern_count_rule(
+        truth, pattern.id, alert_name(pattern.id), "log_event", pattern.regex, window, 0,
+        summary=go_template_text(f"/{pattern.regex}/") + f" seen {{{{ $value }}}} time(s) in the last {window}",
+        description=_pattern_description(pattern.reason), runbook_steps=pattern.runbook,
+    )
+
+
+def below_production_level_rule(truth: Truth) -> LokiRule:
+    alert = truth.log_alerts.below_production_level
+    window = truth.logs.ruler.occurrence_window
+    levels = levels_below_production(truth)
+    named = "/".join(levels)
+    return LokiRule(
+        alert=alert_name(alert.id),
+        expr=count_query(truth, LineFilter("|~", log_format.level_regex(truth.logs, levels)).render(), window, 0),
+        for_=Duration(0),
+        labels=alert_labels(truth, alert.id, "log_level"),
+        annotations=alert_annotations(
+            truth, alert.id,
+            summary=f"{{{{ $value }}}} {named} line(s) in the last {window} "
+                    f"(production level: {truth.logs.production_level})",
+            description=go_template_text(f"{alert.reason} Set the log level back to {truth.logs.production_level}."),
+            runbook_steps=["tail_logs"] if "tail_logs" in truth.runbooks else [],
+        ),
     )
 
 
@@ -169,14 +214,9 @@ def webhook_latency_rule(truth: Truth) -> LokiRule:
     latency = truth.log_alerts.webhook_latency
     alert = latency.alert
     name = PERCENTILE_NAMES.get(alert.quantile, f"q{alert.quantile}")
-    expr = (
-        f"quantile_over_time({alert.quantile}, {truth.service.log_selector} {webhook_duration_pipeline(truth)}"
-        f' | unwrap duration_ms | __error__="" [{alert.window}]) by ({_by_clause(truth)})'
-        f" > {alert.above.milliseconds}"
-    )
     return LokiRule(
         alert=alert_name(alert.id),
-        expr=expr,
+        expr=webhook_quantile_query(truth, alert.quantile, alert.window, alert.above),
         for_=alert.for_,
         labels=alert_labels(truth, alert.id, "log_threshold"),
         annotations=alert_annotations(
@@ -195,17 +235,19 @@ def webhook_latency_rule(truth: Truth) -> LokiRule:
 def slow_webhook_rule(truth: Truth) -> LokiRule:
     latency = truth.log_alerts.webhook_latency
     slow = latency.slow_warning
-    filters = f'{webhook_duration_pipeline(truth)} | duration_ms > {slow.above.milliseconds} | __error__=""'
+    name = PERCENTILE_NAMES.get(slow.quantile, f"q{slow.quantile}")
     return LokiRule(
         alert=alert_name(slow.id),
-        expr=count_query(truth, filters, slow.window, 0),
-        for_=Duration(0),
+        expr=webhook_quantile_query(truth, slow.quantile, slow.window, slow.above),
+        for_=slow.for_,
         labels=alert_labels(truth, slow.id, "log_threshold"),
         annotations=alert_annotations(
             truth, slow.id,
-            summary=f"{{{{ $value }}}} webhook response(s) slower than {slow.above.milliseconds} ms in {slow.window}",
-            description=f"Slow responses ({slow.above.milliseconds}-{slow.up_to.milliseconds} ms band and above) "
-            "are logged with WARNING; no action unless the P95 alert fires.",
+            summary=f"Webhook {name} latency {{{{ $value }}}} ms over {slow.window} "
+                    f"(slow band: above {slow.above.milliseconds} ms for {slow.for_})",
+            description=f"The typical ({name}) webhook response stayed in the slow band "
+            f"({slow.above.milliseconds}-{slow.up_to.milliseconds} ms) or above for {slow.for_}; the target is "
+            f"P50 < {truth.latency_targets.p50.milliseconds} ms. No action unless the P95 alert fires.",
         ),
     )
 
@@ -250,6 +292,8 @@ def build_loki_groups(truth: Truth) -> list[LokiGroup]:
         LokiGroup("rate-limited-patterns", ruler.rate_limited_interval,
                   [rate_limited_pattern_rule(truth, p) for p in truth.rate_limited_patterns]),
         LokiGroup("error-rate", ruler.interval, [error_rate_rule(truth)]),
+        LokiGroup("log-events", ruler.interval,
+                  [log_event_rule(truth, truth.log_alerts.external_api_timeout), below_production_level_rule(truth)]),
         LokiGroup("webhook-latency", ruler.interval, [webhook_latency_rule(truth), slow_webhook_rule(truth)]),
         LokiGroup("leaked-secrets", ruler.interval,
                   [secret_leak_rule(truth, s) for s in truth.privacy.never_log]),

@@ -39,7 +39,6 @@ from generator.truth.types import Duration
 
 # Render pushes its metrics about once a minute: a 5-minute rate always spans several points.
 RATE_WINDOW = Duration(300)
-MIB = 1024 * 1024  # Render's "512 MB" instance is 512 MiB
 # The SRE workbook states the burn-rate windows for a 30-day SLO period; other periods scale them.
 WORKBOOK_PERIOD = Duration(30 * 86400)
 
@@ -225,7 +224,8 @@ def platform_recording_rules(truth: Truth) -> list[PromRule]:
         # CPU time is cumulative seconds: its rate is cores in use, against the instance's core limit.
         PromRule(record=conventions.PLATFORM_CPU_PERCENT,
                  expr=f"100 * sum by (job, instance) (rate({cpu}[{RATE_WINDOW}])) / sum by (job, instance) ({limit})"),
-        PromRule(record=conventions.PLATFORM_MEMORY_MB, expr=f"max by (job, instance) ({memory}) / {MIB}"),
+        PromRule(record=conventions.names(truth).platform_memory_record,
+                 expr=f"max by (job, instance) ({memory}) / {truth.service.memory_unit_bytes}"),
         # HTTP request metrics are aggregated over all instances by Render.
         PromRule(record=conventions.PLATFORM_REQUESTS_PER_MINUTE,
                  expr=f"60 * sum by (job) (rate({platform_selector(truth, names.http_requests)}[{RATE_WINDOW}]))"),
@@ -271,7 +271,8 @@ def platform_rules(truth: Truth) -> list[PromRule]:
         *platform_recording_rules(truth),
         *band_rules(truth, platform.cpu_percent, conventions.PLATFORM_CPU_PERCENT, job, "CPU usage", "%",
                     ["tail_logs"]),
-        *band_rules(truth, platform.memory_mb, conventions.PLATFORM_MEMORY_MB, job, "Memory usage", " MiB",
+        *band_rules(truth, platform.memory_mb, conventions.names(truth).platform_memory_record, job, "Memory usage",
+                    f" {truth.service.memory_unit}",
                     ["tail_logs"]),
         *band_rules(truth, platform.requests_per_minute, conventions.PLATFORM_REQUESTS_PER_MINUTE, job,
                     "Requests per minute", "", ["tail_logs"]),

@@ -15,6 +15,7 @@ def _pattern_sections(truth: Truth) -> list[tuple[tuple[str | int, ...], Pattern
         located.append((("rate_limited_patterns", index), limited))
     for index, secret in enumerate(truth.privacy.never_log):
         located.append((("privacy", "never_log", index), secret))
+    located.append((("log_alerts", "external_api_timeout"), truth.log_alerts.external_api_timeout))
     return located
 
 
@@ -119,11 +120,41 @@ def _inhibition_problems(truth: Truth, positions: Positions) -> list[Problem]:
             loc = ("inhibitions", index, "silence", s_index)
             if silenced not in known:
                 problems.append(positions.problem(loc, f"unknown alert id {silenced!r}"))
-            elif truth.tiers_of(silenced) and truth.effective_tier(silenced) >= source_tier:
+                continue
+            silenced_tier = truth.effective_tier(silenced) if truth.tiers_of(silenced) else 0
+            if silenced_tier > source_tier or (silenced_tier == source_tier and rule.same_condition is None):
                 problems.append(positions.problem(
-                    loc, f"{silenced!r} (tier {truth.effective_tier(silenced)}) is not below {rule.when!r} "
-                         f"(tier {source_tier}): only a higher tier may silence an alert",
+                    loc, f"{silenced!r} (tier {silenced_tier}) is not below {rule.when!r} (tier {source_tier}): "
+                         "only a higher tier may silence an alert, or one of the same tier that measures the same "
+                         "condition (say which in `same_condition`)",
                 ))
+    return problems
+
+
+def _destination_problems(truth: Truth, positions: Positions) -> list[Problem]:
+    """No alert is routed to nobody: an alert whose tier's receiver has no destination is refused unless
+    `alertmanager.allowed_without_destination` names it with a reason; an entry there must name such an alert."""
+    known = truth.alert_ids()
+    allowed = {entry.alert: index for index, entry in enumerate(truth.alertmanager.allowed_without_destination)}
+    problems = []
+    for alert_id, loc in known.items():
+        if not truth.tiers_of(alert_id) or alert_id in allowed:
+            continue  # an alert without a tier is reported by _tier_problems
+        tier = truth.tier(truth.effective_tier(alert_id))
+        if not truth.tier_has_destination(tier.id):
+            problems.append(positions.problem(
+                loc, f"alert {alert_id!r} is routed to nobody: its tier {tier.id} (notify: {tier.notify}) has no "
+                     "destination (alertmanager.automation_webhook_url is null). List it under a tier that notifies "
+                     "someone, or under alertmanager.allowed_without_destination with a reason",
+            ))
+    for alert_id, index in allowed.items():
+        loc = ("alertmanager", "allowed_without_destination", index, "alert")
+        if alert_id not in known:
+            problems.append(positions.problem(loc, f"unknown alert id {alert_id!r}"))
+        elif truth.tiers_of(alert_id) and truth.tier_has_destination(truth.effective_tier(alert_id)):
+            problems.append(positions.problem(
+                loc, f"alert {alert_id!r} reaches a destination (tier {truth.effective_tier(alert_id)}): "
+                     "remove this exception"))
     return problems
 
 
@@ -191,4 +222,5 @@ def cross_reference_problems(truth: Truth, positions: Positions) -> list[Problem
         *_log_level_problems(truth, positions),
         *_inhibition_problems(truth, positions),
         *_log_slo_problems(truth, positions),
+        *_destination_problems(truth, positions),
     ]

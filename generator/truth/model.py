@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from generator.truth.types import DurationField, FieldProblem, RegexField
 
 ID_RE = r"^[a-z][a-z0-9_]*$"
+# Bytes per memory unit: binary (IEC) MiB or decimal (SI) MB.
+MEMORY_UNIT_BYTES = {"MiB": 1024 * 1024, "MB": 1000 * 1000}
 TierId = Literal[1, 2, 3, 4]
 Priority = Literal["P0", "P1", "P2"]
 
@@ -27,6 +29,8 @@ class Service(Strict):
     platform: Literal["render"]
     environment: str = Field(min_length=1)
     instance_memory_mb: int = Field(gt=0)
+    # The unit of instance_memory_mb and render.memory_mb: every rule, panel and test converts bytes with it.
+    memory_unit: Literal["MiB", "MB"]
     webhook_path: str = Field(pattern=r"^/")
     health_path: str = Field(pattern=r"^/")
     log_labels: dict[str, str] = Field(min_length=1)
@@ -38,6 +42,10 @@ class Service(Strict):
             if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", name):
                 raise ValueError(f"invalid Loki label name {name!r}")
         return labels
+
+    @property
+    def memory_unit_bytes(self) -> int:
+        return MEMORY_UNIT_BYTES[self.memory_unit]
 
     @property
     def log_selector(self) -> str:
@@ -242,10 +250,15 @@ class LatencyAlert(Strict):
 
 
 class SlowWarning(Strict):
+    """The slow-response band as a windowed signal: the `quantile` of webhook durations over `window` stays above
+    `above` for `for`. One slow line is normal (it is the P50 target's other half), a slow median is not."""
+
     id: str = Field(pattern=ID_RE)
+    quantile: float = Field(gt=0, lt=1)
     above: DurationField
     up_to: DurationField
     window: DurationField
+    for_: DurationField = Field(alias="for")
 
     @model_validator(mode="after")
     def _band_in_order(self) -> SlowWarning:
@@ -261,9 +274,24 @@ class WebhookLatency(Strict):
     timeout_logged_above: DurationField
 
 
+class LogEventPattern(Pattern):
+    """A log line that is an event worth a notification (not a bug): any hit within the occurrence window alerts."""
+
+    reason: str
+
+
+class LevelAlert(Strict):
+    """Any line logged at a level below `logs.production_level` (DEBUG in production) alerts."""
+
+    id: str = Field(pattern=ID_RE)
+    reason: str
+
+
 class LogAlerts(Strict):
     error_rate: ErrorRateAlert
     webhook_latency: WebhookLatency
+    external_api_timeout: LogEventPattern
+    below_production_level: LevelAlert
 
 
 # --- metrics -----------------------------------------------------------------------------------------------------
@@ -604,18 +632,29 @@ class TelegramSecrets(Strict):
     escalation_chat_id_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
 
 
+class WithoutDestination(Strict):
+    """An alert truth accepts to route to a receiver that notifies nobody, and why."""
+
+    alert: str = Field(pattern=ID_RE)
+    reason: str = Field(min_length=1)
+
+
 class AlertmanagerSettings(Strict):
     automation_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
     # Where on-call opens Grafana: every dashboard and Explore link in an alert starts here (no trailing slash).
     grafana_url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*[^\s/])?$")
     telegram: TelegramSecrets
+    # Generation refuses an alert whose route ends in a receiver with no destination unless it is listed here.
+    allowed_without_destination: list[WithoutDestination] = Field(default_factory=list)
 
 
 class Inhibition(Strict):
-    """While `when` fires, the `silence` alerts (about the same thing, lower tier) are not notified."""
+    """While `when` fires, the `silence` alerts (about the same thing, lower tier) are not notified. Alerts of the
+    same tier may inhibit each other only when they measure the same condition: `same_condition` says why."""
 
     when: str = Field(pattern=ID_RE)
     silence: list[str] = Field(min_length=1)
+    same_condition: str | None = Field(default=None, min_length=1)
 
 
 class Event(Strict):
@@ -681,6 +720,10 @@ class Truth(Strict):
             return self.tier_overlap.severity_from_priority[priority]  # type: ignore[index]
         return self.tier_overlap.severity_without_priority[self.effective_tier(alert_id)]  # type: ignore[index]
 
+    def tier_has_destination(self, tier_id: int) -> bool:
+        """A tier's receiver reaches someone: any notify mode but `none`, or `none` with an automation webhook."""
+        return self.tier(tier_id).notify != "none" or self.alertmanager.automation_webhook_url is not None
+
     def burn_rate_alert_ids(self) -> list[str]:
         names = sorted({w.name for w in self.slos.burn_rate_windows})
         return [f"{slo.id}_burn_{name}" for _, slo in self.slos.all() for name in names]
@@ -696,6 +739,8 @@ class Truth(Strict):
         ids[self.log_alerts.error_rate.id] = ("log_alerts", "error_rate", "id")
         ids[self.log_alerts.webhook_latency.alert.id] = ("log_alerts", "webhook_latency", "alert", "id")
         ids[self.log_alerts.webhook_latency.slow_warning.id] = ("log_alerts", "webhook_latency", "slow_warning", "id")
+        ids[self.log_alerts.external_api_timeout.id] = ("log_alerts", "external_api_timeout", "id")
+        ids[self.log_alerts.below_production_level.id] = ("log_alerts", "below_production_level", "id")
         ids[self.health_check.id] = ("health_check", "id")
         ids[self.queue_depth.id] = ("queue_depth", "id")
         ids[self.database_pool.id] = ("database_pool", "id")

@@ -95,7 +95,9 @@ def expected_alert_values() -> dict[str, set[float]]:
     expected[t.render.latency_alert.id] = {t.render.latency_alert.above.seconds * 1000}
     latency = t.log_alerts.webhook_latency
     expected[latency.alert.id] = {latency.alert.above.seconds * 1000}
-    expected[latency.slow_warning.id] = {1}
+    expected[latency.slow_warning.id] = {latency.slow_warning.above.seconds * 1000}  # a quantile: continuous
+    expected[t.log_alerts.external_api_timeout.id] = {1}
+    expected[t.log_alerts.below_production_level.id] = {1}
     expected[t.log_alerts.error_rate.id] = {t.log_alerts.error_rate.max_count + 1}
     expected[t.queue_depth.id] = {t.queue_depth.alert_above + 1}
     expected[t.database_pool.id] = {t.database_pool.alert_above + 1}
@@ -198,7 +200,7 @@ def test_seed_numbers_are_the_colour_steps_on_the_panels(boards: dict[str, dict[
         ("QueueDepthHigh", 81),  # alert: queue > 80 for 5m
         ("DatabasePoolSaturated", 19),  # alert: > 18 of 20 for 5m
         ("LockHeartbeatStale", 60),
-        ("WebhookLatencyP95", 1000), ("RenderLatencyP95", 1000), ("WebhookSlowResponses", 1),
+        ("WebhookLatencyP95", 1000), ("RenderLatencyP95", 1000), ("WebhookSlowResponses", 300),
         ("ErrorLogRate", 11),  # alert: > 10 ERROR/CRITICAL lines in 10 minutes
         ("HealthCheckFailing", 3),
         ("DecimalNotJsonSerializable", 1), ("WebhookTimeout", 1),  # forbidden patterns: red at the first hit
@@ -211,7 +213,7 @@ def test_seed_numbers_are_the_colour_steps_on_the_panels(boards: dict[str, dict[
     all_steps = {value for _, panel in every_panel(boards) for value, _ in steps_of(panel)}
     assert {300, 800, 2000, 50, 15, 99.5, 99.9} <= all_steps  # latency, queue and pool targets, SLO objectives
     gauges = {p["title"]: p["fieldConfig"]["defaults"] for _, p in every_panel(boards) if p["type"] == "gauge"}
-    assert gauges["Memory (of 512 MB)"]["max"] == 512
+    assert gauges["Memory (of 512 MiB)"]["max"] == 512
     assert gauges["Database connections in use (of 20)"]["max"] == 20
 
 
@@ -219,7 +221,7 @@ def test_loki_panels_show_the_rule_expression_the_ruler_compares(boards: dict[st
     """Panel query + the rule's comparison == the generated Loki rule, and red starts at the first firing count."""
     rule_file = yaml.safe_load(loki_rules.render(plan_for(TRUTH))[0].content)
     rules = {r["labels"]["alert_id"]: r["expr"] for g in rule_file["groups"] for r in g["rules"] if "alert" in r}
-    latency_id = TRUTH.log_alerts.webhook_latency.alert.id
+    quantile_ids = {TRUTH.log_alerts.webhook_latency.alert.id, TRUTH.log_alerts.webhook_latency.slow_warning.id}
     mirrored = set()
     for _, panel in every_panel(boards):
         for target in panel.get("targets", []):
@@ -233,7 +235,7 @@ def test_loki_panels_show_the_rule_expression_the_ruler_compares(boards: dict[st
                     band = [float(m["value"]) for m in _LEGEND_LINE.finditer(panel["description"])
                             if m["alert"] == alert_name(alert_id)]
                     # Line counts fire at N + 1; the latency quantile is continuous and fires above N.
-                    first_firing = float(threshold) + (0 if alert_id == latency_id else 1)
+                    first_firing = float(threshold) + (0 if alert_id in quantile_ids else 1)
                     assert band == [first_firing], (panel["title"], band, threshold)
     expected = {TRUTH.log_alerts.error_rate.id, TRUTH.log_alerts.webhook_latency.alert.id,
                 TRUTH.log_alerts.webhook_latency.slow_warning.id, *(p.id for p in TRUTH.rate_limited_patterns)}
@@ -556,3 +558,95 @@ def test_service_health_shows_the_log_slo_next_to_the_metric_one(boards: dict[st
     burn = [t["expr"] for t in by_title["Burn rate: webhook errors (logs)"]["targets"]]
     assert burn[0] == 'max(slo:webhook_log_error_ratio:error_ratio_rate5m{service="telegram-bot"}) / 0.001'
     assert len(burn) == 5  # 5m, 30m, 1h, 6h, 3d: the windows of the burn-rate alerts
+
+
+# --- no holes, no "No data" ----------------------------------------------------------------------------------------
+
+
+def board_of(panels: list[tuple[str, str, int, int, int, int]]) -> dict[str, Any]:
+    """A dashboard from (type, title, x, y, w, h) rows."""
+    return {"panels": [{"id": i + 1, "type": kind, "title": title, "gridPos": {"x": x, "y": y, "w": w, "h": h}}
+                       for i, (kind, title, x, y, w, h) in enumerate(panels)]}
+
+
+def test_no_generated_dashboard_row_leaves_a_hole(boards: dict[str, dict[str, Any]]) -> None:
+    assert {uid: dashboard_checks.hole_problems(uid, board) for uid, board in boards.items()} == {
+        uid: [] for uid in boards}
+
+
+def test_the_old_slo_row_layout_is_reported_with_both_holes() -> None:
+    """The service-health SLO row as it was before issue 11: stats 4+4+4+6+6, then 6+6 beside a 12-wide burn-rate
+    graph 8 lines tall, then the second burn-rate graph alone."""
+    old = board_of([
+        ("row", "Availability and SLOs", 0, 6, 24, 1),
+        ("stat", "Health check now", 0, 7, 4, 5), ("stat", "Failed health checks", 4, 7, 4, 5),
+        ("stat", "Probe duration", 8, 7, 4, 5), ("stat", "Uptime", 12, 7, 6, 5),
+        ("stat", "Error budget left: uptime", 18, 7, 6, 5),
+        ("stat", "Requests without 5xx", 0, 12, 6, 5), ("stat", "Error budget left: HTTP errors", 6, 12, 6, 5),
+        ("timeseries", "Burn rate: uptime", 12, 12, 12, 8),
+        ("timeseries", "Burn rate: HTTP errors", 0, 20, 12, 8),
+        ("row", "Webhook latency", 0, 28, 24, 1),
+        ("stat", "P50", 0, 29, 24, 5),
+    ])
+    assert [str(p) for p in dashboard_checks.hole_problems("old.json", old)] == [
+        "old.json: row 'Availability and SLOs': hole of 12 column(s) x 3 line(s) at x=0, y=17: fill it or widen "
+        "a panel",
+        "old.json: row 'Availability and SLOs': hole of 12 column(s) x 8 line(s) at x=12, y=20: fill it or widen "
+        "a panel",
+    ]
+
+
+def test_holes_in_the_same_columns_on_separate_lines_are_two_holes() -> None:
+    board = board_of([("row", "R", 0, 0, 24, 1),
+                      ("stat", "a", 0, 1, 12, 1), ("stat", "b", 0, 2, 24, 1), ("stat", "c", 0, 3, 12, 1)])
+    assert [p.message for p in dashboard_checks.hole_problems("d.json", board)] == [
+        "hole of 12 column(s) x 1 line(s) at x=12, y=1: fill it or widen a panel",
+        "hole of 12 column(s) x 1 line(s) at x=12, y=3: fill it or widen a panel"]
+
+
+def test_the_slo_row_holes_are_filled_with_the_seed_budget_in_its_own_terms(
+        boards: dict[str, dict[str, Any]]) -> None:
+    health = boards[f"{TRUTH.service.id}-service-health"]
+    positions = {p["title"]: (p["gridPos"]["x"], p["gridPos"]["y"], p["gridPos"]["w"], p["gridPos"]["h"])
+                 for p in health["panels"]}
+    burn_top = positions["Burn rate: uptime"][1]
+    # The three burn-rate graphs (uptime, 5xx, and the log SLO of issue 14) share one line, a third each.
+    assert positions["Burn rate: uptime"] == (0, burn_top, 8, 8)
+    assert positions["Burn rate: HTTP errors"] == (8, burn_top, 8, 8)
+    assert positions["Burn rate: webhook errors (logs)"] == (16, burn_top, 8, 8)
+    # Downtime and the 5xx count fill the line above them, half each.
+    assert positions["Downtime (30d)"][2:] == positions["5xx responses (30d)"][2:] == (12, 5)
+    downtime = next(p for p in health["panels"] if p["title"] == "Downtime (30d)")
+    # The seed: 99.5 % uptime allows 3.6 hours a month: red from 12960 s.
+    assert steps_of(downtime) == [(None, "green"), (12960, "red")]
+    assert "(1 - avg_over_time(probe_success" in downtime["targets"][0]["expr"]
+
+
+def test_every_log_count_stat_shows_zero_on_a_calm_service(boards: dict[str, dict[str, Any]]) -> None:
+    count_stats = [(uid, p) for uid, p in every_panel(boards) if p["type"] == "stat"
+                   and p["datasource"]["type"] == "loki" and "count_over_time" in p["targets"][0]["expr"]]
+    assert len(count_stats) >= 10
+    for uid, panel in count_stats:
+        assert panel["targets"][0]["expr"].endswith(") or vector(0)"), (uid, panel["title"])
+        assert panel["targets"][0]["expr"].startswith("sum("), (uid, panel["title"])
+    assert {uid: dashboard_checks.zero_fallback_problems(uid, board) for uid, board in boards.items()} == {
+        uid: [] for uid in boards}
+    errors = next(p for _, p in count_stats if p["title"] == "ERROR/CRITICAL lines (10m)")
+    # The count without the fallback is what the alert compares: on a calm service it has no series at all.
+    inner = errors["targets"][0]["expr"].removeprefix("sum(").removesuffix(") or vector(0)")
+    for label, value in TRUTH.service.log_labels.items():
+        inner = inner.replace(f'{label}="${label}"', f'{label}="{value}"')
+    assert evaluate_instant(LogStore(), inner, 600 * 10**9) == []
+
+
+def test_a_log_count_stat_without_a_zero_fallback_is_reported() -> None:
+    board = board_of([("stat", "Errors", 0, 0, 24, 5)])
+    panel = board["panels"][0]
+    panel["datasource"] = {"type": "loki", "uid": "loki"}
+    panel["targets"] = [{"refId": "A", "expr": 'sum by (service) (count_over_time({service="x"} |= `E` [10m]))'}]
+    [problem] = dashboard_checks.zero_fallback_problems("b.json", board)
+    assert str(problem) == ("b.json: panel 1 'Errors': counts log lines but shows \"No data\" when there is none: "
+                            "write `sum(...) or vector(0)`")
+    # `or vector(0)` beside a labelled series would show two values once there is a line: refused too.
+    panel["targets"][0]["expr"] += " or vector(0)"
+    assert len(dashboard_checks.zero_fallback_problems("b.json", board)) == 1

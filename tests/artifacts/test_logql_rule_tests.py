@@ -47,10 +47,10 @@ def test_generated_tests_cover_every_truth_pattern_and_threshold(rendered: Path)
     truth = load_truth(REPO / "product" / "truth.yaml")
     names = {p.name for p in generated_files(rendered)}
     assert names == {"forbidden-patterns.yaml", "leaked-secrets.yaml", "rate-limited-patterns.yaml",
-                     "error-rate.yaml", "webhook-latency.yaml", "log-slo.yaml"}
+                     "error-rate.yaml", "webhook-latency.yaml", "log-slo.yaml", "log-events.yaml"}
     names_of_tests = [test["name"] for p in generated_files(rendered)
                       for test in yaml.safe_load(p.read_text(encoding="utf-8"))["tests"]]
-    for pattern in [*truth.forbidden_patterns, *truth.privacy.never_log]:
+    for pattern in [*truth.forbidden_patterns, *truth.privacy.never_log, truth.log_alerts.external_api_timeout]:
         fires = [n for n in names_of_tests if n.startswith(f"{pattern.id}: fires on match example")]
         silent = [n for n in names_of_tests if n.startswith(f"{pattern.id}: silent on look-alike")]
         assert len(fires) == len(pattern.examples.match), pattern.id
@@ -62,6 +62,12 @@ def test_generated_tests_cover_every_truth_pattern_and_threshold(rendered: Path)
     for alert_id in ("error_log_rate", "webhook_latency_p95", "webhook_slow_responses"):
         assert alert_id in text
     assert f"{truth.slos.log_error_ratio.id}: 9 request lines, 6 of them failed, in both formats" in text
+    assert "webhook_slow_responses: P50 of 301 ms pending, then firing after 10m" in text
+    assert "webhook_slow_responses: silent at exactly 300 ms" in text
+    assert "webhook_slow_responses: silent when a quarter of the responses take 8000 ms and the rest 100 ms" in text
+    debug = truth.log_alerts.below_production_level.id
+    assert [n for n in names_of_tests if n.startswith(f"{debug}: fires on")] == [
+        f"{debug}: fires on match example 1", f"{debug}: fires on match example 2"]  # text and JSON
 
 
 def test_generated_tests_pass_against_the_rendered_rules(rendered: Path) -> None:

@@ -69,8 +69,8 @@ def test_rendering_is_deterministic() -> None:
 
 def test_one_group_per_concern(rules: dict[str, dict]) -> None:
     groups = [g["name"] for g in yaml.safe_load(RULE_FILE.read_text())["groups"]]
-    assert groups == ["forbidden-patterns", "rate-limited-patterns", "error-rate", "webhook-latency", "leaked-secrets",
-                      "slo-webhook-log-error-ratio"]
+    assert groups == ["forbidden-patterns", "rate-limited-patterns", "error-rate", "log-events", "webhook-latency",
+                      "leaked-secrets", "slo-webhook-log-error-ratio"]
 
 
 def test_every_forbidden_pattern_fires_on_first_occurrence(rules: dict[str, dict]) -> None:
@@ -105,6 +105,35 @@ def test_rate_limited_patterns_fire_above_their_limit(rules: dict[str, dict]) ->
         assert Duration.parse(rule["group"]["interval"]) < pattern.limit.per
 
 
+def test_rate_exceeded_alerts_reach_a_person_single_occurrences_stay_tier_1(rules: dict[str, dict]) -> None:
+    """The seed: duplicate update_id and insufficient balance are tier 1 (the bot handles each), but more often than
+    1 per 30 s is "possible attack or bug": the alert goes to the tier-2 channel."""
+    for name in ("DuplicateUpdateIdRateExceeded", "InsufficientBalanceRateExceeded", "ModelNotFoundRateExceeded"):
+        assert rules[name]["labels"]["tier"] == "2", name
+    assert rules["DuplicateUpdateIdRateExceeded"]["labels"]["tiers"] == "1,2"
+    assert rules["InsufficientBalanceRateExceeded"]["labels"]["tiers"] == "1,2"
+    assert TRUTH.tier(1).notify == "none" and TRUTH.tier(2).notify == "low-priority"
+
+
+def test_external_api_timeout_and_debug_lines_alert_at_tier_2(rules: dict[str, dict]) -> None:
+    timeout = rules["ExternalApiTimeout"]
+    assert timeout["expr"].endswith(" > 0") and "[5m]" in timeout["expr"] and timeout["labels"]["tier"] == "2"
+    debug = rules["DebugLogInProduction"]
+    assert debug["expr"].endswith(" > 0") and debug["labels"]["tier"] == "2"
+    regex = TRUTH.log_alerts.external_api_timeout.regex
+    kie = "2026-11-29 10:00:01,123 - bot.kie - {} - KIE API request failed error_type={}"
+    assert regex_matches(regex, kie.format("ERROR", "httpx.ReadTimeout"))
+    assert regex_matches(regex, kie.format("CRITICAL", "httpx.ConnectTimeout"))
+    assert regex_matches(regex, kie.format("ERROR", "asyncio.TimeoutError"))
+    assert not regex_matches(regex, kie.format("WARNING", "httpx.ReadTimeout")), "a retry is not yet an alert"
+    assert not regex_matches(regex, kie.format("ERROR", "httpx.ReadError"))
+    level = log_format.level_regex(TRUTH.logs, loki_plan.levels_below_production(TRUTH))
+    assert loki_plan.levels_below_production(TRUTH) == ["DEBUG"]
+    assert regex_matches(level, "2026-11-29 10:00:01,123 - bot.config - DEBUG - settings loaded")
+    assert regex_matches(level, '{"asctime": "x", "name": "bot", "levelname": "DEBUG", "message": "settings"}')
+    assert not regex_matches(level, "2026-11-29 10:00:01,123 - bot.config - INFO - DEBUG mode off")
+
+
 def test_error_rate_rule_counts_error_and_critical_lines_in_both_formats(rules: dict[str, dict]) -> None:
     rule = rules["ErrorLogRate"]
     assert "[10m]" in rule["expr"] and rule["expr"].endswith(" > 10")
@@ -122,7 +151,9 @@ def test_latency_rules_extract_duration_from_both_formats(rules: dict[str, dict]
     assert p95["expr"].startswith("quantile_over_time(0.95, ") and p95["expr"].endswith(" > 1000")
     assert "| unwrap duration_ms" in p95["expr"] and p95["for"] == "5m" and "[5m]" in p95["expr"]
     slow = rules["WebhookSlowResponses"]
-    assert "| duration_ms > 300 |" in slow["expr"] and slow["labels"]["tier"] == "2"
+    # The seed's slow band starts at the P50 target: the typical (median) response over 10m, held for 10m.
+    assert slow["expr"].startswith("quantile_over_time(0.5, ") and slow["expr"].endswith(" > 300")
+    assert "[10m]" in slow["expr"] and slow["for"] == "10m" and slow["labels"]["tier"] == "2"
     extractor = compile_re2(log_format.numeric_tag_extractor("duration_ms"))
     webhook = compile_re2(log_format.tag_value_regex("operation", "webhook"))
     json_line = '{"levelname": "INFO", "message": "handled", "operation": "webhook", "duration_ms": 1234.5}'

@@ -134,6 +134,33 @@ def test_render_metric_names_and_latency_unit_come_from_truth(truth: Truth) -> N
     assert "mem_custom_bytes" in text and "render_service_memory_usage_bytes" not in text
 
 
+def test_memory_bands_are_in_the_unit_truth_states_in_rules_panels_and_tests(truth: Truth) -> None:
+    """The seed's 400/480 MB of a 512 MB instance, in truth's explicit unit (MiB: 1048576 bytes) everywhere."""
+    from generator.artifacts import dashboards
+
+    assert truth.service.memory_unit == "MiB"
+
+    def rendered(variant: Truth) -> tuple[str, str, dict]:
+        plan = plan_for(variant)
+        board = next(yaml.safe_load(a.content) for a in dashboards.render(plan) if a.path.endswith("-render.json"))
+        gauge = next(p for p in board["panels"] if p["title"].startswith("Memory (of "))
+        return prometheus_rules.render(plan)[0].content, promtool_tests.render(plan)[0].content, gauge
+
+    rules, tests, gauge = rendered(truth)
+    assert ("- record: render:memory_usage:mebibytes\n        expr: max by (job, instance) "
+            "(render_service_memory_usage_bytes{job=\"telegram-bot\"}) / 1048576") in rules
+    assert "render:memory_usage:mebibytes{job=\"telegram-bot\"} > 480" in rules
+    assert "Memory usage {{ $value }} MiB (threshold: above 480 MiB for 5m)" in rules
+    assert "values: 419430400x20" in tests  # 400 MiB in bytes, expected back as 400
+    assert (gauge["title"], gauge["fieldConfig"]["defaults"]["unit"]) == ("Memory (of 512 MiB)", "mbytes")
+    # Decimal megabytes change every place together.
+    decimal = truth.model_copy(update={"service": truth.service.model_copy(update={"memory_unit": "MB"})})
+    rules, tests, gauge = rendered(decimal)
+    assert "/ 1000000" in rules and "render:memory_usage:megabytes" in rules and "mebibytes" not in rules
+    assert "values: 400000000x20" in tests
+    assert (gauge["title"], gauge["fieldConfig"]["defaults"]["unit"]) == ("Memory (of 512 MB)", "decmbytes")
+
+
 def test_generated_files_are_deterministic_and_carry_the_header(truth: Truth) -> None:
     renderers = (prometheus_rules.render, promtool_tests.render, exporters.render)
     first = [a for render in renderers for a in render(plan_for(truth))]

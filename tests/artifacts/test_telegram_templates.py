@@ -45,7 +45,7 @@ def test_every_alert_links_the_panel_that_shows_its_signal(rules: dict[str, dict
     expected = {  # alert -> (dashboard uid, panel title), read from the generated dashboards by hand
         "DecimalNotJsonSerializable": ("telegram-bot-logs", "P0: Decimal.*is not JSON serializable"),
         "DuplicateUpdateIdRateExceeded": ("telegram-bot-logs", "Duplicate update_id (limit 1 per 30s)"),
-        "RenderMemoryCritical": ("telegram-bot-render", "Memory (of 512 MB)"),
+        "RenderMemoryCritical": ("telegram-bot-render", "Memory (of 512 MiB)"),
         "HealthCheckFailing": ("telegram-bot-service-health", "Failed health checks (last 3)"),
     }
     for alert, (uid, title) in expected.items():

@@ -71,13 +71,20 @@ def test_tier_timing_and_channels_follow_the_seed(truth: Truth) -> None:
 
 
 def test_inhibitions_let_a_higher_tier_silence_only_lower_tiers(truth: Truth) -> None:
+    """...or the same tier when truth names the condition both measure (Render's P95 and the logs' P95)."""
     config = alertmanager.build_config(truth, build_routing(truth), alertmanager.placeholder_values(truth))
     assert len(config["inhibit_rules"]) == len(truth.inhibitions)
+    same_tier = []
     for rule, source in zip(config["inhibit_rules"], truth.inhibitions, strict=True):
         assert rule["source_matchers"] == [f'alert_id="{source.when}"']
         targets = rule["target_matchers"][0].split('"')[1].split("|")
         assert targets == source.silence
-        assert all(truth.effective_tier(t) < truth.effective_tier(source.when) for t in targets)
+        if source.same_condition is None:
+            assert all(truth.effective_tier(t) < truth.effective_tier(source.when) for t in targets)
+        else:
+            assert all(truth.effective_tier(t) <= truth.effective_tier(source.when) for t in targets)
+            same_tier.append((source.when, targets))
+    assert same_tier == [("render_latency_p95", ["webhook_latency_p95"])]
 
 
 def test_committed_config_holds_no_secret_and_passes_amtool(truth: Truth, committed: Path) -> None:

@@ -38,8 +38,11 @@ LOW_PRIORITY_CHAT, ONCALL_CHAT, ESCALATION_CHAT = "-1001", "-1002", "-1003"
 STARTS_AT = (datetime.now(UTC) - timedelta(minutes=3)).replace(microsecond=0)
 HOSTILE = '<a href="http://evil.example/">tap here</a> & <b>bold</b> "quoted" \'single\''
 # One alert per tier: (tier, alert name). Tier 4: a P0 forbidden pattern; tiers 2 and 3: log alerts with Explore.
+# Truth routes no alert to tier 1 any more (issue 11: every alert reaches a person): the tier-1 case is a
+# rate-exceeded alert sent with the tier label a tier-1 alert would carry.
 PER_TIER = {1: "DuplicateUpdateIdRateExceeded", 2: "WebhookSlowResponses", 3: "ErrorLogRate",
             4: "DecimalNotJsonSerializable"}
+TIER_1_LABELS = {"tier": "1", "tiers": "1"}
 BURST_ALERT = "HealthCheckFailing"  # tier 3, one alert per probed instance
 BURST_SIZE = 6
 
@@ -112,7 +115,8 @@ def run(truth: Truth) -> Iterator[Run]:
 @pytest.fixture(scope="module")
 def fired(run: Run) -> Run:
     """One alert per tier, a burst of one alert per instance (long hostile summaries), a hostile tier-2 alert."""
-    alerts = [as_sent_by_the_ruler(run.rules[name], "2") for name in PER_TIER.values()]
+    alerts = [as_sent_by_the_ruler(run.rules[name], "2", extra_labels=TIER_1_LABELS if tier == 1 else None)
+              for tier, name in PER_TIER.items()]
     burst_rule = run.rules[BURST_ALERT]
     alerts += [as_sent_by_the_ruler(burst_rule, "0", extra_labels={"instance": f"bot-{index}"})
                for index in range(BURST_SIZE)]

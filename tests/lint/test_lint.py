@@ -124,7 +124,7 @@ def test_obsctl_lint_prints_file_line_check_message_for_a_hand_written_file() ->
         "bad-rules.yaml:18: regex-literal",
         "bad-rules.yaml:22: logql-parse",
     ]
-    assert "2 rule file(s), 22 rule(s): 1 error(s), 6 warning(s)" in result.stdout
+    assert "2 rule file(s), 24 rule(s): 1 error(s), 6 warning(s)" in result.stdout
     assert result.stdout.startswith(f"{REPO / 'product' / 'truth.yaml'}: ok (")
 
 
@@ -132,7 +132,7 @@ def test_the_generated_rules_pass_every_offline_check() -> None:
     require_tool("promtool")
     result = CliRunner().invoke(main, ["lint", "--repo", str(REPO), "--truth", str(REPO / "product" / "truth.yaml")])
     assert result.exit_code == 0, result.output
-    assert "1 rule file(s), 18 rule(s): 0 error(s), 0 warning(s)" in result.stdout
+    assert "1 rule file(s), 20 rule(s): 0 error(s), 0 warning(s)" in result.stdout
 
 
 def test_a_file_that_is_not_a_rule_file_is_a_located_error(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_obsctl_lint_online_uses_the_threshold_from_truth(loki: FakeLokiQuery, t
                                        "--online", loki.url])
     assert result.exit_code == 0, result.output  # warnings only
     warned = [line for line in result.stdout.splitlines() if ": bytes-per-evaluation: " in line]
-    # each of the 18 generated rules (16 alerts, the log SLO's 2 recording rules) reads the 2,000 bytes, over the
+    # each of the 20 generated rules (18 alerts, the log SLO's 2 recording rules) reads the 2,000 bytes, over the
     # 1,000 of the edited truth
-    assert len(warned) == 18 and all("reads about 2.0 kB (index stats), above the 1.0 kB" in line for line in warned)
+    assert len(warned) == 20 and all("reads about 2.0 kB (index stats), above the 1.0 kB" in line for line in warned)
     assert not any(": stream-selector: " in line for line in result.stdout.splitlines())

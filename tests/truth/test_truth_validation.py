@@ -130,6 +130,19 @@ CASES = [
              r"is RE2 but not Python `re` syntax", "pN{8,10}"),
     BadInput("mask replacement that breaks JSON", 'replacement: "***"', "replacement: '\"***\"'",
              "privacy.masks[0].replacement", r"must not contain quotes", "replacement: '"),
+    BadInput("alert routed to nobody", "handles: [duplicate_update_id, insufficient_balance]}",
+             "handles: [insufficient_balance]}", "rate_limited_patterns[0].id",
+             r"alert 'duplicate_update_id' is routed to nobody: its tier 1 \(notify: none\) has no destination",
+             "  - id: duplicate_update_id", "duplicate_update_id\n    regex"),
+    BadInput("exception for an alert that reaches someone", "  automation_webhook_url: null ",
+             "  allowed_without_destination: [{alert: oom_kill, reason: none needed}]\n  automation_webhook_url: null ",
+             "alertmanager.allowed_without_destination[0].alert",
+             r"alert 'oom_kill' reaches a destination \(tier 4\): remove this exception", "{alert: oom_kill"),
+    BadInput("same-tier inhibition without a shared condition",
+             'silence: [webhook_latency_p95],\n     same_condition: "webhook P95 latency above 1 s for 5 minutes, '
+             'measured by Render and by the bot\'s logs"}', "silence: [webhook_latency_p95]}",
+             "inhibitions[6].silence[0]", r"'webhook_latency_p95' \(tier 3\) is not below 'render_latency_p95' "
+             r"\(tier 3\)", "silence: [webhook_latency_p95]}", "webhook_latency_p95]}"),
 ]
 
 
@@ -210,3 +223,36 @@ def test_missing_truth_file_is_a_located_error(workdir: Path) -> None:
 def test_shutil_copy_of_truth_is_valid_too(workdir: Path) -> None:
     shutil.copy(REPO / "product" / "truth.yaml", workdir / "product" / "truth.yaml")
     assert CliRunner().invoke(main, ["lint"]).exit_code == 0
+
+
+ROUTED_TO_NOBODY = TRUTH_TEXT.replace("handles: [duplicate_update_id, insufficient_balance]}",
+                                      "handles: [insufficient_balance]}")
+
+
+def test_an_alert_routed_to_nobody_passes_when_truth_says_why(workdir: Path) -> None:
+    text = ROUTED_TO_NOBODY.replace(
+        "  automation_webhook_url: null ",
+        "  allowed_without_destination:\n    - {alert: duplicate_update_id, reason: a test says so}\n"
+        "  automation_webhook_url: null ")
+    (workdir / "product" / "truth.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["lint"])
+    assert "routed to nobody" not in result.stderr, result.stderr
+
+
+def test_an_exception_needs_a_reason(workdir: Path) -> None:
+    text = ROUTED_TO_NOBODY.replace(
+        "  automation_webhook_url: null ",
+        "  allowed_without_destination:\n    - {alert: duplicate_update_id, reason: ''}\n"
+        "  automation_webhook_url: null ")
+    (workdir / "product" / "truth.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["lint"])
+    assert result.exit_code == 2
+    assert "alertmanager.allowed_without_destination[0].reason" in result.stderr, result.stderr
+
+
+def test_a_tier_1_alert_reaches_the_automation_webhook_when_truth_names_one(workdir: Path) -> None:
+    text = ROUTED_TO_NOBODY.replace("  automation_webhook_url: null ",
+                                    "  automation_webhook_url: https://automation.example/hook ")
+    (workdir / "product" / "truth.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["lint"])
+    assert "routed to nobody" not in result.stderr, result.stderr

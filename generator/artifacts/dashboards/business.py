@@ -93,37 +93,40 @@ def build(context: Context) -> dict[str, Any]:
     ], 5)
 
     grid.row("Trends")
-    grid.add(timeseries_panel(
+    trends = [timeseries_panel(
         "Generations by status", "Jobs created per interval, by status.", pg,
         [sql("SELECT $__timeGroupAlias(created_at, $__interval), status AS metric, COUNT(*) AS jobs "
              "FROM jobs WHERE $__timeFilter(created_at) GROUP BY 1, 2 ORDER BY 1", pg,
-             result_format="time_series")], "none", stacked=True, bars=True), 12, 8)
+             result_format="time_series")], "none", stacked=True, bars=True)]
     model_column = truth.business.jobs_model_column if truth.business else None
     if model_column:
-        grid.add(timeseries_panel(
+        trends.append(timeseries_panel(
             "Generations by model", f"Jobs created per interval, by generation model (`jobs.{model_column}`).",
             pg, [sql(f"SELECT $__timeGroupAlias(created_at, $__interval), {model_column} AS metric, COUNT(*) AS jobs "
                      "FROM jobs WHERE $__timeFilter(created_at) GROUP BY 1, 2 ORDER BY 1", pg,
-                     result_format="time_series")], "none", stacked=True, bars=True), 12, 8)
-    grid.add(timeseries_panel(
+                     result_format="time_series")], "none", stacked=True, bars=True))
+    trends.append(timeseries_panel(
         "Revenue per interval", "Sum of revenue transaction amounts per interval, by type.", pg,
         [sql(f"SELECT $__timeGroupAlias(created_at, $__interval), type AS metric, SUM(amount) AS amount "
              f"FROM transactions WHERE $__timeFilter(created_at) AND {revenue_filter} GROUP BY 1, 2 ORDER BY 1", pg,
-             result_format="time_series")], "none", stacked=True, bars=True), 12, 8)
-    grid.add(timeseries_panel(
+             result_format="time_series")], "none", stacked=True, bars=True))
+    trends.append(timeseries_panel(
         "Balance trend (all users)", "Sum of every transaction amount up to each point in time: the balance all "
         "users hold together, with charges stored as negative amounts (as demo/schema.sql does; the seed does not "
         "fix the sign).", pg,
         [sql("SELECT time, (SELECT COALESCE(SUM(amount), 0) FROM transactions WHERE created_at < $__timeFrom()) "
              "+ SUM(amount) OVER (ORDER BY time) AS balance FROM (SELECT $__timeGroup(created_at, $__interval) "
              "AS time, SUM(amount) AS amount FROM transactions WHERE $__timeFilter(created_at) GROUP BY 1) "
-             "AS per_interval ORDER BY 1", pg, result_format="time_series")], "none", minimum=None), 12, 8)
-    grid.add(timeseries_panel(
+             "AS per_interval ORDER BY 1", pg, result_format="time_series")], "none", minimum=None))
+    trends.append(timeseries_panel(
         "Transaction amounts by type", "Sum of transaction amounts per interval by type: top-ups, charges and "
         "refunds side by side.", pg,
         [sql("SELECT $__timeGroupAlias(created_at, $__interval), type AS metric, SUM(amount) AS amount "
              "FROM transactions WHERE $__timeFilter(created_at) GROUP BY 1, 2 ORDER BY 1", pg,
-             result_format="time_series")], "none", minimum=None), 12, 8)
+             result_format="time_series")], "none", minimum=None))
+    for index, panel in enumerate(trends):
+        # Two per line; an odd last one takes the whole line so the row leaves no hole.
+        grid.add(panel, 24 if index == len(trends) - 1 and len(trends) % 2 else 12, 8)
 
     grid.row("Who and what")
     grid.add(table_panel(

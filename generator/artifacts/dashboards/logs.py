@@ -15,6 +15,7 @@ from generator.artifacts.dashboards.common import Context, assemble, log_label_v
 from generator.artifacts.dashboards.panels import (
     CRITICAL,
     OK,
+    WARNING,
     Grid,
     Step,
     alert_list_panel,
@@ -27,6 +28,7 @@ from generator.artifacts.dashboards.panels import (
 )
 from generator.conventions import alert_name
 from generator.plan import log_format
+from generator.plan import loki as loki_plan
 from generator.syntax.logql import quote_string
 from generator.truth import Truth
 
@@ -38,13 +40,15 @@ SLOWEST_OPERATIONS = 10
 
 def alert_ids(truth: Truth) -> list[str]:
     return [*(p.id for p in truth.forbidden_patterns), *(p.id for p in truth.rate_limited_patterns),
-            *(s.id for s in truth.privacy.never_log), truth.log_alerts.error_rate.id]
+            *(s.id for s in truth.privacy.never_log), truth.log_alerts.error_rate.id,
+            truth.log_alerts.external_api_timeout.id, truth.log_alerts.below_production_level.id]
 
 
-def _any_hit_stat(alert: q.AlertExpression, window: Any, title: str, description: str, context: Context) -> Any:
-    """Hits over the dashboard's time range (a past hit stays red), counted like the alert counts them."""
+def _any_hit_stat(alert: q.AlertExpression, window: Any, title: str, description: str, context: Context,
+                  colour: str = CRITICAL, meaning: str = "any hit escalates") -> Any:
+    """Hits over the dashboard's time range (a past hit stays coloured), counted like the alert counts them."""
     steps = [Step(None, OK, "no hit"),
-             Step(first_firing_value(alert.threshold, True), CRITICAL, "any hit escalates", alert.alert_id)]
+             Step(first_firing_value(alert.threshold, True), colour, meaning, alert.alert_id)]
     return stat_panel(title, description, context.ds("loki"),
                       # The outer sum drops the stream labels, so `or vector(0)` only fills in when there is no hit.
                       [logql(f"sum({alert.over(window, q.RANGE)}) or vector(0)", instant=True)], "none", steps,
@@ -94,6 +98,21 @@ def build(context: Context) -> dict[str, Any]:
                       f"selected time range; alert {alert_name(s.id)} fires on any hit within {occurrence}. Rotate "
                       "the secret first.", context)
         for s in truth.privacy.never_log
+    ], 5)
+
+    grid.row("Events (tier 2): the low-priority channel hears of any hit")
+    timeout = truth.log_alerts.external_api_timeout
+    below = truth.log_alerts.below_production_level
+    below_levels = "/".join(loki_plan.levels_below_production(truth))
+    grid.add_row_of([
+        _any_hit_stat(loki_alerts[timeout.id], occurrence, "External API timeouts (retries exhausted)",
+                      f"{timeout.reason} Lines matching /{timeout.regex}/ in the selected time range; alert "
+                      f"{alert_name(timeout.id)} fires on any hit within {occurrence}.", context,
+                      WARNING, "retries ran out"),
+        _any_hit_stat(loki_alerts[below.id], occurrence, f"{below_levels} lines in production",
+                      f"{below.reason} Lines at {below_levels} (production level {truth.logs.production_level}) in "
+                      f"the selected time range; alert {alert_name(below.id)} fires on any hit within {occurrence}.",
+                      context, WARNING, "logging below the production level"),
     ], 5)
 
     grid.row("Volume and errors")

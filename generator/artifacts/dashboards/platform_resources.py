@@ -22,7 +22,6 @@ from generator.artifacts.dashboards.panels import (
     stat_panel,
     timeseries_panel,
 )
-from generator.plan import prometheus as prometheus_plan
 from generator.truth import Truth
 from generator.truth.model import Bands
 
@@ -58,8 +57,13 @@ def recorded_max(truth: Truth, record: str) -> str:
     return f"max({q.platform_series(truth, record)})"
 
 
+# Grafana's unit ids: `mbytes` is mebibytes (IEC), `decmbytes` megabytes (SI) (Grafana
+# packages/grafana-data/src/valueFormats/categories.ts, "Data (IEC)" and "Data (Metric)").
+GRAFANA_MEMORY_UNIT = {"MiB": "mbytes", "MB": "decmbytes"}
+
+
 def memory_limit_mb(truth: Truth) -> str:
-    return f"max({q.platform_raw(truth, 'memory_limit')}) / {prometheus_plan.MIB}"
+    return f"max({q.platform_raw(truth, 'memory_limit')}) / {truth.service.memory_unit_bytes}"
 
 
 def instance_count(truth: Truth) -> str:
@@ -70,7 +74,8 @@ def instance_count(truth: Truth) -> str:
 def build(context: Context) -> dict[str, Any]:
     truth = context.truth
     cpu_query, memory_query, rpm_query = (recorded_max(truth, record) for record in (
-        conventions.PLATFORM_CPU_PERCENT, conventions.PLATFORM_MEMORY_MB, conventions.PLATFORM_REQUESTS_PER_MINUTE))
+        conventions.PLATFORM_CPU_PERCENT, conventions.names(truth).platform_memory_record,
+        conventions.PLATFORM_REQUESTS_PER_MINUTE))
     prom = context.ds("prometheus")
     platform = truth.render
     grid = Grid()
@@ -94,16 +99,19 @@ def build(context: Context) -> dict[str, Any]:
     grid.row("Memory")
     memory = platform.memory_mb
     instance_mb = truth.service.instance_memory_mb
-    memory_steps = band_steps(memory, "MB", below_normal_is_unusual=False)
+    unit = truth.service.memory_unit
+    memory_steps = band_steps(memory, unit, below_normal_is_unusual=False)
     grid.add(gauge_panel(
-        f"Memory (of {instance_mb} MB)", f"Memory used by the largest instance in MB (MiB), against the "
-        f"{instance_mb} MB instance: an OOM kill restarts the bot.", prom,
-        [promql(memory_query, instant=True)], "mbytes", memory_steps, 0, instance_mb, "MB"), 6, 8)
+        f"Memory (of {instance_mb} {unit})", f"Memory used by the largest instance in {unit} "
+        f"({truth.service.memory_unit_bytes} bytes), against the {instance_mb} {unit} instance: an OOM kill "
+        "restarts the bot.", prom,
+        [promql(memory_query, instant=True)], GRAFANA_MEMORY_UNIT[unit], memory_steps, 0, instance_mb, unit),
+        6, 8)
     grid.add(timeseries_panel(
-        "Memory over time", f"Memory of the largest instance and Render's limit, in MB (MiB); warning above "
-        f"{memory.warning_above:g} MB, critical above {memory.critical_above:g} MB.", prom,
+        "Memory over time", f"Memory of the largest instance and Render's limit, in {unit}; warning above "
+        f"{memory.warning_above:g} {unit}, critical above {memory.critical_above:g} {unit}.", prom,
         [promql(memory_query, "A", "memory used"), promql(memory_limit_mb(truth), "B", "limit")],
-        "mbytes", memory_steps, "MB", maximum=instance_mb), 18, 8)
+        GRAFANA_MEMORY_UNIT[unit], memory_steps, unit, maximum=instance_mb), 18, 8)
 
     grid.row("Traffic")
     rpm = platform.requests_per_minute

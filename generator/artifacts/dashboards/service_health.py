@@ -46,10 +46,14 @@ def uptime_ratio(truth: Truth, window: Duration) -> str:
     return f"avg_over_time({q.health_probe(truth, q.PROBE_SUCCESS_METRIC)}[{window}])"
 
 
+def http_5xx_requests(truth: Truth) -> str:
+    requests = q.platform_raw(truth, "http_requests")
+    return requests[:-1] + ', status_code=~"5.."}'
+
+
 def http_error_ratio(truth: Truth, window: Duration) -> str:
     requests = q.platform_raw(truth, "http_requests")
-    errors = requests[:-1] + ', status_code=~"5.."}'
-    return f"sum(increase({errors}[{window}])) / sum(increase({requests}[{window}]))"
+    return f"sum(increase({http_5xx_requests(truth)}[{window}])) / sum(increase({requests}[{window}]))"
 
 
 def log_error_ratio(truth: Truth, window: Duration) -> str:
@@ -174,6 +178,20 @@ def availability_row(context: Context, grid: Grid) -> None:
         f"{requests} lines over {logs.period}) not yet spent. Below 0 the SLO is missed.", prom,
         [promql(f"100 * (1 - ({log_error_ratio(truth, logs.period)}) / {logs.error_budget:g})", instant=True)],
         "percent", _budget_steps(), "%", decimals=1, graph=False), 6, 5)
+    # The budgets above in the seed's own terms: hours of downtime against "3.6 hours/month", failed requests.
+    # allowed_downtime is optional in truth: the objective implies it.
+    allowed = uptime.allowed_downtime or Duration(uptime.period.seconds * uptime.error_budget)
+    grid.add(stat_panel(
+        f"Downtime ({uptime.period})", f"Time the {health.path} probe failed over {uptime.period} (failed share of "
+        f"probes x {uptime.period}); the {uptime.objective:g} % objective allows {allowed}.", prom,
+        [promql(f"(1 - {uptime_ratio(truth, uptime.period)}) * {uptime.period.seconds:g}", instant=True)], "s",
+        [Step(None, OK, "within the allowed downtime"), Step(allowed.seconds, CRITICAL, "allowed downtime used up")],
+        "s", graph=False), 12, 5)
+    grid.add(stat_panel(
+        f"5xx responses ({http.period})", f"Requests Render answered with a 5xx over {http.period} (0 when there "
+        f"was none); the {http.objective:g} % objective allows {http.error_budget:.1%} of all requests.", prom,
+        [promql(f"sum(increase({http_5xx_requests(truth)}[{http.period}])) or vector(0)", instant=True)], "none",
+        [Step(None, OK, "counted against the HTTP error budget")], "requests", graph=False), 12, 5)
     grid.add(burn_rate_panel(context, uptime, "uptime"), 8, 8)
     grid.add(burn_rate_panel(context, http, "HTTP errors"), 8, 8)
     grid.add(burn_rate_panel(context, logs, "webhook errors (logs)"), 8, 8)
@@ -229,13 +247,17 @@ def latency_row(context: Context, grid: Grid) -> None:
         f"the expression of alert {alert_name(latency.alert.id)}.", loki, log_quantile_targets, "ms",
         latency_steps(latency.alert.id), "ms"), 12, 8)
     slow_expr = loki_alerts[slow.id]
+    slow_name = f"P{round(slow.quantile * 100)}"
     grid.add(timeseries_panel(
-        f"Slow webhook responses (> {slow.above.milliseconds} ms, {slow.window})", f"Webhook lines slower than "
-        f"{slow.above.milliseconds} ms in the last {slow.window}: the expression of alert {alert_name(slow.id)} "
-        "(tier 2, logged only).", loki, [logql(slow_expr.metric, legend="slow responses")], "none",
-        [Step(None, OK, "no slow response"),
-         Step(first_firing_value(slow_expr.threshold, True), ABOVE_NORMAL, "slow responses logged", slow.id)],
-        "responses", bars=True), 24, 6)
+        f"Slow webhook responses ({slow_name} over {slow.window})", f"{slow_name} of webhook `duration_ms` over "
+        f"{slow.window}: the expression of alert {alert_name(slow.id)} (tier 2, low-priority channel), which fires "
+        f"when it stays above {slow.above.milliseconds} ms for {slow.for_}.", loki,
+        [logql(slow_expr.metric, legend=f"{slow_name} ({slow.window})")], "ms",
+        [Step(None, OK, f"within the P50 target ({targets.p50.milliseconds} ms)"),
+         Step(slow_expr.threshold, ABOVE_NORMAL, f"slow band ({slow.above.milliseconds}-"
+              f"{slow.up_to.milliseconds} ms) for {slow.for_}", slow.id),
+         Step(slow.up_to.milliseconds, WARNING, "above the slow band")],
+        "ms"), 24, 6)
 
 
 def errors_row(context: Context, grid: Grid) -> None:
@@ -252,7 +274,10 @@ def errors_row(context: Context, grid: Grid) -> None:
     levels = "/".join(truth.logs.error_levels)
     grid.add(stat_panel(
         f"{levels} lines ({error_rate.window})", f"{levels} log lines in the last {error_rate.window}: the "
-        f"expression of alert {alert_name(error_rate.id)}.", loki, [logql(errors.metric, instant=True)], "none",
+        f"expression of alert {alert_name(error_rate.id)} (0 when there is none).", loki,
+        # Loki returns no series when no line matched; the outer sum drops the labels so `or vector(0)` only
+        # fills in then.
+        [logql(f"sum({errors.metric}) or vector(0)", instant=True)], "none",
         error_steps, "lines", graph=False), 6, 8)
     grid.add(timeseries_panel(
         f"{levels} lines per {error_rate.window}", f"Rolling count of {levels} log lines over {error_rate.window}, "
