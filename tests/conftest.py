@@ -20,3 +20,13 @@ def repo_root() -> Path:
 def truth() -> Truth:
     """The repository's own product/truth.yaml, loaded once for the session (tests must not mutate it)."""
     return load_truth(REPO / "product" / "truth.yaml")
+
+
+@pytest.fixture(scope="session")
+def generated(truth: Truth, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every generated artifact written into a fresh tree once per session (independent of what is committed)."""
+    from generator import pipeline
+
+    root = tmp_path_factory.mktemp("generated")
+    pipeline.write_tree(root, pipeline.render_all(truth))
+    return root

@@ -14,7 +14,7 @@ import yaml
 
 from generator.checks.base import CheckInput, Problem
 from generator.syntax.logql import unquote_string
-from generator.syntax.logql_grammar import GrammarUnavailable, ParseResult, parse_batch
+from generator.syntax.logql_grammar import GrammarUnavailable, ParseResult, parse_batch, strings_after
 from generator.truth.types import Duration, compile_re2, re2_error_text
 
 RULE_KEYS = {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
@@ -113,15 +113,7 @@ def unclosed_template_action(text: str) -> int | None:
 
 def regex_strings(result: ParseResult) -> list[str]:
     """The regex literals of a parsed expression, unquoted, in order."""
-    found = []
-    pending = False
-    for name, start, end in result.nodes:
-        if name in REGEX_MARKERS:
-            pending = True
-        elif name == "String" and pending:
-            found.append(unquote_string(result.expression[start:end]))
-            pending = False
-    return found
+    return strings_after(result, REGEX_MARKERS)
 
 
 def expression_problems(results: list[tuple[str, ParseResult]]) -> list[Problem]:

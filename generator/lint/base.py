@@ -88,6 +88,10 @@ class LintCheck(ABC):
     def problem(self, where: str, message: str) -> Problem:
         return Problem(where, message, check=self.name, severity=self.severity)
 
+    def about(self, rule: LintRule, field: str, message: str) -> Problem:
+        """A problem at one field of a rule, the message led by the rule's name."""
+        return self.problem(rule.where(field), f"{rule.name}: {message}")
+
 
 class AggregationCheck(LintCheck):
     """A check that looks at each range aggregation of a rule's expression on its own."""

@@ -38,12 +38,10 @@ class BytesPerEvaluation(LintCheck):
             try:
                 stats = self.client.index_stats(selector, self.now_ns - aggregation.log_range.range_ns, self.now_ns)
             except LokiQueryError as exc:
-                return [self.problem(rule.where("expr"), f"{rule.name}: could not ask Loki: {exc}")]
+                return [self.about(rule, "expr", f"could not ask Loki: {exc}")]
             total += stats["bytes"]
         if total > self.max_bytes:
-            return [self.problem(
-                rule.where("expr"),
-                f"{rule.name}: one evaluation reads about {size_text(total)} (index stats), above the "
+            return [self.about(rule, "expr", f"one evaluation reads about {size_text(total)} (index stats), above the "
                 f"{size_text(self.max_bytes)} of logs.ruler.max_bytes_per_evaluation: narrow the stream selector "
                 f"or shorten the range window")]
         return []

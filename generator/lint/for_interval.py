@@ -25,11 +25,9 @@ class ForInterval(LintCheck):
         try:
             for_ns = parse_prometheus_duration_ns(str(rule.data["for"]))
         except GoParseError:
-            return [self.problem(rule.where("for"), f"{rule.name}: invalid duration {rule.data['for']!r}")]
+            return [self.about(rule, "for", f"invalid duration {rule.data['for']!r}")]
         if 0 < for_ns < rule.interval_ns:
-            return [self.problem(
-                rule.where("for"),
-                f"{rule.name}: for: {duration_text(for_ns)} is shorter than the group interval "
+            return [self.about(rule, "for", f"for: {duration_text(for_ns)} is shorter than the group interval "
                 f"{duration_text(rule.interval_ns)} ({rule.group}): the alert fires {duration_text(rule.interval_ns)} "
                 f"after it turns pending, not {duration_text(for_ns)}; use for: 0s or a multiple of the interval")]
         return []

@@ -20,4 +20,4 @@ class LogqlParse(LintCheck):
         if UNSUPPORTED in rule.parse_error:
             return [Problem(rule.where("expr"), f"{rule.name}: not analysed: {rule.parse_error}", check=self.name,
                             severity="warning")]
-        return [self.problem(rule.where("expr"), f"{rule.name}: {rule.parse_error}")]
+        return [self.about(rule, "expr", f"{rule.parse_error}")]

@@ -20,8 +20,6 @@ class RangeInterval(AggregationCheck):
         if window >= rule.interval_ns:
             return []
         gap = rule.interval_ns - window
-        return [self.problem(
-            rule.where("expr"),
-            f"{rule.name}: {aggregation.op} window [{duration_text(window)}] is shorter than the group "
+        return [self.about(rule, "expr", f"{aggregation.op} window [{duration_text(window)}] is shorter than the group "
             f"interval {duration_text(rule.interval_ns)} ({rule.group}): lines in the {duration_text(gap)} "
             f"between two windows are never seen; widen the window to at least {duration_text(rule.interval_ns)}")]

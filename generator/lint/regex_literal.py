@@ -22,8 +22,7 @@ class RegexLiteral(AggregationCheck):
     description = "regex line filters that are plain text use |= or !="
 
     def check_aggregation(self, rule: LintRule, aggregation: ast.RangeAggregation) -> list[Problem]:
-        return [self.problem(rule.where("expr"),
-                             f"{rule.name}: {stage.op} {quote_string(stage.value)} matches plain text: write "
+        return [self.about(rule, "expr", f"{stage.op} {quote_string(stage.value)} matches plain text: write "
                              f"{_AS_LITERAL[stage.op]} {quote_string(stage.value)} (a substring search, no regex)")
                 for stage in aggregation.log_range.stages
                 if isinstance(stage, ast.LineFilter) and stage.op in _AS_LITERAL and regex_is_literal(stage.value)]

@@ -29,7 +29,6 @@ class RegexPrefilter(AggregationCheck):
                 literal = required_literal(stage.value)
                 if not literal:
                     return []
-                return [self.problem(rule.where("expr"),
-                                     f"{rule.name}: |~ {quote_string(stage.value)} runs on every selected line: add "
+                return [self.about(rule, "expr", f"|~ {quote_string(stage.value)} runs on every selected line: add "
                                      f"|= {quote_string(literal)} before it (every match contains it)")]
         return []

@@ -37,10 +37,9 @@ class StreamSelector(LintCheck):
                     self._seen[selector] = str(exc)
             found = self._seen[selector]
             if isinstance(found, str):
-                problems.append(self.problem(rule.where("expr"), f"{rule.name}: could not ask Loki: {found}"))
+                problems.append(self.about(rule, "expr", f"could not ask Loki: {found}"))
             elif found == 0:
-                problems.append(self.problem(
-                    rule.where("expr"),
-                    f"{rule.name}: {selector} matches no stream on {self.client.connection.url} in the last "
+                problems.append(self.about(
+                    rule, "expr", f"{selector} matches no stream on {self.client.connection.url} in the last "
                     f"{duration_text(self.lookback_ns)}: the rule can never fire"))
         return problems

@@ -15,7 +15,14 @@ from generator.plan import log_format
 from generator.plan.alerting import alert_annotations, alert_labels, go_template_text
 from generator.syntax.logql import LineFilter, line_filters_for, quote_string, render_line_filters
 from generator.truth import Truth
-from generator.truth.model import ForbiddenPattern, LogEventPattern, LogSlo, RateLimitedPattern, SecretPattern
+from generator.truth.model import (
+    ForbiddenPattern,
+    LatencyAlert,
+    LogEventPattern,
+    LogSlo,
+    RateLimitedPattern,
+    SecretPattern,
+)
 from generator.truth.types import Duration
 
 PERCENTILE_NAMES = {0.5: "P50", 0.9: "P90", 0.95: "P95", 0.99: "P99"}
@@ -108,20 +115,33 @@ def _pattern_description(text: str) -> str:
     return go_template_text(text)
 
 
+def runbook_steps(truth: Truth, *names: str) -> list[str]:
+    """The named runbook steps that truth defines, in order."""
+    return [name for name in names if name in truth.runbooks]
+
+
+NO_WAIT = Duration(0)
+
+
+def log_alert(truth: Truth, alert_id: str, kind: str, expr: str, summary: str, description: str,
+              steps: list[str], for_: Duration = NO_WAIT, alert: str | None = None,
+              labels: dict[str, str] | None = None) -> LokiRule:
+    """A Loki alert with its routing labels and on-call annotations: the shape every log alert shares."""
+    return LokiRule(
+        alert=alert or alert_name(alert_id), expr=expr, for_=for_,
+        labels=labels or alert_labels(truth, alert_id, kind),
+        annotations=alert_annotations(truth, alert_id, summary=summary, description=description,
+                                      runbook_steps=steps))
+
+
 def pattern_count_rule(truth: Truth, pattern_id: str, alert: str, kind: str, regex: str, window: Duration,
-                       above: int, summary: str, description: str, runbook_steps: list[str],
+                       above: int, summary: str, description: str, steps: list[str],
                        priority: str | None = None) -> LokiRule:
     """An alert on more than `above` lines matching `regex` within `window`: the shape of every pattern alert."""
-    labels = alert_labels(truth, pattern_id, kind, priority)
-    labels["pattern_id"] = pattern_id
-    return LokiRule(
-        alert=alert,
-        expr=count_query(truth, render_line_filters(line_filters_for(regex)), window, above),
-        for_=Duration(0),
-        labels=labels,
-        annotations=alert_annotations(truth, pattern_id, summary=summary, description=description,
-                                      runbook_steps=runbook_steps),
-    )
+    return log_alert(
+        truth, pattern_id, kind, count_query(truth, render_line_filters(line_filters_for(regex)), window, above),
+        summary, description, steps, alert=alert,
+        labels={**alert_labels(truth, pattern_id, kind, priority), "pattern_id": pattern_id})
 
 
 def forbidden_pattern_rule(truth: Truth, pattern: ForbiddenPattern) -> LokiRule:
@@ -132,7 +152,7 @@ def forbidden_pattern_rule(truth: Truth, pattern: ForbiddenPattern) -> LokiRule:
         + f" seen {{{{ $value }}}} time(s) in the last {window}",
         description=_pattern_description(
             f"{pattern.reason} This pattern must never appear in production logs: act immediately."),
-        runbook_steps=pattern.runbook, priority=pattern.priority,
+        steps=pattern.runbook, priority=pattern.priority,
     )
 
 
@@ -142,7 +162,7 @@ def log_event_rule(truth: Truth, pattern: LogEventPattern) -> LokiRule:
     return pattern_count_rule(
         truth, pattern.id, alert_name(pattern.id), "log_event", pattern.regex, window, 0,
         summary=go_template_text(f"/{pattern.regex}/") + f" seen {{{{ $value }}}} time(s) in the last {window}",
-        description=_pattern_description(pattern.reason), runbook_steps=pattern.runbook,
+        description=_pattern_description(pattern.reason), steps=pattern.runbook,
     )
 
 
@@ -151,19 +171,13 @@ def below_production_level_rule(truth: Truth) -> LokiRule:
     window = truth.logs.ruler.occurrence_window
     levels = levels_below_production(truth)
     named = "/".join(levels)
-    return LokiRule(
-        alert=alert_name(alert.id),
-        expr=count_query(truth, LineFilter("|~", log_format.level_regex(truth.logs, levels)).render(), window, 0),
-        for_=Duration(0),
-        labels=alert_labels(truth, alert.id, "log_level"),
-        annotations=alert_annotations(
-            truth, alert.id,
-            summary=f"{{{{ $value }}}} {named} line(s) in the last {window} "
-                    f"(production level: {truth.logs.production_level})",
-            description=go_template_text(f"{alert.reason} Set the log level back to {truth.logs.production_level}."),
-            runbook_steps=["tail_logs"] if "tail_logs" in truth.runbooks else [],
-        ),
-    )
+    return log_alert(
+        truth, alert.id, "log_level",
+        count_query(truth, LineFilter("|~", log_format.level_regex(truth.logs, levels)).render(), window, 0),
+        summary=f"{{{{ $value }}}} {named} line(s) in the last {window} "
+                f"(production level: {truth.logs.production_level})",
+        description=go_template_text(f"{alert.reason} Set the log level back to {truth.logs.production_level}."),
+        steps=runbook_steps(truth, "tail_logs"))
 
 
 def rate_limited_pattern_rule(truth: Truth, pattern: RateLimitedPattern) -> LokiRule:
@@ -175,7 +189,7 @@ def rate_limited_pattern_rule(truth: Truth, pattern: RateLimitedPattern) -> Loki
         + f" {{{{ $value }}}} times in {limit.per} (allowed: at most {limit.count})",
         description=_pattern_description(
             f"{pattern.reason} More often than {limit.count} per {limit.per} suggests an attack or a bug."),
-        runbook_steps=pattern.runbook,
+        steps=pattern.runbook,
     )
 
 
@@ -188,68 +202,50 @@ def secret_leak_rule(truth: Truth, secret: SecretPattern) -> LokiRule:
         description=go_template_text(
             f"{secret.what} must never be logged. Rotate it now if it is a credential, then remove the log "
             "statement; the line itself is not quoted here to avoid spreading the secret."),
-        runbook_steps=["tail_logs"] if "tail_logs" in truth.runbooks else [],
+        steps=runbook_steps(truth, "tail_logs"),
     )
 
 
 def error_rate_rule(truth: Truth) -> LokiRule:
     rate = truth.log_alerts.error_rate
     levels = "/".join(truth.logs.error_levels)
-    return LokiRule(
-        alert=alert_name(rate.id),
-        expr=count_query(truth, LineFilter("|~", level_regex(truth)).render(), rate.window, rate.max_count),
-        for_=Duration(0),
-        labels=alert_labels(truth, rate.id, "log_threshold"),
-        annotations=alert_annotations(
-            truth, rate.id,
-            summary=f"{{{{ $value }}}} {levels} log lines in {rate.window} (threshold: more than {rate.max_count})",
-            description=f"More than {rate.max_count} {levels} lines in {rate.window}. The error-rate target is below "
-            f"{rate.target_error_ratio:.1%} of requests.",
-            runbook_steps=[name for name in ("tail_logs", "recent_jobs") if name in truth.runbooks],
-        ),
-    )
+    return log_alert(
+        truth, rate.id, "log_threshold",
+        count_query(truth, LineFilter("|~", level_regex(truth)).render(), rate.window, rate.max_count),
+        summary=f"{{{{ $value }}}} {levels} log lines in {rate.window} (threshold: more than {rate.max_count})",
+        description=f"More than {rate.max_count} {levels} lines in {rate.window}. The error-rate target is below "
+        f"{rate.target_error_ratio:.1%} of requests.",
+        steps=runbook_steps(truth, "tail_logs", "recent_jobs"))
+
+
+def webhook_quantile_rule(truth: Truth, alert: LatencyAlert, threshold: str, description: str,
+                          steps: list[str]) -> LokiRule:
+    """An alert on a quantile of the webhook lines' `duration_ms` held above a bound (the P95 page, the slow P50)."""
+    name = PERCENTILE_NAMES.get(alert.quantile, f"q{alert.quantile}")
+    return log_alert(
+        truth, alert.id, "log_threshold", webhook_quantile_query(truth, alert.quantile, alert.window, alert.above),
+        summary=f"Webhook {name} latency {{{{ $value }}}} ms over {alert.window} ({threshold} for {alert.for_})",
+        description=description.format(name=name), steps=steps, for_=alert.for_)
 
 
 def webhook_latency_rule(truth: Truth) -> LokiRule:
     latency = truth.log_alerts.webhook_latency
-    alert = latency.alert
-    name = PERCENTILE_NAMES.get(alert.quantile, f"q{alert.quantile}")
-    return LokiRule(
-        alert=alert_name(alert.id),
-        expr=webhook_quantile_query(truth, alert.quantile, alert.window, alert.above),
-        for_=alert.for_,
-        labels=alert_labels(truth, alert.id, "log_threshold"),
-        annotations=alert_annotations(
-            truth, alert.id,
-            summary=f"Webhook {name} latency {{{{ $value }}}} ms over {alert.window} "
-            f"(threshold: {alert.above.milliseconds} ms for {alert.for_})",
-            description=f"Webhook response time ({latency.operation} lines' duration_ms) {name} above "
-            f"{alert.above.milliseconds} ms for {alert.for_}: investigate. Targets: P50 < "
-            f"{truth.latency_targets.p50.milliseconds} ms, P95 < {truth.latency_targets.p95.milliseconds} ms, "
-            f"P99 < {truth.latency_targets.p99.milliseconds} ms.",
-            runbook_steps=[name for name in ("tail_logs", "test_webhook") if name in truth.runbooks],
-        ),
-    )
+    alert, targets = latency.alert, truth.latency_targets
+    return webhook_quantile_rule(
+        truth, alert, f"threshold: {alert.above.milliseconds} ms",
+        f"Webhook response time ({latency.operation} lines' duration_ms) {{name}} above {alert.above.milliseconds} "
+        f"ms for {alert.for_}: investigate. Targets: P50 < {targets.p50.milliseconds} ms, P95 < "
+        f"{targets.p95.milliseconds} ms, P99 < {targets.p99.milliseconds} ms.",
+        runbook_steps(truth, "tail_logs", "test_webhook"))
 
 
 def slow_webhook_rule(truth: Truth) -> LokiRule:
-    latency = truth.log_alerts.webhook_latency
-    slow = latency.slow_warning
-    name = PERCENTILE_NAMES.get(slow.quantile, f"q{slow.quantile}")
-    return LokiRule(
-        alert=alert_name(slow.id),
-        expr=webhook_quantile_query(truth, slow.quantile, slow.window, slow.above),
-        for_=slow.for_,
-        labels=alert_labels(truth, slow.id, "log_threshold"),
-        annotations=alert_annotations(
-            truth, slow.id,
-            summary=f"Webhook {name} latency {{{{ $value }}}} ms over {slow.window} "
-                    f"(slow band: above {slow.above.milliseconds} ms for {slow.for_})",
-            description=f"The typical ({name}) webhook response stayed in the slow band "
-            f"({slow.above.milliseconds}-{slow.up_to.milliseconds} ms) or above for {slow.for_}; the target is "
-            f"P50 < {truth.latency_targets.p50.milliseconds} ms. No action unless the P95 alert fires.",
-        ),
-    )
+    slow = truth.log_alerts.webhook_latency.slow_warning
+    return webhook_quantile_rule(
+        truth, slow, f"slow band: above {slow.above.milliseconds} ms",
+        f"The typical ({{name}}) webhook response stayed in the slow band ({slow.above.milliseconds}-"
+        f"{slow.up_to.milliseconds} ms) or above for {slow.for_}; the target is P50 < "
+        f"{truth.latency_targets.p50.milliseconds} ms. No action unless the P95 alert fires.", [])
 
 
 # --- the log SLO: rates recorded for Prometheus -------------------------------------------------------------------

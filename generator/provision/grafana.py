@@ -39,6 +39,7 @@ from generator.provision.plan import (
     normalise_datasource,
 )
 from generator.provision.retry import (
+    ApiBackend,
     AuthError,
     ConflictError,
     ProvisionError,
@@ -82,13 +83,12 @@ def datasource_for_upload(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return sent, digest
 
 
-class GrafanaBackend:
+class GrafanaBackend(ApiBackend):
     name = BACKEND
+    target: GrafanaTarget
 
     def __init__(self, target: GrafanaTarget, timeout: float, policy: RetryPolicy, force: bool = False):
-        self.target = target
-        self.policy = policy
-        self.force = force
+        super().__init__(target, timeout, policy, force)
         self.api = GrafanaApi.from_url(target.url, credential=target.token.reveal(), timeout=timeout)
         self.folder = target.folder or DEFAULT_GRAFANA_FOLDER
         self.folder_uid = folder_uid_for(self.folder)

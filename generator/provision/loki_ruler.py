@@ -36,7 +36,7 @@ from generator.provision.config import LokiTarget, RetryPolicy
 from generator.provision.drift import State
 from generator.provision.generated import Desired, LokiGroup
 from generator.provision.plan import Change, Health, content_hash, differences, normalise_rule_group
-from generator.provision.retry import ProvisionError, TransientError, WrongTargetError, http, with_retries
+from generator.provision.retry import ApiBackend, ProvisionError, TransientError, WrongTargetError, http, with_retries
 
 BACKEND = "loki ruler"
 RULES_PATH = "/loki/api/v1/rules"
@@ -76,14 +76,12 @@ def generated_rule_problems(desired: Desired) -> list[str]:
     return problems + [str(problem) for problem in validate_rule_texts(desired.loki_rule_files)]
 
 
-class LokiRulerBackend:
+class LokiRulerBackend(ApiBackend):
     name = BACKEND
+    target: LokiTarget
 
     def __init__(self, target: LokiTarget, timeout: float, policy: RetryPolicy, force: bool = False):
-        self.target = target
-        self.timeout = timeout
-        self.policy = policy
-        self.force = force
+        super().__init__(target, timeout, policy, force)
         self.session = requests.Session()
         if target.token:
             self.session.headers["Authorization"] = f"Bearer {target.token.reveal()}"

@@ -61,3 +61,14 @@ def http(session: requests.Session, method: str, url: str, *, what: str, auth_va
     if response.status_code in (401, 403):
         raise AuthError(f"{what}: HTTP {response.status_code} {response.reason}: check {auth_vars}")
     return response
+
+
+class ApiBackend:
+    """What every backend that talks to a server's API keeps: its target, the time-out, the retry policy, and
+    whether hand edits may be overwritten (`--force`)."""
+
+    def __init__(self, target: Any, timeout: float, policy: RetryPolicy, force: bool = False):
+        self.target = target
+        self.timeout = timeout
+        self.policy = policy
+        self.force = force

@@ -12,6 +12,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.syntax.logql import unquote_string
+
 SCRIPT = Path(__file__).with_name("logql_parse.mjs")
 
 
@@ -79,3 +81,22 @@ def parse_batch(expressions: list[str], with_nodes: bool = False) -> list[ParseR
         nodes = [(name, offsets[a], offsets[b]) for name, a, b in raw.get("nodes", [])]
         results.append(ParseResult(expr, errors, nodes))
     return results
+
+
+def strings_after(result: ParseResult, markers: set[str], container: str | None = None) -> list[str]:
+    """The string literals of a parsed expression that follow a node named in `markers` (`Re`, `PipeMatch`, ...),
+    unquoted, in order; with `container`, only those inside a node of that name (`Matcher`, `LineFilter`)."""
+    found: list[str] = []
+    end = -1 if container else len(result.expression) + 1
+    pending = False
+    for name, start, stop in result.nodes:
+        if name == container:
+            end, pending = stop, False
+        elif start >= end:
+            pending = False
+        elif name in markers:
+            pending = True
+        elif name == "String" and pending:
+            found.append(unquote_string(result.expression[start:stop]))
+            pending = False
+    return found

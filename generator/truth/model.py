@@ -249,16 +249,11 @@ class LatencyAlert(Strict):
     window: DurationField
 
 
-class SlowWarning(Strict):
+class SlowWarning(LatencyAlert):
     """The slow-response band as a windowed signal: the `quantile` of webhook durations over `window` stays above
     `above` for `for`. One slow line is normal (it is the P50 target's other half), a slow median is not."""
 
-    id: str = Field(pattern=ID_RE)
-    quantile: float = Field(gt=0, lt=1)
-    above: DurationField
     up_to: DurationField
-    window: DurationField
-    for_: DurationField = Field(alias="for")
 
     @model_validator(mode="after")
     def _band_in_order(self) -> SlowWarning:

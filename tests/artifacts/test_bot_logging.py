@@ -37,18 +37,6 @@ TOKEN_SHAPE = re.compile(r"[0-9]{8,10}:[A-Za-z0-9_-]{35}")
 
 
 @pytest.fixture(scope="module")
-def truth() -> Truth:
-    return load_truth(REPO / "product/truth.yaml")
-
-
-@pytest.fixture(scope="module")
-def generated(truth: Truth, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("generated")
-    pipeline.write_tree(root, pipeline.render_all(truth))
-    return root
-
-
-@pytest.fixture(scope="module")
 def module(generated: Path) -> Iterator[ModuleType]:
     """The freshly generated module, imported under its own name (dict_config names its classes by it)."""
     spec = importlib.util.spec_from_file_location("bot_logging", generated / conventions.BOT_LOGGING_MODULE)

@@ -68,19 +68,6 @@ NS = 1_000_000_000
 
 
 @pytest.fixture(scope="module")
-def truth() -> Truth:
-    return load_truth(REPO / "product/truth.yaml")
-
-
-@pytest.fixture(scope="module")
-def generated(truth: Truth, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every generated artifact written into a fresh tree (independent of what is committed right now)."""
-    root = tmp_path_factory.mktemp("generated")
-    pipeline.write_tree(root, pipeline.render_all(truth))
-    return root
-
-
-@pytest.fixture(scope="module")
 def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """docker-compose.yml as docker-compose resolves it, credentials from a temporary copy of .env.example."""
     tool = require_tool("docker-compose")

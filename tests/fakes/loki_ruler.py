@@ -53,8 +53,7 @@ from urllib.parse import unquote
 
 import yaml
 
-from generator.syntax.logql import unquote_string
-from generator.syntax.logql_grammar import ParseResult, parse_batch
+from generator.syntax.logql_grammar import ParseResult, parse_batch, strings_after
 from generator.truth.types import Duration, compile_re2, re2_error_text
 from tests.fakes.server import FakeServer, Reply
 
@@ -83,20 +82,7 @@ def _regex_problem(pattern: str) -> str | None:
 
 def _regexes(result: ParseResult, container: str, markers: set[str]) -> list[str]:
     """Regex literals in nodes named `container` (Matcher, LineFilter) that follow one of `markers`."""
-    found: list[str] = []
-    end = -1
-    pending = False
-    for name, start, stop in result.nodes:
-        if name == container:
-            end, pending = stop, False
-        elif start >= end:
-            pending = False
-        elif name in markers:
-            pending = True
-        elif name == "String" and pending:
-            found.append(unquote_string(result.expression[start:stop]))
-            pending = False
-    return found
+    return strings_after(result, markers, container)
 
 
 def _parse_error(result: ParseResult) -> str | None:

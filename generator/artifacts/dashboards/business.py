@@ -21,7 +21,6 @@ from generator.artifacts.dashboards.panels import (
     OK,
     Grid,
     Step,
-    alert_list_panel,
     sql,
     stat_panel,
     table_panel,
@@ -65,11 +64,9 @@ def build(context: Context) -> dict[str, Any]:
     truth = context.truth
     pg = context.ds("postgres")
     revenue_filter = f"type IN (${{{REVENUE_TYPES_VARIABLE}:sqlstring}})"
-    grid = Grid()
-
-    grid.add(alert_list_panel(
+    grid = Grid.under_alert_list(
         "Firing payment and generation alerts", "Firing and pending alerts whose runbook checks jobs or "
-        "transactions.", alert_ids(truth)), 24, 5)
+        "transactions.", alert_ids(truth), 5)
 
     grid.row("In the selected time range")
     grid.add_row_of([

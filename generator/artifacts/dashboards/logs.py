@@ -18,7 +18,6 @@ from generator.artifacts.dashboards.panels import (
     WARNING,
     Grid,
     Step,
-    alert_list_panel,
     first_firing_value,
     logql,
     logs_panel,
@@ -61,11 +60,9 @@ def build(context: Context) -> dict[str, Any]:
     loki = context.ds("loki")
     loki_alerts = context.loki_alerts
     occurrence = truth.logs.ruler.occurrence_window
-    grid = Grid()
-
-    grid.add(alert_list_panel(
+    grid = Grid.under_alert_list(
         "Firing log alerts", "Firing and pending alerts raised from the logs: forbidden and rate-limited "
-        "patterns, leaked secrets, error rate.", alert_ids(truth)), 24, 6)
+        "patterns, leaked secrets, error rate.", alert_ids(truth), 6)
 
     grid.row("Forbidden patterns: must never appear (any hit escalates)")
     grid.add_row_of([

@@ -273,6 +273,13 @@ class Grid:
     _line_height: int = 0
     _next_id: int = 1
 
+    @classmethod
+    def under_alert_list(cls, title: str, description: str, alert_ids: Sequence[str], height: int) -> Grid:
+        """A dashboard's grid, opened by the full-width list of the alerts it is about (what on-call looks at first)."""
+        grid = cls()
+        grid.add(alert_list_panel(title, description, alert_ids), GRID_COLUMNS, height)
+        return grid
+
     def _new_line(self) -> None:
         if self._x:
             self._y += self._line_height

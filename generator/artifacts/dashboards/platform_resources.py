@@ -16,7 +16,6 @@ from generator.artifacts.dashboards.panels import (
     WARNING,
     Grid,
     Step,
-    alert_list_panel,
     gauge_panel,
     promql,
     stat_panel,
@@ -78,11 +77,9 @@ def build(context: Context) -> dict[str, Any]:
         conventions.PLATFORM_REQUESTS_PER_MINUTE))
     prom = context.ds("prometheus")
     platform = truth.render
-    grid = Grid()
-
-    grid.add(alert_list_panel(
+    grid = Grid.under_alert_list(
         "Firing resource alerts", "Firing and pending alerts about CPU, memory, traffic, latency, OOM kills and "
-        "startup failures.", alert_ids(truth)), 24, 6)
+        "startup failures.", alert_ids(truth), 6)
 
     grid.row("CPU")
     cpu = platform.cpu_percent

@@ -14,7 +14,6 @@ from generator.artifacts.dashboards.panels import (
     WARNING,
     Grid,
     Step,
-    alert_list_panel,
     first_firing_value,
     gauge_panel,
     logql,
@@ -115,6 +114,17 @@ def heartbeat_steps(truth: Truth) -> list[Step]:
 # --- panels ------------------------------------------------------------------------------------------------------
 
 
+def error_ratio_stats(grid: Grid, prom: Any, slo: Slo, error_ratio: str, title: str, description: str,
+                      budget_name: str, budget: str) -> None:
+    """An error-ratio SLO's two stats, half a line: the share that met the objective, and the budget left."""
+    grid.add(stat_panel(title, description, prom, [promql(f"100 * (1 - ({error_ratio}))", instant=True)], "percent",
+                        _slo_steps(slo), "%", decimals=3, graph=False), 6, 5)
+    grid.add(stat_panel(
+        f"Error budget left: {budget_name}", f"Share of {budget} not yet spent. Below 0 the SLO is missed.", prom,
+        [promql(f"100 * (1 - ({error_ratio}) / {slo.error_budget:g})", instant=True)], "percent", _budget_steps(),
+        "%", decimals=1, graph=False), 6, 5)
+
+
 def availability_row(context: Context, grid: Grid) -> None:
     """Probe state, uptime and HTTP SLOs with their error budgets and burn rates."""
     truth = context.truth
@@ -152,32 +162,21 @@ def availability_row(context: Context, grid: Grid) -> None:
         f"{uptime.period} = {uptime.allowed_downtime}) not yet spent. Below 0 the SLO is missed.", prom,
         [promql(f"100 * (1 - (1 - {uptime_ratio(truth, uptime.period)}) / {uptime.error_budget:g})",
                 instant=True)], "percent", _budget_steps(), "%", decimals=1, graph=False), 6, 5)
-    grid.add(stat_panel(
-        f"Requests without 5xx ({http.period})", f"Share of HTTP requests Render answered without a 5xx over "
-        f"{http.period}; objective {http.objective:g} % (< {http.error_budget:.1%} failing).", prom,
-        [promql(f"100 * (1 - ({http_error_ratio(truth, http.period)}))", instant=True)], "percent",
-        _slo_steps(http), "%", decimals=3, graph=False), 6, 5)
-    grid.add(stat_panel(
-        "Error budget left: HTTP errors", f"Share of the HTTP error budget ({http.error_budget:.1%} of requests "
-        f"over {http.period}) not yet spent. Below 0 the SLO is missed.", prom,
-        [promql(f"100 * (1 - ({http_error_ratio(truth, http.period)}) / {http.error_budget:g})", instant=True)],
-        "percent", _budget_steps(), "%", decimals=1, graph=False), 6, 5)
+    error_ratio_stats(
+        grid, prom, http, http_error_ratio(truth, http.period), f"Requests without 5xx ({http.period})",
+        f"Share of HTTP requests Render answered without a 5xx over {http.period}; objective {http.objective:g} % "
+        f"(< {http.error_budget:.1%} failing).", "HTTP errors",
+        f"the HTTP error budget ({http.error_budget:.1%} of requests over {http.period})")
     # The same error target measured on the logs, next to Render's 5xx measurement.
     logs = truth.slos.log_error_ratio
     requests = f"{logs.requests.tag}={logs.requests.value}"
     failed = " or ".join([f"at {'/'.join(logs.errors.levels)}"] if logs.errors.levels else []
                          + [f"tagged {tag}" for tag in logs.errors.tags])
-    grid.add(stat_panel(
-        f"Webhooks without errors, logs ({logs.period})", f"Share of {requests} log lines that did not fail "
-        f"({failed}) over {logs.period}, from the rates the Loki ruler records and remote-writes; objective "
-        f"{logs.objective:g} %.", prom,
-        [promql(f"100 * (1 - ({log_error_ratio(truth, logs.period)}))", instant=True)], "percent",
-        _slo_steps(logs), "%", decimals=3, graph=False), 6, 5)
-    grid.add(stat_panel(
-        "Error budget left: webhook logs", f"Share of the log SLO's error budget ({logs.error_budget:.1%} of "
-        f"{requests} lines over {logs.period}) not yet spent. Below 0 the SLO is missed.", prom,
-        [promql(f"100 * (1 - ({log_error_ratio(truth, logs.period)}) / {logs.error_budget:g})", instant=True)],
-        "percent", _budget_steps(), "%", decimals=1, graph=False), 6, 5)
+    error_ratio_stats(
+        grid, prom, logs, log_error_ratio(truth, logs.period), f"Webhooks without errors, logs ({logs.period})",
+        f"Share of {requests} log lines that did not fail ({failed}) over {logs.period}, from the rates the Loki "
+        f"ruler records and remote-writes; objective {logs.objective:g} %.", "webhook logs",
+        f"the log SLO's error budget ({logs.error_budget:.1%} of {requests} lines over {logs.period})")
     # The budgets above in the seed's own terms: hours of downtime against "3.6 hours/month", failed requests.
     # allowed_downtime is optional in truth: the objective implies it.
     allowed = uptime.allowed_downtime or Duration(uptime.period.seconds * uptime.error_budget)
@@ -330,10 +329,9 @@ def capacity_row(context: Context, grid: Grid) -> None:
 
 
 def build(context: Context) -> dict[str, Any]:
-    grid = Grid()
-    grid.add(alert_list_panel(
+    grid = Grid.under_alert_list(
         "Firing alerts", "Firing and pending alerts about availability, latency, errors and capacity.",
-        alert_ids(context.truth)), 24, 6)
+        alert_ids(context.truth), 6)
     for row in (availability_row, latency_row, errors_row, capacity_row):
         row(context, grid)
     return assemble(context, SLUG, grid, log_label_variables(context))
