@@ -1,7 +1,7 @@
 """A stateful stand-in for the Loki ruler (Loki cannot run on this machine) with object-storage rule storage, the
 setup whose API accepts writes. Each behaviour names what it follows: a Loki source file (grafana/loki, 3.x), the
 Loki HTTP API docs (https://grafana.com/docs/loki/latest/reference/loki-http-api/, "Ruler"), or "checked against
-Loki 3.4.6" (/work/shared/REFERENCE.md, answers of a real Loki 3.4.6 on loopback).
+Loki 3.4.6" (the project's shared REFERENCE.md, answers of a real Loki 3.4.6 on loopback).
 
 Routing and tenants
 - Routes are matched on the *decoded* path (gorilla/mux's default), so a name sent with `%2F` becomes two path

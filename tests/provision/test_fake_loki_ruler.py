@@ -1,5 +1,5 @@
-"""The Loki ruler fake answers as a real Loki 3.4.6 did on loopback (object-storage ruler, /work/shared/REFERENCE.md
-"Checked against a real Loki 3.4.6", second round). Expected answers are written out literally."""
+"""The Loki ruler fake answers as a real Loki 3.4.6 did on loopback (object-storage ruler; the project's shared
+REFERENCE.md, "Checked against a real Loki 3.4.6", second round). Expected answers are written out literally."""
 
 from __future__ import annotations
 
