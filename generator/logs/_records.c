@@ -209,6 +209,24 @@ static Py_ssize_t skip_string(const unsigned char *d, Py_ssize_t p, Py_ssize_t e
     return -1;
 }
 
+/* An object key without escapes at d[p] == '"', then its ':': the key's span in [*key, *key_end) and the position
+ * of the value after the colon's white space, or -1 (not a key this parser vouches for: Python reads the line). */
+static Py_ssize_t read_plain_key(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, Py_ssize_t *key,
+                                 Py_ssize_t *key_end) {
+    int escaped;
+    if (p >= end || d[p] != '"')
+        return -1;
+    *key = p + 1;
+    p = skip_string(d, p, end, &escaped);
+    if (p < 0 || escaped)
+        return -1;
+    *key_end = p - 1;
+    p = skip_ws(d, p, end);
+    if (p >= end || d[p] != ':')
+        return -1;
+    return skip_ws(d, p + 1, end);
+}
+
 /* Any JSON value at d[p]: position after it, -1 when invalid; *decline when Python might read it otherwise. */
 static Py_ssize_t skip_value(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int depth, int *decline) {
     if (p >= end)
@@ -666,17 +684,10 @@ static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
     }
     for (;;) {
         int escaped;
-        if (q >= end || d[q] != '"')
+        Py_ssize_t key, key_end;
+        q = read_plain_key(d, q, end, &key, &key_end);
+        if (q < 0)
             return 0;
-        Py_ssize_t key = q + 1;
-        q = skip_string(d, q, end, &escaped);
-        if (q < 0 || escaped)
-            return 0;
-        Py_ssize_t key_end = q - 1;
-        q = skip_ws(d, q, end);
-        if (q >= end || d[q] != ':')
-            return 0;
-        q = skip_ws(d, q + 1, end);
         Py_ssize_t value = q;
         if (key_is(d, key, key_end, "message")) {
             if (message >= 0 || d[q] != '"')
@@ -708,17 +719,10 @@ static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
                     if (q < end && d[q] == '}')
                         return 0;
                     for (;;) {
-                        if (q >= end || d[q] != '"')
+                        Py_ssize_t ikey, ikey_end;
+                        q = read_plain_key(d, q, end, &ikey, &ikey_end);
+                        if (q < 0)
                             return 0;
-                        Py_ssize_t ikey = q + 1;
-                        q = skip_string(d, q, end, &escaped);
-                        if (q < 0 || escaped)
-                            return 0;
-                        Py_ssize_t ikey_end = q - 1;
-                        q = skip_ws(d, q, end);
-                        if (q >= end || d[q] != ':')
-                            return 0;
-                        q = skip_ws(d, q + 1, end);
                         Py_ssize_t ivalue = q;
                         q = skip_value(d, q, end, 3, &decline);
                         if (q < 0)
