@@ -25,11 +25,6 @@ ALERTMANAGER_CONFIG_FILE = "alerts/alertmanager/alertmanager.yml"
 # Alertmanager notification templates; the config names them relative to its own folder, as Alertmanager resolves.
 ALERTMANAGER_TEMPLATES_DIR = "alerts/alertmanager/templates"
 TELEGRAM_TEMPLATE_FILE = f"{ALERTMANAGER_TEMPLATES_DIR}/telegram.tmpl"
-
-
-def telegram_message_template(tier_id: int) -> str:
-    """The name of the Telegram message template (`{{ define }}`) of a tier's receiver."""
-    return f"telegram.tier{tier_id}.message"
 EXPORTERS_DIR = "alerts/exporters"
 BLACKBOX_FILE = f"{EXPORTERS_DIR}/blackbox.yml"
 POSTGRES_QUERIES_FILE = f"{EXPORTERS_DIR}/postgres-queries.yaml"
@@ -59,6 +54,11 @@ def dashboard_file(uid: str) -> str:
 def alert_name(alert_id: str) -> str:
     """`queue_full` -> `QueueFull`: Prometheus-style alert names, stable because ids are."""
     return "".join(part[:1].upper() + part[1:] for part in alert_id.split("_"))
+
+
+def telegram_message_template(tier_id: int) -> str:
+    """The name of the Telegram message template (`{{ define }}`) of a tier's receiver."""
+    return f"telegram.tier{tier_id}.message"
 
 
 # --- scrape jobs and metric names -------------------------------------------------------------------------------
