@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import conventions, pipeline
-from generator.truth import load_truth
+from generator import conventions
 from generator.truth.types import Duration, compile_re2
 from tests.artifacts.alloy_process import AlloyPipeline
 from tests.tooling import REPO
@@ -54,11 +53,9 @@ SEED_LONGEST_SLO_WINDOW_DAYS = 30  # 99.5 % uptime "per month", the 30-day SLO p
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What `obsctl generate` writes for the repository's truth, in a fresh folder."""
-    root = tmp_path_factory.mktemp("generated")
-    pipeline.write_tree(root, pipeline.render_all(load_truth(REPO / "product/truth.yaml")))
-    return root
+def tree(generated: Path) -> Path:
+    """What `obsctl generate` writes for the repository's truth, in a fresh folder (tests/conftest.py's tree)."""
+    return generated
 
 
 def loki_rules(tree: Path) -> dict[str, dict[str, Any]]:
