@@ -42,7 +42,7 @@ def backtest_live(url: str, truth: Truth, groups: list[RuleGroup], since: str, u
                   chunk: str | None, max_pages: int | None, as_json: bool) -> None:
     """Run, print like the offline backtest, exit (0 ok, 1 pages over --max-pages or a --compare difference,
     2 a bad option or a Loki error, which names the limit to raise)."""
-    from generator.cli.logs import print_backtest
+    from generator.cli.logs import print_backtest, stdout_console
 
     now_ns = time.time_ns()
     end_ns = parse_time(until, now_ns, "--until")
@@ -82,7 +82,7 @@ def backtest_live(url: str, truth: Truth, groups: list[RuleGroup], since: str, u
             document["compare"] = {"offline_entries": offline.entries, "differences": differences}
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+        out = stdout_console(160)
         print_backtest(out, run.result, [source], max_pages)
         if offline is not None:
             out.print(f"[bold]--compare[/bold]: the offline engine on the {offline.entries:,} lines pulled from Loki "

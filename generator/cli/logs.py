@@ -7,6 +7,7 @@ rate-limit violation; backtest: more pages than `--max-pages`), 2 bad input (unr
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -15,9 +16,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from generator.cli.common import EXIT_FINDINGS, EXIT_INVALID_INPUT, load_or_exit, truth_option
 from generator.logs.inputs import (
@@ -33,7 +31,11 @@ from generator.logs.report import Hit, ScanReport, iso_time
 from generator.logs.scan_spec import ScanSpec, cache_dir, load_scan_spec
 from generator.logs.scanner import Scanner
 
-if TYPE_CHECKING:  # the backtest engine costs start-up: `obsctl scan` never imports it
+if TYPE_CHECKING:
+    # The backtest engine costs start-up: `obsctl scan` never imports it. Neither does a `--json` scan import rich
+    # (about 25 ms): the consoles and tables are imported where text is printed.
+    from rich.console import Console
+
     from generator.logs.backtest import AlertSummary, BacktestResult
 
 FORMAT_CHOICES = ["auto", *[f.value for f in InputFormat]]
@@ -73,6 +75,9 @@ def _short_time(ns: int | None) -> str:
 
 
 def print_scan_report(console: Console, report: ScanReport, spec: ScanSpec) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     mb = report.bytes_scanned / 1e6
     speed = mb / report.elapsed_s if report.elapsed_s > 0 else 0.0
     console.print(f"[bold]{escape(report.source)}[/bold] ({report.input_format}): {report.entries:,} entries, "
@@ -152,6 +157,35 @@ def print_scan_report(console: Console, report: ScanReport, spec: ScanSpec) -> N
     console.print(("[bold green]clean: " if report.clean else "[bold red]FINDINGS: ") + verdict + "[/]")
 
 
+def stdout_console(width_off_terminal: int) -> Console:
+    """The console text reports print on: as wide as the terminal, else `width_off_terminal` columns."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else width_off_terminal)
+
+
+class StderrConsole:
+    """The console for live hits, the progress bar and notices, made on first use: most scans never print there, so
+    they never pay for rich."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    def __call__(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console
+
+    def may_be_terminal(self) -> bool:
+        """False when rich would surely not see a terminal (no tty, no FORCE_COLOR or TTY_COMPATIBLE), without
+        making the console; otherwise the console's own answer."""
+        if not (sys.stderr.isatty() or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE")):
+            return False
+        return self().is_terminal
+
+
 def _progress_bar(stack: ExitStack, err: Console, path: str, size: int, stream: IO[bytes]) -> Callable[[Any], None]:
     """A transient progress bar on the terminal; returns what to call after each batch."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
@@ -169,7 +203,7 @@ def _progress_bar(stack: ExitStack, err: Console, path: str, size: int, stream: 
 
 
 def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, as_json: bool,
-               show_progress: bool, err: Console) -> ScanReport:
+               show_progress: bool, err: StderrConsole) -> ScanReport:
     """Scan one file or stdin. Hits are printed as they are found on stdin (`--tail`) and under --fail-fast."""
     line_format = scanner.line_format
     live = path == "-"
@@ -177,7 +211,9 @@ def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, 
 
     def on_hit(hit: Hit) -> None:
         if (live or fail_fast) and not as_json:
-            err.print(escape(_hit_line(hit, priorities.get(hit.pattern_id))), soft_wrap=True)
+            from rich.markup import escape
+
+            err().print(escape(_hit_line(hit, priorities.get(hit.pattern_id))), soft_wrap=True)
 
     with ExitStack() as stack:
         stream = open_input(path, stack)
@@ -190,8 +226,8 @@ def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, 
         size = None if live else Path(path).stat().st_size
         with ExitStack() as progress_stack:
             on_batch = None
-            if show_progress and size and err.is_terminal:
-                on_batch = _progress_bar(progress_stack, err, path, size, stream)
+            if show_progress and size and err.may_be_terminal():
+                on_batch = _progress_bar(progress_stack, err(), path, size, stream)
             try:
                 batches = iter_batches(stream, line_format, fmt, source=report.source, live=live, reuse_buffers=True)
                 scanner.scan(batches, report,
@@ -200,7 +236,7 @@ def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, 
                 click.echo(f"{exc}; the scan stopped.", err=True)
                 sys.exit(EXIT_INVALID_INPUT)
             except KeyboardInterrupt:  # a `--tail` ends with Ctrl-C: report what was seen
-                err.print("interrupted: reporting what was scanned so far")
+                err().print("interrupted: reporting what was scanned so far")
     return report
 
 
@@ -227,7 +263,7 @@ def scan_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, f
     """
     scanner = Scanner(load_scan_spec(truth_path, load_or_exit), with_stats=not patterns_only,
                       pattern_cache=cache_dir())
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = StderrConsole()
     reports: list[ScanReport] = []
     for path in inputs:
         reports.append(scan_input(path, scanner, input_format, fail_fast, as_json, not no_progress, err))
@@ -237,7 +273,7 @@ def scan_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, f
         document: dict[str, Any] = {"clean": all(r.clean for r in reports), "inputs": [r.as_json() for r in reports]}
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+        out = stdout_console(140)
         for report in reports:
             print_scan_report(out, report, scanner.spec)
     if not all(r.clean for r in reports):
@@ -276,6 +312,9 @@ def _duration_text(ns: int) -> str:
 
 
 def print_backtest(console: Console, result: BacktestResult, sources: list[str], max_pages: int | None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     console.print(f"[bold]Backtest[/bold] of {', '.join(escape(s) for s in sources)}: {result.entries:,} entries "
                   f"from {_short_time(result.start_ns)} to {_short_time(result.end_ns)} UTC, "
                   f"{result.evaluations:,} rule evaluations")
@@ -392,7 +431,7 @@ def backtest_command(inputs: tuple[str, ...], truth_path: Path, input_format: st
         document = {"sources": list(inputs), "max_pages": max_pages, **result.as_json()}
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+        out = stdout_console(160)
         print_backtest(out, result, list(inputs), max_pages)
     if result.errors or (max_pages is not None and result.pages > max_pages):
         sys.exit(EXIT_FINDINGS)

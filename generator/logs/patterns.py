@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import hyperscan
 
+from generator.logs.cache_files import write_atomically
 from generator.logs.regex_safety import hyperscan_safe
 from generator.syntax.re2_regex import compile_re2
 from generator.syntax.redaction import redact_line
@@ -157,10 +157,7 @@ def _store_compiled(path: Path, compiled: CompiledPatterns) -> None:
     header = json.dumps({"engines": compiled.engines, "re2_only": compiled.re2_only}).encode()
     body = hyperscan.dumpb(compiled.database) if compiled.database is not None else b""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".patterns-", delete=False) as out:
-            out.write(len(header).to_bytes(4, "big") + header + body)
-        os.replace(out.name, path)
+        write_atomically(path, len(header).to_bytes(4, "big") + header + body)
     except OSError:
         pass  # an unwritable cache only costs the compile next time
 

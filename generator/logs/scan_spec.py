@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator.logs.cache_files import write_atomically
 from generator.logs.inputs import BotLineFormat
 from generator.logs.patterns import WatchedPattern
 from generator.syntax.redaction import RedactionRule
@@ -118,11 +118,7 @@ def load_scan_spec(truth_path: Path, load_truth: Callable[[Path], Truth]) -> Sca
         pass
     spec = ScanSpec.from_truth(load_truth(truth_path))
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=cached.parent, prefix=".scan-spec-",
-                                         delete=False) as out:
-            json.dump(spec.to_json(), out)
-        os.replace(out.name, cached)
+        write_atomically(cached, json.dumps(spec.to_json()).encode())
     except OSError:
         pass
     return spec

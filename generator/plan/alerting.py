@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-
-from jinja2 import Environment, StrictUndefined
+from functools import cache
+from typing import TYPE_CHECKING
 
 from generator.truth import Truth
 
-_RUNBOOK_TEMPLATE = Environment(
-    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False
-).from_string(
-    """{% for step in steps %}
+if TYPE_CHECKING:
+    from jinja2 import Template
+
+_RUNBOOK = """{% for step in steps %}
 {{ loop.index }}. {{ step.title }}: {% if step.command %}`{{ step.command }}`{% else %}`{{ step.sql }}`{% endif %}
 
 {% endfor %}"""
-)
+
+
+@cache
+def _runbook_template() -> Template:
+    # jinja2 is imported on first use: `obsctl scan` reaches this package (plan.privacy) without rendering a runbook
+    from jinja2 import Environment, StrictUndefined
+
+    return Environment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                       autoescape=False).from_string(_RUNBOOK)
 
 
 def go_template_text(text: str) -> str:
@@ -47,7 +55,7 @@ def alert_labels(truth: Truth, alert_id: str, kind: str, priority: str | None = 
 
 def runbook_text(truth: Truth, step_names: Iterable[str]) -> str:
     steps = [truth.runbooks[name] for name in step_names]
-    return _RUNBOOK_TEMPLATE.render(steps=steps).strip()
+    return _runbook_template().render(steps=steps).strip()
 
 
 def alert_annotations(

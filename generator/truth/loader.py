@@ -72,13 +72,31 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     pass
 
 
-def _construct_with_positions(node: yaml.Node, loc: Loc, positions: Positions, problems: list[Problem]) -> Any:
+# libyaml's parser, when PyYAML was built with it: the same nodes, tags and line/column marks as the Python parser
+# (PyYAML's is a port of it), about 20 times faster on truth.yaml (1.7 ms against 31 ms).
+_FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
+def _compose_all(text: str) -> list[yaml.Node]:
+    """The node tree of every document. On a syntax error the Python parser reads the text again, so the message
+    and its location are PyYAML's own whether libyaml is installed or not."""
+    if _FAST_LOADER is not None:
+        try:
+            return list(yaml.compose_all(text, Loader=_FAST_LOADER))
+        except yaml.MarkedYAMLError:
+            pass
+    return list(yaml.compose_all(text, Loader=_UniqueKeyLoader))
+
+
+def _construct_with_positions(node: yaml.Node, loc: Loc, positions: Positions, problems: list[Problem],
+                              constructor: _UniqueKeyLoader) -> Any:
+    """`constructor` builds the scalars (shared: it caches only by node, and scalars are immutable)."""
     positions.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
-        _UniqueKeyLoader.flatten_mapping(_UniqueKeyLoader(""), node)  # resolves `<<` merge keys
+        constructor.flatten_mapping(node)  # resolves `<<` merge keys
         for key_node, value_node in node.value:
-            key = _UniqueKeyLoader("").construct_object(key_node, deep=True)
+            key = constructor.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int)):
                 problems.append(positions.problem(loc, f"mapping key {key!r} must be a string"))
                 continue
@@ -88,14 +106,14 @@ def _construct_with_positions(node: yaml.Node, loc: Loc, positions: Positions, p
                 line, col = positions.keys[child]
                 problems.append(Problem(positions.path, line, col, format_loc(child), "duplicate key"))
                 continue
-            result[key] = _construct_with_positions(value_node, child, positions, problems)
+            result[key] = _construct_with_positions(value_node, child, positions, problems, constructor)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _construct_with_positions(item, (*loc, index), positions, problems)
+            _construct_with_positions(item, (*loc, index), positions, problems, constructor)
             for index, item in enumerate(node.value)
         ]
-    return _UniqueKeyLoader("").construct_object(node, deep=True)
+    return constructor.construct_object(node, deep=True)
 
 
 def load_yaml_with_positions(path: Path, display_path: str | None = None) -> tuple[Any, Positions]:
@@ -109,7 +127,7 @@ def load_yaml_with_positions(path: Path, display_path: str | None = None) -> tup
     except UnicodeDecodeError as exc:
         raise TruthError([Problem(shown, 1, 1, "<file>", "not valid UTF-8")]) from exc
     try:
-        nodes = list(yaml.compose_all(text, Loader=_UniqueKeyLoader))
+        nodes = _compose_all(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -117,7 +135,7 @@ def load_yaml_with_positions(path: Path, display_path: str | None = None) -> tup
     if len(nodes) != 1 or nodes[0] is None:
         raise TruthError([Problem(shown, 1, 1, "<root>", "expected exactly one YAML document")])
     problems: list[Problem] = []
-    data = _construct_with_positions(nodes[0], (), positions, problems)
+    data = _construct_with_positions(nodes[0], (), positions, problems, _UniqueKeyLoader(""))
     if problems:
         raise TruthError(problems)
     return data, positions

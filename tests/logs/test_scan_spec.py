@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from generator.cli import main
@@ -63,15 +64,81 @@ def test_a_changed_truth_file_is_loaded_again(tmp_path: Path, monkeypatch) -> No
     assert f"{truth_file}:" in broken.output
 
 
+QUIET_LINE = "2026-11-29 10:00:01,123 - bot.webhook - INFO - Webhook handled duration_ms=87\n"
+# What loading and checking truth.yaml, building the plan, backtesting, confirming a candidate line with RE2 or
+# writing a cache file import: a scan with a cached spec and database does none of these.
+NOT_ON_A_WARM_SCAN = ("pydantic", "yaml", "jinja2", "re2", "tempfile", "generator.truth", "generator.plan",
+                      "generator.logql_engine", "generator.logs.backtest")
+
+
+def run_scan(log: Path, cache: Path, *options: str, python_options: tuple[str, ...] = (),
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`obsctl scan` in a fresh interpreter, stderr not a terminal, FORCE_COLOR and TTY_COMPATIBLE unset."""
+    argv = [sys.executable, *python_options, "-m", "generator.cli", "scan", *options, "--truth", str(TRUTH_PATH),
+            str(log)]
+    inherited = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    return subprocess.run(argv, cwd=REPO, env={**inherited, "OBSCTL_CACHE_DIR": str(cache), **(env or {})},
+                          capture_output=True, text=True, check=False)
+
+
+def scan_imports(log: Path, cache: Path, *options: str) -> tuple[int, set[str]]:
+    """The exit status of `obsctl scan`, and every module it imported (`-X importtime`)."""
+    run = run_scan(log, cache, *options, python_options=("-X", "importtime"))
+    return run.returncode, {line.split("|")[-1].strip() for line in run.stderr.splitlines()
+                            if line.startswith("import time:")}
+
+
+def among(imported: set[str], packages: tuple[str, ...]) -> set[str]:
+    return {m for m in imported if any(m == p or m.startswith(p + ".") for p in packages)}
+
+
 def test_scan_with_a_cached_spec_does_not_import_the_schema_or_the_backtest_engine(tmp_path: Path) -> None:
     log = tmp_path / "one.log"
     log.write_text(LINE, encoding="utf-8")
-    env = {**os.environ, "OBSCTL_CACHE_DIR": str(tmp_path / "cache")}
-    argv = [sys.executable, "-X", "importtime", "-m", "generator.cli", "scan", "--json", "--truth", str(TRUTH_PATH),
-            str(log)]
-    runs = [subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False) for _ in range(2)]
-    assert [run.returncode for run in runs] == [1, 1]  # the line is a forbidden hit
-    assert "generator.truth.model" in runs[0].stderr  # the first run loads truth.yaml and caches the spec
-    imported = {line.split("|")[-1].strip() for line in runs[1].stderr.splitlines() if line.startswith("import time")}
-    assert "generator.logs.scanner" in imported
-    assert not {"pydantic", "yaml", "generator.truth", "generator.logql_engine", "generator.logs.backtest"} & imported
+    runs = [scan_imports(log, tmp_path / "cache", "--json") for _ in range(2)]
+    assert [status for status, _ in runs] == [1, 1]  # the line is a forbidden hit
+    assert "generator.truth.model" in runs[0][1]  # the first run loads truth.yaml and caches the spec
+    assert "generator.logs.scanner" in runs[1][1]
+    assert among(runs[1][1], ("pydantic", "yaml", "generator.truth", "generator.logql_engine",
+                              "generator.logs.backtest")) == set()
+
+
+@pytest.mark.parametrize("options", [(), ("--json",), ("--patterns-only",)], ids=["tables", "json", "patterns-only"])
+def test_a_warm_scan_of_a_quiet_line_imports_none_of_the_start_up_heavy_modules(tmp_path: Path,
+                                                                                options: tuple[str, ...]) -> None:
+    log = tmp_path / "one.log"
+    log.write_text(QUIET_LINE, encoding="utf-8")
+    first_status, first = scan_imports(log, tmp_path / "cache", *options)
+    status, warm = scan_imports(log, tmp_path / "cache", *options)
+    assert (first_status, status) == (0, 0)
+    assert {"generator.truth.model", "pydantic", "yaml"} <= first  # the spec still comes from a validated truth
+    assert "generator.logs.scanner" in warm
+    assert among(warm, NOT_ON_A_WARM_SCAN) == set()
+
+
+def test_a_json_scan_does_not_import_rich_but_the_tables_do(tmp_path: Path) -> None:
+    log = tmp_path / "one.log"
+    log.write_text(QUIET_LINE, encoding="utf-8")
+    _, as_json = scan_imports(log, tmp_path / "cache", "--json")
+    _, as_tables = scan_imports(log, tmp_path / "cache")
+    assert among(as_json, ("rich",)) == set()
+    assert {"rich.console", "rich.table"} <= as_tables
+
+
+def test_a_first_scan_validates_truth_without_importing_the_template_engine(tmp_path: Path) -> None:
+    log = tmp_path / "one.log"
+    log.write_text(QUIET_LINE, encoding="utf-8")
+    status, cold = scan_imports(log, tmp_path / "cache", "--json")
+    assert status == 0
+    assert {"generator.truth.checks", "generator.plan.privacy"} <= cold
+    assert among(cold, ("jinja2", "generator.logql_engine", "generator.logs.backtest")) == set()
+
+
+@pytest.mark.parametrize(("env", "shown"), [({}, False), ({"FORCE_COLOR": "1"}, True)], ids=["pipe", "FORCE_COLOR"])
+def test_the_progress_bar_shows_when_rich_takes_stderr_for_a_terminal(tmp_path: Path, env: dict[str, str],
+                                                                      shown: bool) -> None:
+    log = tmp_path / "one.log"
+    log.write_text(QUIET_LINE, encoding="utf-8")
+    run = run_scan(log, tmp_path / "cache", "--json", env=env)
+    assert run.returncode == 0
+    assert (f"scanning {log}" in run.stderr) == shown
