@@ -9,9 +9,23 @@
  */
 #include "_text_format.h"
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define OBSCTL_HAVE_THREADS 1
+#endif
+
 enum { KIND_SYSLOG = 0, KIND_RENDER = 1 };
 #define MAX_DEPTH 200
 #define MAX_NUMBER_DIGITS 4000 /* Python refuses longer integers (sys.int_info.default_max_str_digits 4300) */
+
+/* One batch being made: the records' messages joined by newlines, and each record's start, time and level. */
+typedef struct {
+    char *data;
+    Py_ssize_t data_len, data_cap;
+    long long *starts, *stamps;
+    Py_ssize_t count, cap;
+    unsigned long long level_counts[MAX_LEVELS];
+} Output;
 
 typedef struct {
     PyObject_HEAD
@@ -27,17 +41,20 @@ typedef struct {
     const char *json_key;
     Py_ssize_t json_key_len;
     int severity_level[8];
+    Py_ssize_t split_min; /* a range at least this long is parsed as two halves on two threads; 0: never */
     int busy;
-    char *data;
-    Py_ssize_t data_len, data_cap;
-    long long *starts, *stamps;
-    Py_ssize_t count, cap;
-    unsigned long long level_counts[MAX_LEVELS];
+    Output out;
+    /* The second half of the block being parsed, read ahead on the other thread: records of block[half_start:
+     * half_stop] (half_lines lines), which join `out` once the first half has been read up to half_start. */
+    Output half;
+    int has_half, half_status;
+    const void *half_block;
+    Py_ssize_t half_block_len, half_start, half_stop, half_lines;
 } RecordParser;
 
 /* --- output ------------------------------------------------------------------------------------------------------ */
 
-static int reserve_data(RecordParser *self, Py_ssize_t more) {
+static int reserve_data(Output *self, Py_ssize_t more) {
     if (self->data_len + more <= self->data_cap)
         return 0;
     Py_ssize_t cap = self->data_cap ? self->data_cap : 1 << 20;
@@ -51,9 +68,7 @@ static int reserve_data(RecordParser *self, Py_ssize_t more) {
     return 0;
 }
 
-static int reserve_record(RecordParser *self) {
-    if (self->count < self->cap)
-        return 0;
+static int reserve_record_growing(Output *self) {
     Py_ssize_t cap = self->cap ? self->cap * 2 : 16384;
     long long *starts = PyMem_RawRealloc(self->starts, (size_t)cap * sizeof(long long));
     if (starts == NULL)
@@ -67,8 +82,12 @@ static int reserve_record(RecordParser *self) {
     return 0;
 }
 
+static inline int reserve_record(Output *self) {
+    return self->count < self->cap ? 0 : reserve_record_growing(self);
+}
+
 /* Appends a record whose message was already written at data[start:data_len]. */
-static int finish_record(RecordParser *self, Py_ssize_t start, long long ns, int level) {
+static int finish_record(Output *self, Py_ssize_t start, long long ns, int level) {
     if (reserve_data(self, 1) < 0 || reserve_record(self) < 0)
         return -1;
     self->data[self->data_len++] = '\n';
@@ -487,7 +506,7 @@ static inline int re_space(unsigned char c) {
 }
 
 /* One syslog line d[p:end] (without \n and \r). 1 parsed, 0 declined, -1 out of memory. */
-static int syslog_line(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+static int syslog_line(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
     Py_ssize_t q = p;
     if (q >= end || d[q] != '<')
         return 0;
@@ -561,18 +580,18 @@ static int syslog_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
         return 0;
     if (level < 0)
         level = self->severity_level[pri % 8];
-    Py_ssize_t start = self->data_len;
-    if (reserve_data(self, end - q) < 0)
+    Py_ssize_t start = out->data_len;
+    if (reserve_data(out, end - q) < 0)
         return -1;
-    memcpy(self->data + self->data_len, d + q, (size_t)(end - q));
-    self->data_len += end - q;
-    return finish_record(self, start, ns, level) < 0 ? -1 : 1;
+    memcpy(out->data + out->data_len, d + q, (size_t)(end - q));
+    out->data_len += end - q;
+    return finish_record(out, start, ns, level) < 0 ? -1 : 1;
 }
 
 /* --- Render JSON lines ------------------------------------------------------------------------------------------- */
 
 /* Unescapes the JSON string at d[p] == '"' (already validated) onto the data buffer. 0, or -1 declined/-2 memory. */
-static int append_unescaped(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end_quote) {
+static int append_unescaped(Output *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end_quote) {
     if (reserve_data(self, end_quote - p) < 0) /* unescaping never grows a string */
         return -2;
     char *out = self->data + self->data_len;
@@ -665,7 +684,7 @@ static int label_level(const RecordParser *self, const unsigned char *d, Py_ssiz
 }
 
 /* One Render JSON line d[p:end]. 1 parsed, 0 declined, -1 out of memory. */
-static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+static int render_line(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
     if (end - p < 2 || d[p] == 0 || d[p + 1] == 0 || d[p] >= 0xEF)
         return 0; /* json.loads(bytes) would guess another encoding */
     int ascii;
@@ -799,31 +818,120 @@ static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
     long long ns;
     if (rfc3339_ns(d, stamp, stamp_end, &ns) < 0)
         return 0;
-    Py_ssize_t start = self->data_len;
-    int failed = append_unescaped(self, d, message, message_end);
+    Py_ssize_t start = out->data_len;
+    int failed = append_unescaped(out, d, message, message_end);
     if (failed == -2)
         return -1;
     if (failed < 0) {
-        self->data_len = start;
+        out->data_len = start;
         return 0;
     }
-    const unsigned char *text = (const unsigned char *)self->data + start;
-    Py_ssize_t text_len = self->data_len - start;
+    const unsigned char *text = (const unsigned char *)out->data + start;
+    Py_ssize_t text_len = out->data_len - start;
     int text_ascii = ascii_run(text, text_len) == text_len;
     int level = message_level(self, text, text_len, text_ascii, &decline);
     if (!decline && level < 0 && label == 0)
         level = label_level(self, d, label_at, label_len, &decline);
     if (decline) {
-        self->data_len = start;
+        out->data_len = start;
         return 0;
     }
     (void)message_escaped;
-    return finish_record(self, start, ns, level) < 0 ? -1 : 1;
+    return finish_record(out, start, ns, level) < 0 ? -1 : 1;
 }
 
-/* --- the Python type --------------------------------------------------------------------------------------------- */
+/* --- parsing a block, on one thread or two ---------------------------------------------------------------------- */
 
-/* parse(block, offset) -> (offset where it stopped, lines consumed, declined) */
+enum { RANGE_DONE = 0, RANGE_DECLINED = 1, RANGE_NO_MEMORY = -1 };
+
+/* Parses the lines of d[pos:n] into `out` until one is declined: where it stopped, lines consumed, and a status. */
+static Py_ssize_t parse_range(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t pos,
+                              Py_ssize_t n, Py_ssize_t *lines, int *status) {
+    *status = RANGE_DONE;
+    while (pos < n) {
+        const unsigned char *nl = memchr(d + pos, '\n', (size_t)(n - pos));
+        if (nl == NULL)
+            break; /* blocks end in a newline; a tail without one is Python's */
+        Py_ssize_t end = (Py_ssize_t)(nl - d);
+        Py_ssize_t line_end = end > pos && d[end - 1] == '\r' ? end - 1 : end;
+        Py_ssize_t k = pos;
+        while (k < line_end && re_space(d[k]))
+            k++;
+        int result = 1;
+        if (k < line_end) /* blank lines are skipped, but counted */
+            result = self->kind == KIND_SYSLOG ? syslog_line(self, out, d, pos, line_end)
+                                               : render_line(self, out, d, pos, line_end);
+        if (result <= 0) {
+            *status = result < 0 ? RANGE_NO_MEMORY : RANGE_DECLINED;
+            break;
+        }
+        (*lines)++;
+        pos = end + 1;
+    }
+    return pos;
+}
+
+static void output_clear(Output *out) {
+    out->data_len = 0;
+    out->count = 0;
+    memset(out->level_counts, 0, sizeof(out->level_counts));
+}
+
+/* Appends `from` (then emptied) to `out`. 0, or -1 out of memory. */
+static int output_absorb(Output *out, Output *from, int n_levels) {
+    if (from->count == 0)
+        return 0;
+    if (reserve_data(out, from->data_len) < 0)
+        return -1;
+    while (out->cap - out->count < from->count)
+        if (reserve_record_growing(out) < 0)
+            return -1;
+    memcpy(out->data + out->data_len, from->data, (size_t)from->data_len);
+    for (Py_ssize_t i = 0; i < from->count; i++) {
+        out->starts[out->count + i] = from->starts[i] + out->data_len;
+        out->stamps[out->count + i] = from->stamps[i];
+    }
+    for (int i = 0; i < n_levels; i++)
+        out->level_counts[i] += from->level_counts[i];
+    out->data_len += from->data_len;
+    out->count += from->count;
+    output_clear(from);
+    return 0;
+}
+
+#ifdef OBSCTL_HAVE_THREADS
+typedef struct {
+    RecordParser *self;
+    const unsigned char *d;
+    Py_ssize_t n;
+} HalfJob;
+
+static void *parse_half(void *arg) {
+    HalfJob *job = arg;
+    RecordParser *self = job->self;
+    self->half_lines = 0;
+    self->half_stop = parse_range(self, &self->half, job->d, self->half_start, job->n, &self->half_lines,
+                                  &self->half_status);
+    return NULL;
+}
+#endif
+
+/* Where d[pos:n] splits into two halves of whole lines (just after a newline near the middle), or -1. */
+static Py_ssize_t split_point(const RecordParser *self, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n) {
+    if (self->split_min <= 0 || n - pos < self->split_min)
+        return -1;
+    Py_ssize_t middle = pos + (n - pos) / 2;
+    const unsigned char *nl = memchr(d + middle, '\n', (size_t)(n - middle));
+    if (nl == NULL || nl + 1 >= d + n)
+        return -1;
+    return (Py_ssize_t)(nl - d) + 1;
+}
+
+/* parse(block, offset) -> (offset where it stopped, lines consumed, declined)
+ *
+ * A long range is read as two halves at once, the second on a thread of its own (both without the GIL). The first
+ * half's records come first: when it stops at a declined line, the second half's records wait in `half` until
+ * the Python reader has added that line and the parse resumes and reaches the middle; they are then appended. */
 static PyObject *RecordParser_parse(RecordParser *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t offset;
@@ -838,37 +946,49 @@ static PyObject *RecordParser_parse(RecordParser *self, PyObject *args) {
     const unsigned char *d = view.buf;
     const Py_ssize_t n = view.len;
     Py_ssize_t lines = 0, pos = offset < 0 ? 0 : offset;
-    int declined = 0, failed = 0;
+    int status = RANGE_DONE;
+    if (self->has_half && (self->half_block != view.buf || self->half_block_len != n || pos > self->half_start)) {
+        self->has_half = 0; /* another block: what was read ahead of a line that never came back is dropped */
+        output_clear(&self->half);
+    }
     Py_BEGIN_ALLOW_THREADS
-    while (pos < n) {
-        const unsigned char *nl = memchr(d + pos, '\n', (size_t)(n - pos));
-        if (nl == NULL)
-            break; /* blocks end in a newline; a tail without one is Python's */
-        Py_ssize_t end = (Py_ssize_t)(nl - d);
-        Py_ssize_t line_end = end > pos && d[end - 1] == '\r' ? end - 1 : end;
-        Py_ssize_t k = pos;
-        while (k < line_end && (re_space(d[k])))
-            k++;
-        int result = 1;
-        if (k < line_end) /* blank lines are skipped, but counted */
-            result = self->kind == KIND_SYSLOG ? syslog_line(self, d, pos, line_end) : render_line(self, d, pos, line_end);
-        if (result < 0) {
-            failed = 1;
-            break;
+    Py_ssize_t middle = self->has_half ? -1 : split_point(self, d, pos, n);
+    int threaded = 0;
+#ifdef OBSCTL_HAVE_THREADS
+    pthread_t thread;
+    HalfJob job = {self, d, n};
+    if (middle >= 0) {
+        output_clear(&self->half);
+        self->half_start = middle;
+        threaded = pthread_create(&thread, NULL, parse_half, &job) == 0;
+    }
+#endif
+    Py_ssize_t limit = threaded ? middle : self->has_half ? self->half_start : n;
+    pos = parse_range(self, &self->out, d, pos, limit, &lines, &status);
+#ifdef OBSCTL_HAVE_THREADS
+    if (threaded) {
+        pthread_join(thread, NULL);
+        self->has_half = 1;
+        self->half_block = view.buf;
+        self->half_block_len = n;
+    }
+#endif
+    if (status == RANGE_DONE && self->has_half && pos == self->half_start) {
+        self->has_half = 0;
+        if (output_absorb(&self->out, &self->half, self->n_levels) < 0) {
+            status = RANGE_NO_MEMORY;
+        } else {
+            lines += self->half_lines;
+            pos = self->half_stop;
+            status = self->half_status;
         }
-        if (result == 0) {
-            declined = 1;
-            break;
-        }
-        lines++;
-        pos = end + 1;
     }
     Py_END_ALLOW_THREADS
     self->busy = 0;
     PyBuffer_Release(&view);
-    if (failed)
+    if (status == RANGE_NO_MEMORY)
         return PyErr_NoMemory();
-    return Py_BuildValue("nnO", pos, lines, declined ? Py_True : Py_False);
+    return Py_BuildValue("nnO", pos, lines, status == RANGE_DECLINED ? Py_True : Py_False);
 }
 
 /* add(message: bytes, timestamp_ns: int, level: int) -- a record the Python reader parsed */
@@ -883,12 +1003,13 @@ static PyObject *RecordParser_add(RecordParser *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "level index out of range");
         return NULL;
     }
-    Py_ssize_t start = self->data_len;
-    int failed = reserve_data(self, message.len) < 0;
+    Output *out = &self->out;
+    Py_ssize_t start = out->data_len;
+    int failed = reserve_data(out, message.len) < 0;
     if (!failed) {
-        memcpy(self->data + self->data_len, message.buf, (size_t)message.len);
-        self->data_len += message.len;
-        failed = finish_record(self, start, ns, level) < 0;
+        memcpy(out->data + out->data_len, message.buf, (size_t)message.len);
+        out->data_len += message.len;
+        failed = finish_record(out, start, ns, level) < 0;
     }
     PyBuffer_Release(&message);
     if (failed)
@@ -898,39 +1019,38 @@ static PyObject *RecordParser_add(RecordParser *self, PyObject *args) {
 
 /* take() -> (data, starts as int64 bytes, timestamps as int64 bytes, counts per level); starts a new batch */
 static PyObject *RecordParser_take(RecordParser *self, PyObject *Py_UNUSED(ignored)) {
+    Output *out = &self->out;
     PyObject *counts = PyTuple_New(self->n_levels);
     if (counts == NULL)
         return NULL;
-    for (int i = 0; i < self->n_levels; i++) {
-        PyTuple_SET_ITEM(counts, i, PyLong_FromUnsignedLongLong(self->level_counts[i]));
-        self->level_counts[i] = 0;
-    }
-    Py_ssize_t index_bytes = self->count * (Py_ssize_t)sizeof(long long);
-    PyObject *result = Py_BuildValue("y#y#y#N", self->data ? self->data : "", self->data_len,
-                                     self->starts ? (const char *)self->starts : "", index_bytes,
-                                     self->stamps ? (const char *)self->stamps : "", index_bytes, counts);
-    self->data_len = 0;
-    self->count = 0;
+    for (int i = 0; i < self->n_levels; i++)
+        PyTuple_SET_ITEM(counts, i, PyLong_FromUnsignedLongLong(out->level_counts[i]));
+    Py_ssize_t index_bytes = out->count * (Py_ssize_t)sizeof(long long);
+    PyObject *result = Py_BuildValue("y#y#y#N", out->data ? out->data : "", out->data_len,
+                                     out->starts ? (const char *)out->starts : "", index_bytes,
+                                     out->stamps ? (const char *)out->stamps : "", index_bytes, counts);
+    output_clear(out);
     return result;
 }
 
 static PyObject *RecordParser_size(RecordParser *self, void *Py_UNUSED(closure)) {
-    return PyLong_FromSsize_t(self->data_len);
+    return PyLong_FromSsize_t(self->out.data_len);
 }
 
 static PyObject *RecordParser_records(RecordParser *self, void *Py_UNUSED(closure)) {
-    return PyLong_FromSsize_t(self->count);
+    return PyLong_FromSsize_t(self->out.count);
 }
 
-/* RecordParser(kind, ops, text_levels_native, text_markers, level_names, json_key, severity_levels) */
+/* RecordParser(kind, ops, text_levels_native, text_markers, level_names, json_key, severity_levels, split_min) */
 static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds) {
     PyObject *ops, *text_markers, *level_names, *json_key, *severity;
     int kind, text_native;
+    Py_ssize_t split_min = 0;
     static char *names[] = {"kind", "ops", "text_levels_native", "text_markers", "level_names", "json_key",
-                            "severity_levels", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOpO!O!SO!", names, &kind, &ops, &text_native, &PyTuple_Type,
+                            "severity_levels", "split_min", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOpO!O!SO!|n", names, &kind, &ops, &text_native, &PyTuple_Type,
                                      &text_markers, &PyTuple_Type, &level_names, &json_key, &PyTuple_Type,
-                                     &severity))
+                                     &severity, &split_min))
         return -1;
     Py_ssize_t n_levels = PyTuple_GET_SIZE(level_names);
     if ((kind != KIND_SYSLOG && kind != KIND_RENDER) || n_levels == 0 || n_levels > MAX_LEVELS ||
@@ -943,6 +1063,11 @@ static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds)
         return -1;
     self->kind = kind;
     self->text_levels_native = text_native;
+#ifdef OBSCTL_HAVE_THREADS
+    self->split_min = split_min;
+#else
+    self->split_min = 0; /* no threads on this platform: one range at a time */
+#endif
     self->n_levels = (int)n_levels;
     for (Py_ssize_t i = 0; i < n_levels; i++)
         if (bytes_item(PyTuple_GET_ITEM(text_markers, i), &self->text_marker[i], &self->text_marker_len[i]) < 0 ||
@@ -965,9 +1090,12 @@ static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds)
 
 static void RecordParser_dealloc(RecordParser *self) {
     Py_XDECREF(self->keep);
-    PyMem_RawFree(self->data);
-    PyMem_RawFree(self->starts);
-    PyMem_RawFree(self->stamps);
+    Output *outputs[] = {&self->out, &self->half};
+    for (int i = 0; i < 2; i++) {
+        PyMem_RawFree(outputs[i]->data);
+        PyMem_RawFree(outputs[i]->starts);
+        PyMem_RawFree(outputs[i]->stamps);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -27,11 +28,14 @@ def line_format(truth: Truth) -> BotLineFormat:
     return BotLineFormat.from_truth(truth.logs)
 
 
-def read(data: bytes, line_format: BotLineFormat, fmt: InputFormat, native: bool, chunk: int) -> object:
-    """(records as (message, time), levels counted) or the error text."""
+def read(data: bytes, line_format: BotLineFormat, fmt: InputFormat, native: bool, chunk: int,
+         halves: bool = False) -> object:
+    """(records as (message, time), levels counted) or the error text. `halves`: the native parser splits every
+    range of two lines or more in two halves, read on two threads."""
     try:
-        batches = list(iter_batches(io.BufferedReader(io.BytesIO(data)), line_format, fmt, source="in.log",
-                                    chunk_bytes=chunk, native=native))
+        with mock.patch.object(native_records, "split_min_bytes", lambda: 1 if halves else 0):
+            batches = list(iter_batches(io.BufferedReader(io.BytesIO(data)), line_format, fmt, source="in.log",
+                                        chunk_bytes=chunk, native=native))
     except InputError as exc:
         return str(exc)
     records, levels = [], Counter()
@@ -122,6 +126,53 @@ def test_render_json_lines_read_natively_equal_the_python_reader(line_format: Bo
     data = (b"\xef\xbb\xbf" if bom else b"") + "\n\n".join(lines).encode("utf-8", "surrogatepass") + b"\n"
     assert read(data, line_format, InputFormat.RENDER_JSON, True, chunk) == read(
         data, line_format, InputFormat.RENDER_JSON, False, chunk)
+
+
+def well_formed_syslog_lines() -> st.SearchStrategy[str]:
+    return st.tuples(st.integers(0, 59), st.sampled_from(MESSAGES)).map(
+        lambda p: f"<134>1 2026-11-29T10:00:{p[0]:02d}.000Z srv-1 bot 1 - - {p[1]}")
+
+
+def well_formed_render_lines() -> st.SearchStrategy[str]:
+    return st.tuples(st.integers(0, 59), st.sampled_from(MESSAGES), st.sampled_from(["info", "error", "x"])).map(
+        lambda p: json.dumps({"timestamp": f"2026-11-29T10:00:{p[0]:02d}Z", "message": p[1],
+                              "labels": [{"name": "level", "value": p[2]}]}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(well_formed_syslog_lines(), syslog_lines()), min_size=2, max_size=16),
+       st.sampled_from([64, 256, 1 << 20]))
+def test_syslog_blocks_read_in_two_halves_on_two_threads_equal_the_python_reader(
+        line_format: BotLineFormat, lines: list[str], chunk: int) -> None:
+    """Every range is split (declined lines in either half, or at the middle, included)."""
+    data = "\n".join(lines).encode("utf-8", "surrogatepass") + b"\n"
+    assert read(data, line_format, InputFormat.SYSLOG, True, chunk, halves=True) == read(
+        data, line_format, InputFormat.SYSLOG, False, chunk)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(well_formed_render_lines(), render_lines()), min_size=2, max_size=16),
+       st.sampled_from([64, 256, 1 << 20]))
+def test_render_json_blocks_read_in_two_halves_on_two_threads_equal_the_python_reader(
+        line_format: BotLineFormat, lines: list[str], chunk: int) -> None:
+    data = "\n".join(lines).encode("utf-8", "surrogatepass") + b"\n"
+    assert read(data, line_format, InputFormat.RENDER_JSON, True, chunk, halves=True) == read(
+        data, line_format, InputFormat.RENDER_JSON, False, chunk)
+
+
+def test_declined_lines_in_both_halves_go_to_python_once_and_records_keep_input_order(
+        line_format: BotLineFormat, monkeypatch: pytest.MonkeyPatch) -> None:
+    handed: list[bytes] = []
+    original = native_records._python_record
+    monkeypatch.setattr(native_records, "_python_record", lambda raw, *rest: handed.append(bytes(raw))
+                        or original(raw, *rest))
+    lines = [f"<134>1 2026-11-29T10:00:{s:02d}.000Z srv-1 bot 1 - - message {s}" for s in range(40)]
+    lines[5] = lines[5].replace("message", "é٢ message")  # non-ASCII digits: Python's reading decides
+    lines[33] = lines[33].replace("message", "é٢ message")
+    data = "\n".join(lines).encode() + b"\n"
+    records, _levels = read(data, line_format, InputFormat.SYSLOG, True, 1 << 20, halves=True)  # type: ignore[misc]
+    assert [message for message, _time in records] == [line.split(" - - ")[1].encode() for line in lines]
+    assert handed == [data.splitlines()[5], data.splitlines()[33]]
 
 
 def test_well_formed_lines_are_read_natively(line_format: BotLineFormat, monkeypatch: pytest.MonkeyPatch) -> None:
