@@ -25,6 +25,11 @@ typedef struct {
     long long *starts, *stamps;
     Py_ssize_t count, cap;
     unsigned long long level_counts[MAX_LEVELS];
+    /* The last timestamp's first 16 bytes (`YYYY-MM-DDTHH:MM`, checked) and their seconds since the epoch:
+     * consecutive records mostly share their minute, which then is not read again. */
+    unsigned char minute_text[16];
+    long long minute_seconds;
+    int has_minute;
 } Output;
 
 typedef struct {
@@ -101,10 +106,6 @@ static int finish_record(Output *self, Py_ssize_t start, long long ns, int level
 
 /* --- UTF-8, JSON ------------------------------------------------------------------------------------------------- */
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 /* Length of the leading run of d[0:n] with no '"', no '\\' and no control character (< 0x20). */
 static inline Py_ssize_t plain_run(const unsigned char *d, Py_ssize_t n) {
     Py_ssize_t i = 0;
@@ -127,6 +128,13 @@ static inline Py_ssize_t plain_run(const unsigned char *d, Py_ssize_t n) {
 /* Length of the leading ASCII run of d[0:n]. */
 static inline Py_ssize_t ascii_run(const unsigned char *d, Py_ssize_t n) {
     Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        int mask = _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(d + i))); /* the bytes' high bits */
+        if (mask)
+            return i + __builtin_ctz((unsigned)mask);
+    }
+#endif
     for (; i + 8 <= n; i += 8) {
         unsigned long long word;
         memcpy(&word, d + i, 8);
@@ -190,6 +198,11 @@ static inline int hex_value(unsigned char c) {
     return -1;
 }
 
+/* What a one-character JSON escape `\\e` stands for, 0 when `e` is not one (`u` is read on its own). */
+static const unsigned char JSON_ESCAPE[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+};
+
 /* A JSON string at d[p] == '"': position after its closing quote, or -1 when Python's json refuses it.
  * *escaped tells whether it holds a backslash. */
 static Py_ssize_t skip_string(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int *escaped) {
@@ -218,7 +231,7 @@ static Py_ssize_t skip_string(const unsigned char *d, Py_ssize_t p, Py_ssize_t e
                 p += 6;
                 continue;
             }
-            if (!strchr("\"\\/bfnrt", e) || e == 0)
+            if (!JSON_ESCAPE[e])
                 return -1;
             p += 2;
             continue;
@@ -341,8 +354,10 @@ static int level_named(const RecordParser *self, const unsigned char *text, Py_s
     return -1;
 }
 
-/* The level a message states itself (inputs.py BotLineFormat.parse), -1 for none; *decline when undecidable. */
-static int message_level(const RecordParser *self, const unsigned char *d, Py_ssize_t n, int ascii, int *decline) {
+/* The level a message states itself (inputs.py BotLineFormat.parse), -1 for none; *decline when undecidable.
+ * `one_line`: the message is known to hold no newline (a syslog line's). */
+static int message_level(const RecordParser *self, const unsigned char *d, Py_ssize_t n, int ascii, int one_line,
+                         int *decline) {
     if (n > 0 && d[0] == '{') {
         /* json.loads(message): a dict whose last `levelname` is one of the level names */
         int level = -1;
@@ -413,6 +428,8 @@ static int message_level(const RecordParser *self, const unsigned char *d, Py_ss
             *decline = 1; /* Python's `\d` reads Unicode digits */
         return -1;
     }
+    if (one_line)
+        return level;
     /* the message field `.*$`: no newline after the level, but one at the very end */
     const unsigned char *nl = memchr(d + p, '\n', (size_t)(n - p));
     if (nl != NULL && nl != d + n - 1)
@@ -442,19 +459,27 @@ static int number_at(const unsigned char *d, Py_ssize_t p, int width) {
 }
 
 /* inputs.py parse_rfc3339 on d[p:end] exactly (no stripping); 0 and *ns, or -1 (declined). */
-static int rfc3339_ns(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, long long *ns) {
+static int rfc3339_ns(Output *out, const unsigned char *d, Py_ssize_t p, Py_ssize_t end, long long *ns) {
     if (end - p < 20)
         return -1;
-    int y = number_at(d, p, 4), mo = number_at(d, p + 5, 2), da = number_at(d, p + 8, 2);
-    int h = number_at(d, p + 11, 2), mi = number_at(d, p + 14, 2), s = number_at(d, p + 17, 2);
-    if (y < 0 || mo < 0 || da < 0 || h < 0 || mi < 0 || s < 0 || d[p + 4] != '-' || d[p + 7] != '-' ||
-        !(d[p + 10] == 'T' || d[p + 10] == 't' || d[p + 10] == ' ') || d[p + 13] != ':' || d[p + 16] != ':')
+    if (!out->has_minute || memcmp(d + p, out->minute_text, 16) != 0) {
+        int y = number_at(d, p, 4), mo = number_at(d, p + 5, 2), da = number_at(d, p + 8, 2);
+        int h = number_at(d, p + 11, 2), mi = number_at(d, p + 14, 2);
+        if (y < 0 || mo < 0 || da < 0 || h < 0 || mi < 0 || d[p + 4] != '-' || d[p + 7] != '-' ||
+            !(d[p + 10] == 'T' || d[p + 10] == 't' || d[p + 10] == ' ') || d[p + 13] != ':')
+            return -1;
+        static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || da < 1 || da > month_days[mo - 1] + (mo == 2 && leap) ||
+            h > 23 || mi > 59)
+            return -1; /* datetime refuses it, or it is outside int64 nanoseconds: Python decides */
+        memcpy(out->minute_text, d + p, 16);
+        out->minute_seconds = days_from_civil(y, (unsigned)mo, (unsigned)da) * 86400LL + h * 3600LL + mi * 60LL;
+        out->has_minute = 1;
+    }
+    int s = number_at(d, p + 17, 2);
+    if (d[p + 16] != ':' || s < 0 || s > 59)
         return -1;
-    static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || da < 1 || da > month_days[mo - 1] + (mo == 2 && leap) ||
-        h > 23 || mi > 59 || s > 59)
-        return -1; /* datetime refuses it, or it is outside int64 nanoseconds: Python decides */
     Py_ssize_t q = p + 19;
     long long fraction = 0;
     if (q < end && d[q] == '.') {
@@ -494,7 +519,7 @@ static int rfc3339_ns(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, long
     }
     if (q != end)
         return -1;
-    long long seconds = days_from_civil(y, (unsigned)mo, (unsigned)da) * 86400LL + h * 3600LL + mi * 60LL + s - offset;
+    long long seconds = out->minute_seconds + s - offset;
     *ns = seconds * 1000000000LL + fraction;
     return 0;
 }
@@ -503,6 +528,26 @@ static int rfc3339_ns(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, long
 
 static inline int re_space(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Length of the leading run of d[0:n] without a re_space byte (the header regex's `\S+`). */
+static inline Py_ssize_t nonspace_run(const unsigned char *d, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    const __m128i space = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), four = _mm_set1_epi8(4);
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(d + i));
+        __m128i from_tab = _mm_sub_epi8(x, tab); /* \t \n \v \f \r become 0..4 */
+        __m128i special = _mm_or_si128(_mm_cmpeq_epi8(x, space),
+                                       _mm_cmpeq_epi8(_mm_min_epu8(from_tab, four), from_tab));
+        int mask = _mm_movemask_epi8(special);
+        if (mask)
+            return i + __builtin_ctz((unsigned)mask);
+    }
+#endif
+    while (i < n && !re_space(d[i]))
+        i++;
+    return i;
 }
 
 /* One syslog line d[p:end] (without \n and \r). 1 parsed, 0 declined, -1 out of memory. */
@@ -530,15 +575,14 @@ static int syslog_line(const RecordParser *self, Output *out, const unsigned cha
     Py_ssize_t field_start[5], field_end[5];
     for (int f = 0; f < 5; f++) {
         field_start[f] = q;
-        while (q < end && !re_space(d[q]))
-            q++;
+        q += nonspace_run(d + q, end - q);
         if (q == field_start[f] || q >= end || d[q] != ' ')
             return 0;
         field_end[f] = q;
         q++;
     }
     long long ns;
-    if (rfc3339_ns(d, field_start[0], field_end[0], &ns) < 0)
+    if (rfc3339_ns(out, d, field_start[0], field_end[0], &ns) < 0)
         return 0;
     /* STRUCTURED-DATA: `-` or `[...]` elements */
     if (q < end && d[q] == '-') {
@@ -575,7 +619,7 @@ static int syslog_line(const RecordParser *self, Output *out, const unsigned cha
     if (!valid_utf8(d + q, end - q, &ascii))
         return 0;
     int decline = 0;
-    int level = message_level(self, d + q, end - q, ascii, &decline);
+    int level = message_level(self, d + q, end - q, ascii, 1, &decline);
     if (decline)
         return 0;
     if (level < 0)
@@ -590,47 +634,57 @@ static int syslog_line(const RecordParser *self, Output *out, const unsigned cha
 
 /* --- Render JSON lines ------------------------------------------------------------------------------------------- */
 
-/* Unescapes the JSON string at d[p] == '"' (already validated) onto the data buffer. 0, or -1 declined/-2 memory. */
-static int append_unescaped(Output *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end_quote) {
-    if (reserve_data(self, end_quote - p) < 0) /* unescaping never grows a string */
+/* The JSON string at d[p] == '"', checked as skip_string does and unescaped onto `out` in the same pass: the
+ * position after its closing quote, or -1 declined (invalid JSON: Python reports it; a lone surrogate: Python
+ * keeps it and the scanner writes `?`), -2 out of memory. */
+static Py_ssize_t copy_string(Output *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+    if (reserve_data(self, end - p) < 0) /* unescaping never grows a string */
         return -2;
     char *out = self->data + self->data_len;
-    Py_ssize_t i = p + 1;
-    while (i < end_quote) {
-        const unsigned char *slash = memchr(d + i, '\\', (size_t)(end_quote - i));
-        Py_ssize_t run = slash ? (Py_ssize_t)(slash - d) - i : end_quote - i;
-        memcpy(out, d + i, (size_t)run);
+    p++;
+    for (;;) {
+        Py_ssize_t run = plain_run(d + p, end - p);
+        memcpy(out, d + p, (size_t)run);
         out += run;
-        i += run;
-        if (i >= end_quote)
+        p += run;
+        if (p >= end || d[p] < 0x20)
+            return -1; /* unterminated, or a raw control character */
+        if (d[p] == '"')
             break;
-        unsigned char e = d[i + 1];
+        /* a backslash */
+        if (p + 1 >= end)
+            return -1;
+        unsigned char e = d[p + 1];
         if (e != 'u') {
-            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-            *out++ = to[strchr(from, e) - from];
-            i += 2;
+            if (!JSON_ESCAPE[e])
+                return -1;
+            *out++ = (char)JSON_ESCAPE[e];
+            p += 2;
             continue;
         }
         unsigned cp = 0;
-        for (int k = 2; k < 6; k++)
-            cp = cp * 16 + (unsigned)hex_value(d[i + k]);
-        i += 6;
+        for (int k = 2; k < 6; k++) {
+            int digit = p + k < end ? hex_value(d[p + k]) : -1;
+            if (digit < 0)
+                return -1;
+            cp = cp * 16 + (unsigned)digit;
+        }
+        p += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i + 5 < end_quote && d[i] == '\\' && d[i + 1] == 'u') {
-                unsigned low = 0;
-                for (int k = 2; k < 6; k++)
-                    low = low * 16 + (unsigned)hex_value(d[i + k]);
-                if (low >= 0xDC00 && low <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                    i += 6;
-                } else {
-                    return -1;
+            unsigned low = 0;
+            if (p + 5 < end && d[p] == '\\' && d[p + 1] == 'u')
+                for (int k = 2; k < 6; k++) {
+                    int digit = hex_value(d[p + k]);
+                    low = digit < 0 ? 0 : low * 16 + (unsigned)digit;
+                    if (digit < 0)
+                        break;
                 }
-            } else {
-                return -1; /* a lone surrogate: Python keeps it, then cannot encode it */
-            }
+            if (low < 0xDC00 || low > 0xDFFF)
+                return -1; /* a lone high surrogate */
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            p += 6;
         } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return -1;
+            return -1; /* a lone low surrogate */
         }
         if (cp < 0x80) {
             *out++ = (char)cp;
@@ -649,7 +703,7 @@ static int append_unescaped(Output *self, const unsigned char *d, Py_ssize_t p, 
         }
     }
     self->data_len = out - self->data;
-    return 0;
+    return p + 1;
 }
 
 static int key_is(const unsigned char *d, Py_ssize_t key, Py_ssize_t key_end, const char *name) {
@@ -683,8 +737,10 @@ static int label_level(const RecordParser *self, const unsigned char *d, Py_ssiz
     return level_named(self, (const unsigned char *)name, (Py_ssize_t)strlen(name));
 }
 
-/* One Render JSON line d[p:end]. 1 parsed, 0 declined, -1 out of memory. */
-static int render_line(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+/* One Render JSON line d[p:end]; its message is unescaped onto `out` when met (one pass). 1 parsed, 0 declined
+ * (out's data may then hold part of the line: render_line drops it), -1 out of memory. */
+static int render_record(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p,
+                         Py_ssize_t end) {
     if (end - p < 2 || d[p] == 0 || d[p + 1] == 0 || d[p] >= 0xEF)
         return 0; /* json.loads(bytes) would guess another encoding */
     int ascii;
@@ -694,8 +750,9 @@ static int render_line(const RecordParser *self, Output *out, const unsigned cha
     if (q >= end || d[q] != '{')
         return 0;
     q = skip_ws(d, q + 1, end);
-    Py_ssize_t message = -1, message_end = -1, stamp = -1, stamp_end = -1;
-    int message_escaped = 0, seen_labels = 0, label = -2; /* -2: no level label */
+    const Py_ssize_t start = out->data_len; /* where the message goes */
+    Py_ssize_t message = -1, stamp = -1, stamp_end = -1;
+    int seen_labels = 0, label = -2; /* -2: no level label */
     Py_ssize_t label_at = -1, label_len = 0;
     int decline = 0;
     if (q < end && d[q] == '}') {
@@ -711,9 +768,10 @@ static int render_line(const RecordParser *self, Output *out, const unsigned cha
         if (key_is(d, key, key_end, "message")) {
             if (message >= 0 || d[q] != '"')
                 return 0;
-            q = skip_string(d, q, end, &message_escaped);
+            q = copy_string(out, d, q, end);
+            if (q == -2)
+                return -1;
             message = value;
-            message_end = q - 1;
         } else if (key_is(d, key, key_end, "timestamp")) {
             if (stamp >= 0 || d[q] != '"')
                 return 0;
@@ -816,28 +874,25 @@ static int render_line(const RecordParser *self, Output *out, const unsigned cha
     if (skip_ws(d, q, end) != end || message < 0 || stamp < 0)
         return 0;
     long long ns;
-    if (rfc3339_ns(d, stamp, stamp_end, &ns) < 0)
+    if (rfc3339_ns(out, d, stamp, stamp_end, &ns) < 0)
         return 0;
-    Py_ssize_t start = out->data_len;
-    int failed = append_unescaped(out, d, message, message_end);
-    if (failed == -2)
-        return -1;
-    if (failed < 0) {
-        out->data_len = start;
-        return 0;
-    }
     const unsigned char *text = (const unsigned char *)out->data + start;
     Py_ssize_t text_len = out->data_len - start;
     int text_ascii = ascii_run(text, text_len) == text_len;
-    int level = message_level(self, text, text_len, text_ascii, &decline);
+    int level = message_level(self, text, text_len, text_ascii, 0, &decline);
     if (!decline && level < 0 && label == 0)
         level = label_level(self, d, label_at, label_len, &decline);
-    if (decline) {
-        out->data_len = start;
+    if (decline)
         return 0;
-    }
-    (void)message_escaped;
     return finish_record(out, start, ns, level) < 0 ? -1 : 1;
+}
+
+static int render_line(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+    Py_ssize_t start = out->data_len;
+    int result = render_record(self, out, d, p, end);
+    if (result == 0)
+        out->data_len = start;
+    return result;
 }
 
 /* --- parsing a block, on one thread or two ---------------------------------------------------------------------- */

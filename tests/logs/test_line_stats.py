@@ -130,6 +130,17 @@ def test_the_native_kernel_counts_what_the_hyperscan_lane_counts(counters: dict,
                                                                                    hyperscan.durations), data
 
 
+def test_the_native_kernel_reads_an_asctime_with_any_one_byte_changed_as_the_hyperscan_lane(counters: dict) -> None:
+    """The kernel checks the asctime eight bytes at a time: every byte value at every position, as the regex."""
+    stamp = b"2026-11-29 10:00:01,123"
+    data = b"".join(stamp[:position] + bytes([value]) + stamp[position + 1:] + b" - bot.api - ERROR - x\n"
+                    for position in range(len(stamp)) for value in range(256) if value != ord("\n"))
+    native, hyperscan = (counters[lane].count(data, with_levels=True) for lane in LANES)
+    assert (native.newlines, native.leveled, native.levels) == (hyperscan.newlines, hyperscan.leveled,
+                                                                hyperscan.levels)
+    assert 0 < native.leveled < native.newlines
+
+
 def test_the_kernel_takes_only_formats_it_matches_exactly(truth: Truth) -> None:
     assert native_ops(truth.logs.text_format) is not None  # the bot's own format
     for text_format in ("%(asctime)s %(message)s %(levelname)s",  # a lazy field before the level

@@ -160,6 +160,41 @@ def test_render_json_blocks_read_in_two_halves_on_two_threads_equal_the_python_r
         data, line_format, InputFormat.RENDER_JSON, False, chunk)
 
 
+RAW_JSON_STRINGS = [  # a message's JSON text as written in the export (a backslash is written "\\" here)
+    "plain", 'quote \\" and backslash \\\\ and slash \\/', "\\b\\f\\n\\r\\t", "\\u0041\\u00e9\\u65e5",
+    "\\ud83d\\ude00", "\\ud83d", "\\ud83d\\u0041", "\\ude00 low first", "\\ud83d\\ud83d", "\\ud83d\\",
+    "\\ud83d\\u00", "\\u12", "\\u12G4", "\\x", "\\ ", "raw\ttab", "nul\x00", "ends in \\", 'ends in \\"',
+    "é日本", "\\\\u0041", "2026-11-29 10:00:01,123 - bot - ERROR - x\\ny",
+    '{\\"levelname\\": \\"ERROR\\", \\"message\\": \\"m\\"}', '{\\"level\\u006eame\\": \\"ERROR\\"}',
+]
+
+
+@pytest.mark.parametrize("raw", RAW_JSON_STRINGS)
+@pytest.mark.parametrize("halves", [False, True])
+def test_escapes_in_render_messages_read_natively_equal_the_python_reader(line_format: BotLineFormat, raw: str,
+                                                                          halves: bool) -> None:
+    line = '{"timestamp": "2026-11-29T10:00:01Z", "message": "' + raw + '", "labels": []}'
+    data = "\n".join([line, line.replace("10:00:01", "10:00:02"), line]).encode("utf-8", "surrogatepass") + b"\n"
+    assert read(data, line_format, InputFormat.RENDER_JSON, True, 1 << 20, halves) == read(
+        data, line_format, InputFormat.RENDER_JSON, False, 1 << 20)
+
+
+def test_a_text_message_with_any_one_byte_of_its_asctime_changed_reads_natively_as_in_python(
+        line_format: BotLineFormat) -> None:
+    """The parser checks the asctime eight bytes at a time: every byte value at every position, as the regex."""
+    stamp = b"2026-11-29 10:00:01,123"
+    lines = []
+    for position in range(len(stamp)):
+        for value in range(256):
+            if value in b"\n\r":
+                continue
+            changed = stamp[:position] + bytes([value]) + stamp[position + 1:]
+            lines.append(b"<134>1 2026-11-29T10:00:01.000Z srv-1 bot 1 - - " + changed + b" - bot.api - ERROR - x")
+    data = b"\n".join(lines) + b"\n"
+    assert read(data, line_format, InputFormat.SYSLOG, True, 1 << 20) == read(data, line_format, InputFormat.SYSLOG,
+                                                                              False, 1 << 20)
+
+
 def test_declined_lines_in_both_halves_go_to_python_once_and_records_keep_input_order(
         line_format: BotLineFormat, monkeypatch: pytest.MonkeyPatch) -> None:
     handed: list[bytes] = []
