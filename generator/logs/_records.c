@@ -30,6 +30,9 @@ typedef struct {
     unsigned char minute_text[16];
     long long minute_seconds;
     int has_minute;
+    /* The last Render `labels` array read (labels_len bytes, 0: none) and where its level value was in it. */
+    unsigned char labels_text[512];
+    Py_ssize_t labels_len, labels_level_at, labels_level_len;
 } Output;
 
 typedef struct {
@@ -737,6 +740,105 @@ static int label_level(const RecordParser *self, const unsigned char *d, Py_ssiz
     return level_named(self, (const unsigned char *)name, (Py_ssize_t)strlen(name));
 }
 
+/* Render's `labels` array at d[q] == '[' ({name, value} items): the position after it, or -1 (declined). The
+ * `level` item's string value (the last one's) is d[*label_at:*label_at + *label_len]; *label_at = -1 for none. */
+static Py_ssize_t read_labels(const unsigned char *d, Py_ssize_t q, Py_ssize_t end, Py_ssize_t *label_at,
+                              Py_ssize_t *label_len) {
+    int decline = 0;
+    *label_at = -1;
+    q = skip_ws(d, q + 1, end);
+    if (q < end && d[q] == ']') {
+        q++;
+    } else {
+        for (;;) { /* {name: str, value: any} items */
+            if (q >= end || d[q] != '{')
+                return -1;
+            q = skip_ws(d, q + 1, end);
+            Py_ssize_t name = -1, name_end = -1, item_value = -1, item_value_end = -1;
+            if (q < end && d[q] == '}')
+                return -1;
+            for (;;) {
+                Py_ssize_t ikey, ikey_end;
+                q = read_plain_key(d, q, end, &ikey, &ikey_end);
+                if (q < 0)
+                    return -1;
+                Py_ssize_t ivalue = q;
+                q = skip_value(d, q, end, 3, &decline);
+                if (q < 0)
+                    return -1;
+                if (key_is(d, ikey, ikey_end, "name")) {
+                    if (name >= 0 || d[ivalue] != '"')
+                        return -1;
+                    int name_escaped;
+                    skip_string(d, ivalue, end, &name_escaped);
+                    if (name_escaped)
+                        return -1;
+                    name = ivalue + 1;
+                    name_end = q - 1;
+                } else if (key_is(d, ikey, ikey_end, "value")) {
+                    if (item_value >= 0)
+                        return -1;
+                    item_value = ivalue;
+                    item_value_end = q;
+                }
+                q = skip_ws(d, q, end);
+                if (q < end && d[q] == ',') {
+                    q = skip_ws(d, q + 1, end);
+                    continue;
+                }
+                if (q < end && d[q] == '}') {
+                    q++;
+                    break;
+                }
+                return -1;
+            }
+            if (name < 0 || item_value < 0)
+                return -1;
+            if (key_is(d, name, name_end, "level")) {
+                int value_escaped;
+                if (d[item_value] != '"')
+                    return -1; /* json.dumps of a non-string: Python decides */
+                skip_string(d, item_value, end, &value_escaped);
+                if (value_escaped)
+                    return -1;
+                *label_at = item_value + 1;
+                *label_len = item_value_end - 1 - *label_at;
+            }
+            q = skip_ws(d, q, end);
+            if (q < end && d[q] == ',') {
+                q = skip_ws(d, q + 1, end);
+                continue;
+            }
+            if (q < end && d[q] == ']') {
+                q++;
+                break;
+            }
+            return -1;
+        }
+    }
+    return decline ? -1 : q;
+}
+
+/* read_labels, remembered: an export repeats the same labels line after line (the level label aside, and most
+ * lines share a level), and identical bytes read identically. */
+static Py_ssize_t labels_value(Output *out, const unsigned char *d, Py_ssize_t q, Py_ssize_t end,
+                               Py_ssize_t *label_at, Py_ssize_t *label_len) {
+    Py_ssize_t n = out->labels_len;
+    if (n > 0 && end - q >= n && memcmp(d + q, out->labels_text, (size_t)n) == 0) {
+        *label_at = out->labels_level_at < 0 ? -1 : q + out->labels_level_at;
+        *label_len = out->labels_level_len;
+        return q + n;
+    }
+    Py_ssize_t after = read_labels(d, q, end, label_at, label_len);
+    if (after >= 0 && after - q <= (Py_ssize_t)sizeof(out->labels_text)) {
+        memcpy(out->labels_text, d + q, (size_t)(after - q));
+        out->labels_len = after - q;
+        out->labels_level_at = *label_at < 0 ? -1 : *label_at - q;
+        out->labels_level_len = *label_len;
+    }
+    return after;
+}
+
 /* One Render JSON line d[p:end]; its message is unescaped onto `out` when met (one pass). 1 parsed, 0 declined
  * (out's data may then hold part of the line: render_line drops it), -1 out of memory. */
 static int render_record(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p,
@@ -784,77 +886,8 @@ static int render_record(const RecordParser *self, Output *out, const unsigned c
             if (seen_labels || d[q] != '[')
                 return 0;
             seen_labels = 1;
-            q = skip_ws(d, q + 1, end);
-            if (q < end && d[q] == ']') {
-                q++;
-            } else {
-                for (;;) { /* {name: str, value: any} items */
-                    if (q >= end || d[q] != '{')
-                        return 0;
-                    q = skip_ws(d, q + 1, end);
-                    Py_ssize_t name = -1, name_end = -1, item_value = -1, item_value_end = -1;
-                    if (q < end && d[q] == '}')
-                        return 0;
-                    for (;;) {
-                        Py_ssize_t ikey, ikey_end;
-                        q = read_plain_key(d, q, end, &ikey, &ikey_end);
-                        if (q < 0)
-                            return 0;
-                        Py_ssize_t ivalue = q;
-                        q = skip_value(d, q, end, 3, &decline);
-                        if (q < 0)
-                            return 0;
-                        if (key_is(d, ikey, ikey_end, "name")) {
-                            if (name >= 0 || d[ivalue] != '"')
-                                return 0;
-                            int name_escaped;
-                            skip_string(d, ivalue, end, &name_escaped);
-                            if (name_escaped)
-                                return 0;
-                            name = ivalue + 1;
-                            name_end = q - 1;
-                        } else if (key_is(d, ikey, ikey_end, "value")) {
-                            if (item_value >= 0)
-                                return 0;
-                            item_value = ivalue;
-                            item_value_end = q;
-                        }
-                        q = skip_ws(d, q, end);
-                        if (q < end && d[q] == ',') {
-                            q = skip_ws(d, q + 1, end);
-                            continue;
-                        }
-                        if (q < end && d[q] == '}') {
-                            q++;
-                            break;
-                        }
-                        return 0;
-                    }
-                    if (name < 0 || item_value < 0)
-                        return 0;
-                    if (key_is(d, name, name_end, "level")) {
-                        int value_escaped;
-                        if (d[item_value] != '"')
-                            return 0; /* json.dumps of a non-string: Python decides */
-                        skip_string(d, item_value, end, &value_escaped);
-                        if (value_escaped)
-                            return 0;
-                        label_at = item_value + 1;
-                        label_len = item_value_end - 1 - label_at;
-                        label = 0;
-                    }
-                    q = skip_ws(d, q, end);
-                    if (q < end && d[q] == ',') {
-                        q = skip_ws(d, q + 1, end);
-                        continue;
-                    }
-                    if (q < end && d[q] == ']') {
-                        q++;
-                        break;
-                    }
-                    return 0;
-                }
-            }
+            q = labels_value(out, d, q, end, &label_at, &label_len);
+            label = label_at >= 0 ? 0 : -2;
         } else {
             q = skip_value(d, q, end, 1, &decline);
         }

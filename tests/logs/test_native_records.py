@@ -195,6 +195,31 @@ def test_a_text_message_with_any_one_byte_of_its_asctime_changed_reads_natively_
                                                                               False, 1 << 20)
 
 
+LABELS = [  # labels arrays as written, some repeated with another level, some broken
+    '[{"name": "resource", "value": "srv-1"}, {"name": "level", "value": "info"}]',
+    '[{"name": "resource", "value": "srv-1"}, {"name": "level", "value": "error"}]',
+    '[{"name": "resource", "value": "srv-1"}, {"name": "level", "value": "info"}, {"name": "level", "value": "warn"}]',
+    '[{"name": "resource", "value": "srv-1"}, {"name": "level", "value": 5}]',
+    '[{"name": "resource", "value": "srv-1"}, {"name": "lev\\u0065l", "value": "error"}]',
+    '[{"name": "resource", "value": "srv-1"}]', "[]", '[{"name": "level"}]',
+    '[{"name": "resource", "value": "srv-1"}, {"name": "level", "value": "info"}',
+    '[{"name": "resource", "value": "srv-1"}, {"name": "level", "value": "info"}]]',
+    '[{"name": "resource", "value": "' + "x" * 600 + '"}, {"name": "level", "value": "error"}]',
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(LABELS), st.sampled_from(MESSAGES), st.sampled_from(["", ', "x": 1'])),
+                min_size=1, max_size=12), st.booleans())
+def test_render_lines_repeating_a_labels_array_read_natively_equal_the_python_reader(
+        line_format: BotLineFormat, records: list[tuple[str, str, str]], halves: bool) -> None:
+    """The parser remembers the last labels array it read: a repeat, or one that only starts alike, reads the same."""
+    data = "\n".join('{"timestamp": "2026-11-29T10:00:01Z", "message": ' + json.dumps(message) + ', "labels": '
+                     + labels + after + "}" for labels, message, after in records).encode() + b"\n"
+    assert read(data, line_format, InputFormat.RENDER_JSON, True, 1 << 20, halves) == read(
+        data, line_format, InputFormat.RENDER_JSON, False, 1 << 20)
+
+
 def test_declined_lines_in_both_halves_go_to_python_once_and_records_keep_input_order(
         line_format: BotLineFormat, monkeypatch: pytest.MonkeyPatch) -> None:
     handed: list[bytes] = []
@@ -224,6 +249,11 @@ def test_well_formed_lines_are_read_natively(line_format: BotLineFormat, monkeyp
                      for s in range(30))
     assert read(syslog, line_format, InputFormat.SYSLOG, True, 1 << 20)[1] == Counter({"INFO": 30})  # type: ignore[index]
     assert read(render, line_format, InputFormat.RENDER_JSON, True, 1 << 20)[1] == Counter({"ERROR": 30})  # type: ignore[index]
+    labelled = b"".join(json.dumps({"timestamp": f"2026-11-29T10:00:{s:02d}Z", "message": "plain", "labels": [
+        {"name": "resource", "value": "srv"}, {"name": "level", "value": "warn" if s % 3 else "info"}]}).encode()
+        + b"\n" for s in range(30))
+    assert read(labelled, line_format, InputFormat.RENDER_JSON, True, 1 << 20)[1] == Counter(  # type: ignore[index]
+        {"WARNING": 20, "INFO": 10})
     assert handed == []
 
 
