@@ -4,7 +4,8 @@ The parser reads each well-formed line into the batch (message, time, level) wit
 `inputs.py` reads it; a line it cannot vouch for (malformed, or reading that depends on Python's Unicode rules) is
 handed to the Python reader, which adds the same record, or raises the same located InputError, as without the
 parser. With two cores, the parser reads the two halves of a block at once (the second on a thread of its own) and
-keeps the records in input order; the batches are the same as on one thread. A JSON *array* export, a `--tail` pipe and a missing build take the Python reader for the whole input.
+keeps the records in input order; the batches are the same as on one thread. A JSON *array* export, a `--tail`
+pipe and a missing build take the Python reader for the whole input.
 """
 
 from __future__ import annotations
