@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from generator.logs import native_records
 from generator.logs.inputs import BotLineFormat, InputError, InputFormat, iter_batches
 from generator.truth import Truth
+from tests.logs import random_logs
 from tests.tooling import in_ci
 
 
@@ -262,3 +263,13 @@ def test_a_lone_surrogate_in_a_message_does_not_stop_the_scan(line_format: BotLi
     data = b'{"timestamp": "2026-11-29T10:00:01Z", "message": "\\ud800 Queue full"}\n'
     records, _levels = read(data, line_format, InputFormat.RENDER_JSON, native, 1 << 20)  # type: ignore[misc]
     assert records == [(b"? Queue full", 1_795_946_401_000_000_000)]
+
+
+@pytest.mark.parametrize("fmt", ["syslog", "render-json"])
+def test_reports_with_every_range_parsed_in_two_halves_equal_the_golden_reports(
+        truth: Truth, line_format: BotLineFormat, fmt: str) -> None:
+    golden = json.loads(random_logs.GOLDEN.read_text(encoding="utf-8"))
+    with mock.patch.object(native_records, "split_min_bytes", lambda: 1):
+        for seed in random_logs.SEEDS:
+            document = random_logs.scan_bytes(random_logs.render(seed, truth, fmt), fmt, truth)
+            assert json.loads(json.dumps(document)) == golden[f"{seed}/{fmt}/full"], seed
