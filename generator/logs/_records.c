@@ -22,8 +22,13 @@ enum { KIND_SYSLOG = 0, KIND_RENDER = 1 };
 #define MAX_DEPTH 200
 #define MAX_NUMBER_DIGITS 4000 /* Python refuses longer integers (sys.int_info.default_max_str_digits 4300) */
 
-/* One batch being made: the records' messages joined by newlines, and each record's start, time and level. */
+/* One batch being made: the records' messages joined by newlines, and each record's start, time and level.
+ * The parser's main output writes its messages straight into a bytearray (`buffer`), which take() hands out as
+ * the batch's data: no copy. Its size is changed only with the GIL held (ensure_room reserves, before a range is
+ * parsed, all that the range can produce). The second half's output writes into raw memory, grown on any thread. */
 typedef struct {
+    PyObject *buffer; /* main output: the bytearray being filled (data_cap is its size), or NULL */
+    int in_buffer;    /* 1 for the main output */
     char *data;
     Py_ssize_t data_len, data_cap;
     long long *starts, *stamps;
@@ -56,6 +61,9 @@ typedef struct {
     Py_ssize_t split_min; /* a range at least this long is parsed as two halves on two threads; 0: never */
     int busy;
     Output out;
+    /* The bytearrays made for batches (at most POOL_SIZE): one that nothing else holds any more is filled again,
+     * its pages already in memory (a fresh one costs page faults on every batch). */
+    PyObject *pool;
     /* The second half of the block being parsed, read ahead on the other thread: records of block[half_start:
      * half_stop] (half_lines lines), which join `out` once the first half has been read up to half_start. */
     Output half;
@@ -69,6 +77,8 @@ typedef struct {
 static int reserve_data(Output *self, Py_ssize_t more) {
     if (self->data_len + more <= self->data_cap)
         return 0;
+    if (self->in_buffer)
+        return -1; /* never: ensure_room reserved what the range can produce (reported as out of memory) */
     Py_ssize_t cap = self->data_cap ? self->data_cap : 1 << 20;
     while (cap < self->data_len + more)
         cap *= 2;
@@ -76,6 +86,40 @@ static int reserve_data(Output *self, Py_ssize_t more) {
     if (grown == NULL)
         return -1;
     self->data = grown;
+    self->data_cap = cap;
+    return 0;
+}
+
+#define POOL_SIZE 5
+#define MIN_BUFFER (2 << 20)
+
+/* With the GIL held: the main output's bytearray has room for `more` more bytes. 0, or -1 with an exception. */
+static int ensure_room(Output *self, PyObject *pool, Py_ssize_t more) {
+    if (self->buffer != NULL && self->data_len + more <= self->data_cap)
+        return 0;
+    if (self->buffer == NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pool) && self->buffer == NULL; i++) {
+            PyObject *candidate = PyList_GET_ITEM(pool, i);
+            if (Py_REFCNT(candidate) == 1 && ((PyByteArrayObject *)candidate)->ob_exports == 0) {
+                Py_INCREF(candidate); /* only the pool held it: no batch uses it any more */
+                self->buffer = candidate;
+            }
+        }
+        if (self->buffer == NULL) {
+            self->buffer = PyByteArray_FromStringAndSize(NULL, 0);
+            if (self->buffer == NULL)
+                return -1;
+            if (PyList_GET_SIZE(pool) < POOL_SIZE && PyList_Append(pool, self->buffer) < 0)
+                return -1;
+        }
+        self->data_len = 0;
+    }
+    /* Just what is needed (at least MIN_BUFFER): cut to the batch's length by take(), a bytearray keeps its memory
+     * when at least half of it is used (CPython reallocates below), and a batch holds at least a block's worth. */
+    Py_ssize_t cap = self->data_len + more > MIN_BUFFER ? self->data_len + more : MIN_BUFFER;
+    if (PyByteArray_Resize(self->buffer, cap) < 0) /* keeps the data written so far */
+        return -1;
+    self->data = PyByteArray_AS_STRING(self->buffer);
     self->data_cap = cap;
     return 0;
 }
@@ -1043,6 +1087,13 @@ static PyObject *RecordParser_parse(RecordParser *self, PyObject *args) {
         self->has_half = 0; /* another block: what was read ahead of a line that never came back is dropped */
         output_clear(&self->half);
     }
+    /* A record (message and newline) is never longer than its line: the rest of the block bounds what this call adds
+     * to the main output, the second half's records included. */
+    if (ensure_room(&self->out, self->pool, n - pos) < 0) {
+        self->busy = 0;
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t middle = self->has_half ? -1 : split_point(self, d, pos, n);
     int threaded = 0;
@@ -1096,6 +1147,10 @@ static PyObject *RecordParser_add(RecordParser *self, PyObject *args) {
         return NULL;
     }
     Output *out = &self->out;
+    if (ensure_room(out, self->pool, message.len + 1) < 0) {
+        PyBuffer_Release(&message);
+        return NULL;
+    }
     Py_ssize_t start = out->data_len;
     int failed = reserve_data(out, message.len) < 0;
     if (!failed) {
@@ -1109,7 +1164,9 @@ static PyObject *RecordParser_add(RecordParser *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* take() -> (data, starts as int64 bytes, timestamps as int64 bytes, counts per level); starts a new batch */
+/* take() -> (data as a bytearray, starts as int64 bytes, timestamps as int64 bytes, counts per level); starts a new
+ * batch. The data is the bytearray the messages were written into, cut to their length; the parser fills it again
+ * only once nothing else holds it. */
 static PyObject *RecordParser_take(RecordParser *self, PyObject *Py_UNUSED(ignored)) {
     Output *out = &self->out;
     PyObject *counts = PyTuple_New(self->n_levels);
@@ -1117,9 +1174,21 @@ static PyObject *RecordParser_take(RecordParser *self, PyObject *Py_UNUSED(ignor
         return NULL;
     for (int i = 0; i < self->n_levels; i++)
         PyTuple_SET_ITEM(counts, i, PyLong_FromUnsignedLongLong(out->level_counts[i]));
+    PyObject *data = out->buffer;
+    out->buffer = NULL;
+    out->data = NULL;
+    out->data_cap = 0;
+    if (data == NULL)
+        data = PyByteArray_FromStringAndSize(NULL, 0);
+    else if (PyByteArray_Resize(data, out->data_len) < 0)
+        Py_CLEAR(data);
+    if (data == NULL) {
+        Py_DECREF(counts);
+        output_clear(out);
+        return NULL;
+    }
     Py_ssize_t index_bytes = out->count * (Py_ssize_t)sizeof(long long);
-    PyObject *result = Py_BuildValue("y#y#y#N", out->data ? out->data : "", out->data_len,
-                                     out->starts ? (const char *)out->starts : "", index_bytes,
+    PyObject *result = Py_BuildValue("Ny#y#N", data, out->starts ? (const char *)out->starts : "", index_bytes,
                                      out->stamps ? (const char *)out->stamps : "", index_bytes, counts);
     output_clear(out);
     return result;
@@ -1155,6 +1224,9 @@ static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds)
         return -1;
     self->kind = kind;
     self->text_levels_native = text_native;
+    self->out.in_buffer = 1;
+    if (self->pool == NULL && (self->pool = PyList_New(0)) == NULL)
+        return -1;
 #ifdef OBSCTL_HAVE_THREADS
     self->split_min = split_min;
 #else
@@ -1182,9 +1254,11 @@ static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds)
 
 static void RecordParser_dealloc(RecordParser *self) {
     Py_XDECREF(self->keep);
+    Py_XDECREF(self->out.buffer);
+    Py_XDECREF(self->pool);
+    PyMem_RawFree(self->half.data);
     Output *outputs[] = {&self->out, &self->half};
     for (int i = 0; i < 2; i++) {
-        PyMem_RawFree(outputs[i]->data);
         PyMem_RawFree(outputs[i]->starts);
         PyMem_RawFree(outputs[i]->stamps);
     }

@@ -221,6 +221,25 @@ def test_render_lines_repeating_a_labels_array_read_natively_equal_the_python_re
         data, line_format, InputFormat.RENDER_JSON, False, 1 << 20)
 
 
+def test_a_batch_still_held_is_never_filled_again(line_format: BotLineFormat) -> None:
+    """The parser refills the bytearray of a batch only once nothing else holds it (nor a view of it)."""
+    messages = [f"message {s} ".encode() * 20 for s in range(3000)]
+    data = b"".join(b"<134>1 2026-11-29T10:00:%02d.000Z srv-1 bot 1 - - %s\n" % (s % 60, m)
+                    for s, m in enumerate(messages))
+    held, views, contents = [], [], []
+    for index, batch in enumerate(iter_batches(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat.SYSLOG,
+                                               chunk_bytes=16 * 1024)):
+        contents.append(bytes(batch.data))
+        if index % 3 == 0:
+            held.append(batch.data)
+        elif index % 3 == 1:
+            views.append(memoryview(batch.data))
+    assert len(contents) > 10
+    assert [bytes(data) for data in held] == contents[0::3]
+    assert [view.tobytes() for view in views] == contents[1::3]
+    assert b"".join(contents) == b"".join(m + b"\n" for m in messages)
+
+
 def test_declined_lines_in_both_halves_go_to_python_once_and_records_keep_input_order(
         line_format: BotLineFormat, monkeypatch: pytest.MonkeyPatch) -> None:
     handed: list[bytes] = []
