@@ -46,9 +46,16 @@ static inline int word_fits(const unsigned char *d, unsigned long long digits, u
 
 /* d[0:23] has ASCTIME_SHAPE: its bytes 0-7 `dddd-dd-`, 8-15 `dd dd:dd` and 15-22 `d:dd,ddd`. */
 static inline int asctime_fits(const unsigned char *d) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     return word_fits(d, 0x00FFFF00FFFFFFFFULL, 0x2D00002D00000000ULL) &&
            word_fits(d + 8, 0xFFFF00FFFF00FFFFULL, 0x00003A0000200000ULL) &&
            word_fits(d + 15, 0xFFFFFF00FFFF00FFULL, 0x0000002C00003A00ULL);
+#else
+    for (Py_ssize_t k = 0; k < ASCTIME_LEN; k++)
+        if (ASCTIME_SHAPE[k] == 'd' ? !is_digit(d[k]) : d[k] != (unsigned char)ASCTIME_SHAPE[k])
+            return 0;
+    return 1;
+#endif
 }
 
 /* Length of the leading run of d[0:n] without a space or a newline (a logger name). */
