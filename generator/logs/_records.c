@@ -6,12 +6,43 @@
  * nesting, a lone surrogate, a year outside int64 nanoseconds...). Such a line is *declined*: parsing stops in front
  * of it, and the Python reader handles it (and raises the located error when it is malformed). The Python side
  * (generator/logs/native_records.py) is tested against the Python readers on generated and broken input.
+ *
+ * Speed: a long range is read as two halves on two threads (RecordParser_parse); per line, SSE2 where bytes are
+ * scanned (SSE2 is part of x86-64: no -march flag), and two pure results remembered from the previous line, keyed
+ * on their exact bytes: a timestamp's minute and a Render `labels` array.
  */
 #include "_text_format.h"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define OBSCTL_HAVE_THREADS 1
+#endif
 
 enum { KIND_SYSLOG = 0, KIND_RENDER = 1 };
 #define MAX_DEPTH 200
 #define MAX_NUMBER_DIGITS 4000 /* Python refuses longer integers (sys.int_info.default_max_str_digits 4300) */
+
+/* One batch being made: the records' messages joined by newlines, and each record's start, time and level.
+ * The parser's main output writes its messages straight into a bytearray (`buffer`), which take() hands out as
+ * the batch's data: no copy. Its size is changed only with the GIL held (ensure_room reserves, before a range is
+ * parsed, all that the range can produce). The second half's output writes into raw memory, grown on any thread. */
+typedef struct {
+    PyObject *buffer; /* main output: the bytearray being filled (data_cap is its size), or NULL */
+    int in_buffer;    /* 1 for the main output */
+    char *data;
+    Py_ssize_t data_len, data_cap;
+    long long *starts, *stamps;
+    Py_ssize_t count, cap;
+    unsigned long long level_counts[MAX_LEVELS];
+    /* The last timestamp's first 16 bytes (`YYYY-MM-DDTHH:MM`, checked) and their seconds since the epoch:
+     * consecutive records mostly share their minute, which then is not read again. */
+    unsigned char minute_text[16];
+    long long minute_seconds;
+    int has_minute;
+    /* The last Render `labels` array read (labels_len bytes, 0: none) and where its level value was in it. */
+    unsigned char labels_text[512];
+    Py_ssize_t labels_len, labels_level_at, labels_level_len;
+} Output;
 
 typedef struct {
     PyObject_HEAD
@@ -27,19 +58,27 @@ typedef struct {
     const char *json_key;
     Py_ssize_t json_key_len;
     int severity_level[8];
+    Py_ssize_t split_min; /* a range at least this long is parsed as two halves on two threads; 0: never */
     int busy;
-    char *data;
-    Py_ssize_t data_len, data_cap;
-    long long *starts, *stamps;
-    Py_ssize_t count, cap;
-    unsigned long long level_counts[MAX_LEVELS];
+    Output out;
+    /* The bytearrays made for batches (at most POOL_SIZE): one that nothing else holds any more is filled again,
+     * its pages already in memory (a fresh one costs page faults on every batch). */
+    PyObject *pool;
+    /* The second half of the block being parsed, read ahead on the other thread: records of block[half_start:
+     * half_stop] (half_lines lines), which join `out` once the first half has been read up to half_start. */
+    Output half;
+    int has_half, half_status;
+    const void *half_block;
+    Py_ssize_t half_block_len, half_start, half_stop, half_lines;
 } RecordParser;
 
 /* --- output ------------------------------------------------------------------------------------------------------ */
 
-static int reserve_data(RecordParser *self, Py_ssize_t more) {
+static int reserve_data(Output *self, Py_ssize_t more) {
     if (self->data_len + more <= self->data_cap)
         return 0;
+    if (self->in_buffer)
+        return -1; /* never: ensure_room reserved what the range can produce (reported as out of memory) */
     Py_ssize_t cap = self->data_cap ? self->data_cap : 1 << 20;
     while (cap < self->data_len + more)
         cap *= 2;
@@ -51,9 +90,41 @@ static int reserve_data(RecordParser *self, Py_ssize_t more) {
     return 0;
 }
 
-static int reserve_record(RecordParser *self) {
-    if (self->count < self->cap)
+#define POOL_SIZE 5
+#define MIN_BUFFER (2 << 20)
+
+/* With the GIL held: the main output's bytearray has room for `more` more bytes. 0, or -1 with an exception. */
+static int ensure_room(Output *self, PyObject *pool, Py_ssize_t more) {
+    if (self->buffer != NULL && self->data_len + more <= self->data_cap)
         return 0;
+    if (self->buffer == NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pool) && self->buffer == NULL; i++) {
+            PyObject *candidate = PyList_GET_ITEM(pool, i);
+            if (Py_REFCNT(candidate) == 1 && ((PyByteArrayObject *)candidate)->ob_exports == 0) {
+                Py_INCREF(candidate); /* only the pool held it: no batch uses it any more */
+                self->buffer = candidate;
+            }
+        }
+        if (self->buffer == NULL) {
+            self->buffer = PyByteArray_FromStringAndSize(NULL, 0);
+            if (self->buffer == NULL)
+                return -1;
+            if (PyList_GET_SIZE(pool) < POOL_SIZE && PyList_Append(pool, self->buffer) < 0)
+                return -1;
+        }
+        self->data_len = 0;
+    }
+    /* Just what is needed (at least MIN_BUFFER): cut to the batch's length by take(), a bytearray keeps its memory
+     * when at least half of it is used (CPython reallocates below), and a batch holds at least a block's worth. */
+    Py_ssize_t cap = self->data_len + more > MIN_BUFFER ? self->data_len + more : MIN_BUFFER;
+    if (PyByteArray_Resize(self->buffer, cap) < 0) /* keeps the data written so far */
+        return -1;
+    self->data = PyByteArray_AS_STRING(self->buffer);
+    self->data_cap = cap;
+    return 0;
+}
+
+static int reserve_record_growing(Output *self) {
     Py_ssize_t cap = self->cap ? self->cap * 2 : 16384;
     long long *starts = PyMem_RawRealloc(self->starts, (size_t)cap * sizeof(long long));
     if (starts == NULL)
@@ -67,8 +138,12 @@ static int reserve_record(RecordParser *self) {
     return 0;
 }
 
+static inline int reserve_record(Output *self) {
+    return self->count < self->cap ? 0 : reserve_record_growing(self);
+}
+
 /* Appends a record whose message was already written at data[start:data_len]. */
-static int finish_record(RecordParser *self, Py_ssize_t start, long long ns, int level) {
+static int finish_record(Output *self, Py_ssize_t start, long long ns, int level) {
     if (reserve_data(self, 1) < 0 || reserve_record(self) < 0)
         return -1;
     self->data[self->data_len++] = '\n';
@@ -81,10 +156,6 @@ static int finish_record(RecordParser *self, Py_ssize_t start, long long ns, int
 }
 
 /* --- UTF-8, JSON ------------------------------------------------------------------------------------------------- */
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* Length of the leading run of d[0:n] with no '"', no '\\' and no control character (< 0x20). */
 static inline Py_ssize_t plain_run(const unsigned char *d, Py_ssize_t n) {
@@ -108,6 +179,13 @@ static inline Py_ssize_t plain_run(const unsigned char *d, Py_ssize_t n) {
 /* Length of the leading ASCII run of d[0:n]. */
 static inline Py_ssize_t ascii_run(const unsigned char *d, Py_ssize_t n) {
     Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        int mask = _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(d + i))); /* the bytes' high bits */
+        if (mask)
+            return i + __builtin_ctz((unsigned)mask);
+    }
+#endif
     for (; i + 8 <= n; i += 8) {
         unsigned long long word;
         memcpy(&word, d + i, 8);
@@ -171,6 +249,11 @@ static inline int hex_value(unsigned char c) {
     return -1;
 }
 
+/* What a one-character JSON escape `\\e` stands for, 0 when `e` is not one (`u` is read on its own). */
+static const unsigned char JSON_ESCAPE[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+};
+
 /* A JSON string at d[p] == '"': position after its closing quote, or -1 when Python's json refuses it.
  * *escaped tells whether it holds a backslash. */
 static Py_ssize_t skip_string(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int *escaped) {
@@ -199,7 +282,7 @@ static Py_ssize_t skip_string(const unsigned char *d, Py_ssize_t p, Py_ssize_t e
                 p += 6;
                 continue;
             }
-            if (!strchr("\"\\/bfnrt", e) || e == 0)
+            if (!JSON_ESCAPE[e])
                 return -1;
             p += 2;
             continue;
@@ -322,8 +405,10 @@ static int level_named(const RecordParser *self, const unsigned char *text, Py_s
     return -1;
 }
 
-/* The level a message states itself (inputs.py BotLineFormat.parse), -1 for none; *decline when undecidable. */
-static int message_level(const RecordParser *self, const unsigned char *d, Py_ssize_t n, int ascii, int *decline) {
+/* The level a message states itself (inputs.py BotLineFormat.parse), -1 for none; *decline when undecidable.
+ * `one_line`: the message is known to hold no newline (a syslog line's). */
+static int message_level(const RecordParser *self, const unsigned char *d, Py_ssize_t n, int ascii, int one_line,
+                         int *decline) {
     if (n > 0 && d[0] == '{') {
         /* json.loads(message): a dict whose last `levelname` is one of the level names */
         int level = -1;
@@ -394,6 +479,8 @@ static int message_level(const RecordParser *self, const unsigned char *d, Py_ss
             *decline = 1; /* Python's `\d` reads Unicode digits */
         return -1;
     }
+    if (one_line)
+        return level;
     /* the message field `.*$`: no newline after the level, but one at the very end */
     const unsigned char *nl = memchr(d + p, '\n', (size_t)(n - p));
     if (nl != NULL && nl != d + n - 1)
@@ -423,19 +510,27 @@ static int number_at(const unsigned char *d, Py_ssize_t p, int width) {
 }
 
 /* inputs.py parse_rfc3339 on d[p:end] exactly (no stripping); 0 and *ns, or -1 (declined). */
-static int rfc3339_ns(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, long long *ns) {
+static int rfc3339_ns(Output *out, const unsigned char *d, Py_ssize_t p, Py_ssize_t end, long long *ns) {
     if (end - p < 20)
         return -1;
-    int y = number_at(d, p, 4), mo = number_at(d, p + 5, 2), da = number_at(d, p + 8, 2);
-    int h = number_at(d, p + 11, 2), mi = number_at(d, p + 14, 2), s = number_at(d, p + 17, 2);
-    if (y < 0 || mo < 0 || da < 0 || h < 0 || mi < 0 || s < 0 || d[p + 4] != '-' || d[p + 7] != '-' ||
-        !(d[p + 10] == 'T' || d[p + 10] == 't' || d[p + 10] == ' ') || d[p + 13] != ':' || d[p + 16] != ':')
+    if (!out->has_minute || memcmp(d + p, out->minute_text, 16) != 0) {
+        int y = number_at(d, p, 4), mo = number_at(d, p + 5, 2), da = number_at(d, p + 8, 2);
+        int h = number_at(d, p + 11, 2), mi = number_at(d, p + 14, 2);
+        if (y < 0 || mo < 0 || da < 0 || h < 0 || mi < 0 || d[p + 4] != '-' || d[p + 7] != '-' ||
+            !(d[p + 10] == 'T' || d[p + 10] == 't' || d[p + 10] == ' ') || d[p + 13] != ':')
+            return -1;
+        static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || da < 1 || da > month_days[mo - 1] + (mo == 2 && leap) ||
+            h > 23 || mi > 59)
+            return -1; /* datetime refuses it, or it is outside int64 nanoseconds: Python decides */
+        memcpy(out->minute_text, d + p, 16);
+        out->minute_seconds = days_from_civil(y, (unsigned)mo, (unsigned)da) * 86400LL + h * 3600LL + mi * 60LL;
+        out->has_minute = 1;
+    }
+    int s = number_at(d, p + 17, 2);
+    if (d[p + 16] != ':' || s < 0 || s > 59)
         return -1;
-    static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || da < 1 || da > month_days[mo - 1] + (mo == 2 && leap) ||
-        h > 23 || mi > 59 || s > 59)
-        return -1; /* datetime refuses it, or it is outside int64 nanoseconds: Python decides */
     Py_ssize_t q = p + 19;
     long long fraction = 0;
     if (q < end && d[q] == '.') {
@@ -475,7 +570,7 @@ static int rfc3339_ns(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, long
     }
     if (q != end)
         return -1;
-    long long seconds = days_from_civil(y, (unsigned)mo, (unsigned)da) * 86400LL + h * 3600LL + mi * 60LL + s - offset;
+    long long seconds = out->minute_seconds + s - offset;
     *ns = seconds * 1000000000LL + fraction;
     return 0;
 }
@@ -486,8 +581,28 @@ static inline int re_space(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+/* Length of the leading run of d[0:n] without a re_space byte (the header regex's `\S+`). */
+static inline Py_ssize_t nonspace_run(const unsigned char *d, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    const __m128i space = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), four = _mm_set1_epi8(4);
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(d + i));
+        __m128i from_tab = _mm_sub_epi8(x, tab); /* \t \n \v \f \r become 0..4 */
+        __m128i special = _mm_or_si128(_mm_cmpeq_epi8(x, space),
+                                       _mm_cmpeq_epi8(_mm_min_epu8(from_tab, four), from_tab));
+        int mask = _mm_movemask_epi8(special);
+        if (mask)
+            return i + __builtin_ctz((unsigned)mask);
+    }
+#endif
+    while (i < n && !re_space(d[i]))
+        i++;
+    return i;
+}
+
 /* One syslog line d[p:end] (without \n and \r). 1 parsed, 0 declined, -1 out of memory. */
-static int syslog_line(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+static int syslog_line(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
     Py_ssize_t q = p;
     if (q >= end || d[q] != '<')
         return 0;
@@ -511,15 +626,14 @@ static int syslog_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
     Py_ssize_t field_start[5], field_end[5];
     for (int f = 0; f < 5; f++) {
         field_start[f] = q;
-        while (q < end && !re_space(d[q]))
-            q++;
+        q += nonspace_run(d + q, end - q);
         if (q == field_start[f] || q >= end || d[q] != ' ')
             return 0;
         field_end[f] = q;
         q++;
     }
     long long ns;
-    if (rfc3339_ns(d, field_start[0], field_end[0], &ns) < 0)
+    if (rfc3339_ns(out, d, field_start[0], field_end[0], &ns) < 0)
         return 0;
     /* STRUCTURED-DATA: `-` or `[...]` elements */
     if (q < end && d[q] == '-') {
@@ -556,62 +670,72 @@ static int syslog_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
     if (!valid_utf8(d + q, end - q, &ascii))
         return 0;
     int decline = 0;
-    int level = message_level(self, d + q, end - q, ascii, &decline);
+    int level = message_level(self, d + q, end - q, ascii, 1, &decline);
     if (decline)
         return 0;
     if (level < 0)
         level = self->severity_level[pri % 8];
-    Py_ssize_t start = self->data_len;
-    if (reserve_data(self, end - q) < 0)
+    Py_ssize_t start = out->data_len;
+    if (reserve_data(out, end - q) < 0)
         return -1;
-    memcpy(self->data + self->data_len, d + q, (size_t)(end - q));
-    self->data_len += end - q;
-    return finish_record(self, start, ns, level) < 0 ? -1 : 1;
+    memcpy(out->data + out->data_len, d + q, (size_t)(end - q));
+    out->data_len += end - q;
+    return finish_record(out, start, ns, level) < 0 ? -1 : 1;
 }
 
 /* --- Render JSON lines ------------------------------------------------------------------------------------------- */
 
-/* Unescapes the JSON string at d[p] == '"' (already validated) onto the data buffer. 0, or -1 declined/-2 memory. */
-static int append_unescaped(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end_quote) {
-    if (reserve_data(self, end_quote - p) < 0) /* unescaping never grows a string */
+/* The JSON string at d[p] == '"', checked as skip_string does and unescaped onto `out` in the same pass: the
+ * position after its closing quote, or -1 declined (invalid JSON: Python reports it; a lone surrogate: Python
+ * keeps it and the scanner writes `?`), -2 out of memory. */
+static Py_ssize_t copy_string(Output *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+    if (reserve_data(self, end - p) < 0) /* unescaping never grows a string */
         return -2;
     char *out = self->data + self->data_len;
-    Py_ssize_t i = p + 1;
-    while (i < end_quote) {
-        const unsigned char *slash = memchr(d + i, '\\', (size_t)(end_quote - i));
-        Py_ssize_t run = slash ? (Py_ssize_t)(slash - d) - i : end_quote - i;
-        memcpy(out, d + i, (size_t)run);
+    p++;
+    for (;;) {
+        Py_ssize_t run = plain_run(d + p, end - p);
+        memcpy(out, d + p, (size_t)run);
         out += run;
-        i += run;
-        if (i >= end_quote)
+        p += run;
+        if (p >= end || d[p] < 0x20)
+            return -1; /* unterminated, or a raw control character */
+        if (d[p] == '"')
             break;
-        unsigned char e = d[i + 1];
+        /* a backslash */
+        if (p + 1 >= end)
+            return -1;
+        unsigned char e = d[p + 1];
         if (e != 'u') {
-            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-            *out++ = to[strchr(from, e) - from];
-            i += 2;
+            if (!JSON_ESCAPE[e])
+                return -1;
+            *out++ = (char)JSON_ESCAPE[e];
+            p += 2;
             continue;
         }
         unsigned cp = 0;
-        for (int k = 2; k < 6; k++)
-            cp = cp * 16 + (unsigned)hex_value(d[i + k]);
-        i += 6;
+        for (int k = 2; k < 6; k++) {
+            int digit = p + k < end ? hex_value(d[p + k]) : -1;
+            if (digit < 0)
+                return -1;
+            cp = cp * 16 + (unsigned)digit;
+        }
+        p += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i + 5 < end_quote && d[i] == '\\' && d[i + 1] == 'u') {
-                unsigned low = 0;
-                for (int k = 2; k < 6; k++)
-                    low = low * 16 + (unsigned)hex_value(d[i + k]);
-                if (low >= 0xDC00 && low <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                    i += 6;
-                } else {
-                    return -1;
+            unsigned low = 0;
+            if (p + 5 < end && d[p] == '\\' && d[p + 1] == 'u')
+                for (int k = 2; k < 6; k++) {
+                    int digit = hex_value(d[p + k]);
+                    low = digit < 0 ? 0 : low * 16 + (unsigned)digit;
+                    if (digit < 0)
+                        break;
                 }
-            } else {
-                return -1; /* a lone surrogate: Python keeps it, then cannot encode it */
-            }
+            if (low < 0xDC00 || low > 0xDFFF)
+                return -1; /* a lone high surrogate */
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            p += 6;
         } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return -1;
+            return -1; /* a lone low surrogate */
         }
         if (cp < 0x80) {
             *out++ = (char)cp;
@@ -630,7 +754,7 @@ static int append_unescaped(RecordParser *self, const unsigned char *d, Py_ssize
         }
     }
     self->data_len = out - self->data;
-    return 0;
+    return p + 1;
 }
 
 static int key_is(const unsigned char *d, Py_ssize_t key, Py_ssize_t key_end, const char *name) {
@@ -664,8 +788,109 @@ static int label_level(const RecordParser *self, const unsigned char *d, Py_ssiz
     return level_named(self, (const unsigned char *)name, (Py_ssize_t)strlen(name));
 }
 
-/* One Render JSON line d[p:end]. 1 parsed, 0 declined, -1 out of memory. */
-static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+/* Render's `labels` array at d[q] == '[' ({name, value} items): the position after it, or -1 (declined). The
+ * `level` item's string value (the last one's) is d[*label_at:*label_at + *label_len]; *label_at = -1 for none. */
+static Py_ssize_t read_labels(const unsigned char *d, Py_ssize_t q, Py_ssize_t end, Py_ssize_t *label_at,
+                              Py_ssize_t *label_len) {
+    int decline = 0;
+    *label_at = -1;
+    q = skip_ws(d, q + 1, end);
+    if (q < end && d[q] == ']') {
+        q++;
+    } else {
+        for (;;) { /* {name: str, value: any} items */
+            if (q >= end || d[q] != '{')
+                return -1;
+            q = skip_ws(d, q + 1, end);
+            Py_ssize_t name = -1, name_end = -1, item_value = -1, item_value_end = -1;
+            if (q < end && d[q] == '}')
+                return -1;
+            for (;;) {
+                Py_ssize_t ikey, ikey_end;
+                q = read_plain_key(d, q, end, &ikey, &ikey_end);
+                if (q < 0)
+                    return -1;
+                Py_ssize_t ivalue = q;
+                q = skip_value(d, q, end, 3, &decline);
+                if (q < 0)
+                    return -1;
+                if (key_is(d, ikey, ikey_end, "name")) {
+                    if (name >= 0 || d[ivalue] != '"')
+                        return -1;
+                    int name_escaped;
+                    skip_string(d, ivalue, end, &name_escaped);
+                    if (name_escaped)
+                        return -1;
+                    name = ivalue + 1;
+                    name_end = q - 1;
+                } else if (key_is(d, ikey, ikey_end, "value")) {
+                    if (item_value >= 0)
+                        return -1;
+                    item_value = ivalue;
+                    item_value_end = q;
+                }
+                q = skip_ws(d, q, end);
+                if (q < end && d[q] == ',') {
+                    q = skip_ws(d, q + 1, end);
+                    continue;
+                }
+                if (q < end && d[q] == '}') {
+                    q++;
+                    break;
+                }
+                return -1;
+            }
+            if (name < 0 || item_value < 0)
+                return -1;
+            if (key_is(d, name, name_end, "level")) {
+                int value_escaped;
+                if (d[item_value] != '"')
+                    return -1; /* json.dumps of a non-string: Python decides */
+                skip_string(d, item_value, end, &value_escaped);
+                if (value_escaped)
+                    return -1;
+                *label_at = item_value + 1;
+                *label_len = item_value_end - 1 - *label_at;
+            }
+            q = skip_ws(d, q, end);
+            if (q < end && d[q] == ',') {
+                q = skip_ws(d, q + 1, end);
+                continue;
+            }
+            if (q < end && d[q] == ']') {
+                q++;
+                break;
+            }
+            return -1;
+        }
+    }
+    return decline ? -1 : q;
+}
+
+/* read_labels, remembered: an export repeats the same labels line after line (the level label aside, and most
+ * lines share a level), and identical bytes read identically. */
+static Py_ssize_t labels_value(Output *out, const unsigned char *d, Py_ssize_t q, Py_ssize_t end,
+                               Py_ssize_t *label_at, Py_ssize_t *label_len) {
+    Py_ssize_t n = out->labels_len;
+    if (n > 0 && end - q >= n && memcmp(d + q, out->labels_text, (size_t)n) == 0) {
+        *label_at = out->labels_level_at < 0 ? -1 : q + out->labels_level_at;
+        *label_len = out->labels_level_len;
+        return q + n;
+    }
+    Py_ssize_t after = read_labels(d, q, end, label_at, label_len);
+    if (after >= 0 && after - q <= (Py_ssize_t)sizeof(out->labels_text)) {
+        memcpy(out->labels_text, d + q, (size_t)(after - q));
+        out->labels_len = after - q;
+        out->labels_level_at = *label_at < 0 ? -1 : *label_at - q;
+        out->labels_level_len = *label_len;
+    }
+    return after;
+}
+
+/* One Render JSON line d[p:end]; its message is unescaped onto `out` when met (one pass). 1 parsed, 0 declined
+ * (out's data may then hold part of the line: render_line drops it), -1 out of memory. */
+static int render_record(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p,
+                         Py_ssize_t end) {
     if (end - p < 2 || d[p] == 0 || d[p + 1] == 0 || d[p] >= 0xEF)
         return 0; /* json.loads(bytes) would guess another encoding */
     int ascii;
@@ -675,8 +900,9 @@ static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
     if (q >= end || d[q] != '{')
         return 0;
     q = skip_ws(d, q + 1, end);
-    Py_ssize_t message = -1, message_end = -1, stamp = -1, stamp_end = -1;
-    int message_escaped = 0, seen_labels = 0, label = -2; /* -2: no level label */
+    const Py_ssize_t start = out->data_len; /* where the message goes */
+    Py_ssize_t message = -1, stamp = -1, stamp_end = -1;
+    int seen_labels = 0, label = -2; /* -2: no level label */
     Py_ssize_t label_at = -1, label_len = 0;
     int decline = 0;
     if (q < end && d[q] == '}') {
@@ -692,9 +918,10 @@ static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
         if (key_is(d, key, key_end, "message")) {
             if (message >= 0 || d[q] != '"')
                 return 0;
-            q = skip_string(d, q, end, &message_escaped);
+            q = copy_string(out, d, q, end);
+            if (q == -2)
+                return -1;
             message = value;
-            message_end = q - 1;
         } else if (key_is(d, key, key_end, "timestamp")) {
             if (stamp >= 0 || d[q] != '"')
                 return 0;
@@ -707,77 +934,8 @@ static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
             if (seen_labels || d[q] != '[')
                 return 0;
             seen_labels = 1;
-            q = skip_ws(d, q + 1, end);
-            if (q < end && d[q] == ']') {
-                q++;
-            } else {
-                for (;;) { /* {name: str, value: any} items */
-                    if (q >= end || d[q] != '{')
-                        return 0;
-                    q = skip_ws(d, q + 1, end);
-                    Py_ssize_t name = -1, name_end = -1, item_value = -1, item_value_end = -1;
-                    if (q < end && d[q] == '}')
-                        return 0;
-                    for (;;) {
-                        Py_ssize_t ikey, ikey_end;
-                        q = read_plain_key(d, q, end, &ikey, &ikey_end);
-                        if (q < 0)
-                            return 0;
-                        Py_ssize_t ivalue = q;
-                        q = skip_value(d, q, end, 3, &decline);
-                        if (q < 0)
-                            return 0;
-                        if (key_is(d, ikey, ikey_end, "name")) {
-                            if (name >= 0 || d[ivalue] != '"')
-                                return 0;
-                            int name_escaped;
-                            skip_string(d, ivalue, end, &name_escaped);
-                            if (name_escaped)
-                                return 0;
-                            name = ivalue + 1;
-                            name_end = q - 1;
-                        } else if (key_is(d, ikey, ikey_end, "value")) {
-                            if (item_value >= 0)
-                                return 0;
-                            item_value = ivalue;
-                            item_value_end = q;
-                        }
-                        q = skip_ws(d, q, end);
-                        if (q < end && d[q] == ',') {
-                            q = skip_ws(d, q + 1, end);
-                            continue;
-                        }
-                        if (q < end && d[q] == '}') {
-                            q++;
-                            break;
-                        }
-                        return 0;
-                    }
-                    if (name < 0 || item_value < 0)
-                        return 0;
-                    if (key_is(d, name, name_end, "level")) {
-                        int value_escaped;
-                        if (d[item_value] != '"')
-                            return 0; /* json.dumps of a non-string: Python decides */
-                        skip_string(d, item_value, end, &value_escaped);
-                        if (value_escaped)
-                            return 0;
-                        label_at = item_value + 1;
-                        label_len = item_value_end - 1 - label_at;
-                        label = 0;
-                    }
-                    q = skip_ws(d, q, end);
-                    if (q < end && d[q] == ',') {
-                        q = skip_ws(d, q + 1, end);
-                        continue;
-                    }
-                    if (q < end && d[q] == ']') {
-                        q++;
-                        break;
-                    }
-                    return 0;
-                }
-            }
+            q = labels_value(out, d, q, end, &label_at, &label_len);
+            label = label_at >= 0 ? 0 : -2;
         } else {
             q = skip_value(d, q, end, 1, &decline);
         }
@@ -797,33 +955,119 @@ static int render_line(RecordParser *self, const unsigned char *d, Py_ssize_t p,
     if (skip_ws(d, q, end) != end || message < 0 || stamp < 0)
         return 0;
     long long ns;
-    if (rfc3339_ns(d, stamp, stamp_end, &ns) < 0)
+    if (rfc3339_ns(out, d, stamp, stamp_end, &ns) < 0)
         return 0;
-    Py_ssize_t start = self->data_len;
-    int failed = append_unescaped(self, d, message, message_end);
-    if (failed == -2)
-        return -1;
-    if (failed < 0) {
-        self->data_len = start;
-        return 0;
-    }
-    const unsigned char *text = (const unsigned char *)self->data + start;
-    Py_ssize_t text_len = self->data_len - start;
+    const unsigned char *text = (const unsigned char *)out->data + start;
+    Py_ssize_t text_len = out->data_len - start;
     int text_ascii = ascii_run(text, text_len) == text_len;
-    int level = message_level(self, text, text_len, text_ascii, &decline);
+    int level = message_level(self, text, text_len, text_ascii, 0, &decline);
     if (!decline && level < 0 && label == 0)
         level = label_level(self, d, label_at, label_len, &decline);
-    if (decline) {
-        self->data_len = start;
+    if (decline)
         return 0;
-    }
-    (void)message_escaped;
-    return finish_record(self, start, ns, level) < 0 ? -1 : 1;
+    return finish_record(out, start, ns, level) < 0 ? -1 : 1;
 }
 
-/* --- the Python type --------------------------------------------------------------------------------------------- */
+static int render_line(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t p, Py_ssize_t end) {
+    Py_ssize_t start = out->data_len;
+    int result = render_record(self, out, d, p, end);
+    if (result == 0)
+        out->data_len = start;
+    return result;
+}
 
-/* parse(block, offset) -> (offset where it stopped, lines consumed, declined) */
+/* --- parsing a block, on one thread or two ---------------------------------------------------------------------- */
+
+enum { RANGE_DONE = 0, RANGE_DECLINED = 1, RANGE_NO_MEMORY = -1 };
+
+/* Parses the lines of d[pos:n] into `out` until one is declined: where it stopped, lines consumed, and a status. */
+static Py_ssize_t parse_range(const RecordParser *self, Output *out, const unsigned char *d, Py_ssize_t pos,
+                              Py_ssize_t n, Py_ssize_t *lines, int *status) {
+    *status = RANGE_DONE;
+    while (pos < n) {
+        const unsigned char *nl = memchr(d + pos, '\n', (size_t)(n - pos));
+        if (nl == NULL)
+            break; /* blocks end in a newline; a tail without one is Python's */
+        Py_ssize_t end = (Py_ssize_t)(nl - d);
+        Py_ssize_t line_end = end > pos && d[end - 1] == '\r' ? end - 1 : end;
+        Py_ssize_t k = pos;
+        while (k < line_end && re_space(d[k]))
+            k++;
+        int result = 1;
+        if (k < line_end) /* blank lines are skipped, but counted */
+            result = self->kind == KIND_SYSLOG ? syslog_line(self, out, d, pos, line_end)
+                                               : render_line(self, out, d, pos, line_end);
+        if (result <= 0) {
+            *status = result < 0 ? RANGE_NO_MEMORY : RANGE_DECLINED;
+            break;
+        }
+        (*lines)++;
+        pos = end + 1;
+    }
+    return pos;
+}
+
+static void output_clear(Output *out) {
+    out->data_len = 0;
+    out->count = 0;
+    memset(out->level_counts, 0, sizeof(out->level_counts));
+}
+
+/* Appends `from` (then emptied) to `out`. 0, or -1 out of memory. */
+static int output_absorb(Output *out, Output *from, int n_levels) {
+    if (from->count == 0)
+        return 0;
+    if (reserve_data(out, from->data_len) < 0)
+        return -1;
+    while (out->cap - out->count < from->count)
+        if (reserve_record_growing(out) < 0)
+            return -1;
+    memcpy(out->data + out->data_len, from->data, (size_t)from->data_len);
+    for (Py_ssize_t i = 0; i < from->count; i++) {
+        out->starts[out->count + i] = from->starts[i] + out->data_len;
+        out->stamps[out->count + i] = from->stamps[i];
+    }
+    for (int i = 0; i < n_levels; i++)
+        out->level_counts[i] += from->level_counts[i];
+    out->data_len += from->data_len;
+    out->count += from->count;
+    output_clear(from);
+    return 0;
+}
+
+#ifdef OBSCTL_HAVE_THREADS
+typedef struct {
+    RecordParser *self;
+    const unsigned char *d;
+    Py_ssize_t n;
+} HalfJob;
+
+static void *parse_half(void *arg) {
+    HalfJob *job = arg;
+    RecordParser *self = job->self;
+    self->half_lines = 0;
+    self->half_stop = parse_range(self, &self->half, job->d, self->half_start, job->n, &self->half_lines,
+                                  &self->half_status);
+    return NULL;
+}
+#endif
+
+/* Where d[pos:n] splits into two halves of whole lines (just after a newline near the middle), or -1. */
+static Py_ssize_t split_point(const RecordParser *self, const unsigned char *d, Py_ssize_t pos, Py_ssize_t n) {
+    if (self->split_min <= 0 || n - pos < self->split_min)
+        return -1;
+    Py_ssize_t middle = pos + (n - pos) / 2;
+    const unsigned char *nl = memchr(d + middle, '\n', (size_t)(n - middle));
+    if (nl == NULL || nl + 1 >= d + n)
+        return -1;
+    return (Py_ssize_t)(nl - d) + 1;
+}
+
+/* parse(block, offset) -> (offset where it stopped, lines consumed, declined)
+ *
+ * A long range is read as two halves at once, the second on a thread of its own (both without the GIL). The first
+ * half's records come first: when it stops at a declined line, the second half's records wait in `half` until
+ * the Python reader has added that line and the parse resumes and reaches the middle; they are then appended. */
 static PyObject *RecordParser_parse(RecordParser *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t offset;
@@ -838,37 +1082,56 @@ static PyObject *RecordParser_parse(RecordParser *self, PyObject *args) {
     const unsigned char *d = view.buf;
     const Py_ssize_t n = view.len;
     Py_ssize_t lines = 0, pos = offset < 0 ? 0 : offset;
-    int declined = 0, failed = 0;
+    int status = RANGE_DONE;
+    if (self->has_half && (self->half_block != view.buf || self->half_block_len != n || pos > self->half_start)) {
+        self->has_half = 0; /* another block: what was read ahead of a line that never came back is dropped */
+        output_clear(&self->half);
+    }
+    /* A record (message and newline) is never longer than its line: the rest of the block bounds what this call adds
+     * to the main output, the second half's records included. */
+    if (ensure_room(&self->out, self->pool, n - pos) < 0) {
+        self->busy = 0;
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
-    while (pos < n) {
-        const unsigned char *nl = memchr(d + pos, '\n', (size_t)(n - pos));
-        if (nl == NULL)
-            break; /* blocks end in a newline; a tail without one is Python's */
-        Py_ssize_t end = (Py_ssize_t)(nl - d);
-        Py_ssize_t line_end = end > pos && d[end - 1] == '\r' ? end - 1 : end;
-        Py_ssize_t k = pos;
-        while (k < line_end && (re_space(d[k])))
-            k++;
-        int result = 1;
-        if (k < line_end) /* blank lines are skipped, but counted */
-            result = self->kind == KIND_SYSLOG ? syslog_line(self, d, pos, line_end) : render_line(self, d, pos, line_end);
-        if (result < 0) {
-            failed = 1;
-            break;
+    Py_ssize_t middle = self->has_half ? -1 : split_point(self, d, pos, n);
+    int threaded = 0;
+#ifdef OBSCTL_HAVE_THREADS
+    pthread_t thread;
+    HalfJob job = {self, d, n};
+    if (middle >= 0) {
+        output_clear(&self->half);
+        self->half_start = middle;
+        threaded = pthread_create(&thread, NULL, parse_half, &job) == 0;
+    }
+#endif
+    Py_ssize_t limit = threaded ? middle : self->has_half ? self->half_start : n;
+    pos = parse_range(self, &self->out, d, pos, limit, &lines, &status);
+#ifdef OBSCTL_HAVE_THREADS
+    if (threaded) {
+        pthread_join(thread, NULL);
+        self->has_half = 1;
+        self->half_block = view.buf;
+        self->half_block_len = n;
+    }
+#endif
+    if (status == RANGE_DONE && self->has_half && pos == self->half_start) {
+        self->has_half = 0;
+        if (output_absorb(&self->out, &self->half, self->n_levels) < 0) {
+            status = RANGE_NO_MEMORY;
+        } else {
+            lines += self->half_lines;
+            pos = self->half_stop;
+            status = self->half_status;
         }
-        if (result == 0) {
-            declined = 1;
-            break;
-        }
-        lines++;
-        pos = end + 1;
     }
     Py_END_ALLOW_THREADS
     self->busy = 0;
     PyBuffer_Release(&view);
-    if (failed)
+    if (status == RANGE_NO_MEMORY)
         return PyErr_NoMemory();
-    return Py_BuildValue("nnO", pos, lines, declined ? Py_True : Py_False);
+    return Py_BuildValue("nnO", pos, lines, status == RANGE_DECLINED ? Py_True : Py_False);
 }
 
 /* add(message: bytes, timestamp_ns: int, level: int) -- a record the Python reader parsed */
@@ -883,12 +1146,17 @@ static PyObject *RecordParser_add(RecordParser *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "level index out of range");
         return NULL;
     }
-    Py_ssize_t start = self->data_len;
-    int failed = reserve_data(self, message.len) < 0;
+    Output *out = &self->out;
+    if (ensure_room(out, self->pool, message.len + 1) < 0) {
+        PyBuffer_Release(&message);
+        return NULL;
+    }
+    Py_ssize_t start = out->data_len;
+    int failed = reserve_data(out, message.len) < 0;
     if (!failed) {
-        memcpy(self->data + self->data_len, message.buf, (size_t)message.len);
-        self->data_len += message.len;
-        failed = finish_record(self, start, ns, level) < 0;
+        memcpy(out->data + out->data_len, message.buf, (size_t)message.len);
+        out->data_len += message.len;
+        failed = finish_record(out, start, ns, level) < 0;
     }
     PyBuffer_Release(&message);
     if (failed)
@@ -896,41 +1164,54 @@ static PyObject *RecordParser_add(RecordParser *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* take() -> (data, starts as int64 bytes, timestamps as int64 bytes, counts per level); starts a new batch */
+/* take() -> (data as a bytearray, starts as int64 bytes, timestamps as int64 bytes, counts per level); starts a new
+ * batch. The data is the bytearray the messages were written into, cut to their length; the parser fills it again
+ * only once nothing else holds it. */
 static PyObject *RecordParser_take(RecordParser *self, PyObject *Py_UNUSED(ignored)) {
+    Output *out = &self->out;
     PyObject *counts = PyTuple_New(self->n_levels);
     if (counts == NULL)
         return NULL;
-    for (int i = 0; i < self->n_levels; i++) {
-        PyTuple_SET_ITEM(counts, i, PyLong_FromUnsignedLongLong(self->level_counts[i]));
-        self->level_counts[i] = 0;
+    for (int i = 0; i < self->n_levels; i++)
+        PyTuple_SET_ITEM(counts, i, PyLong_FromUnsignedLongLong(out->level_counts[i]));
+    PyObject *data = out->buffer;
+    out->buffer = NULL;
+    out->data = NULL;
+    out->data_cap = 0;
+    if (data == NULL)
+        data = PyByteArray_FromStringAndSize(NULL, 0);
+    else if (PyByteArray_Resize(data, out->data_len) < 0)
+        Py_CLEAR(data);
+    if (data == NULL) {
+        Py_DECREF(counts);
+        output_clear(out);
+        return NULL;
     }
-    Py_ssize_t index_bytes = self->count * (Py_ssize_t)sizeof(long long);
-    PyObject *result = Py_BuildValue("y#y#y#N", self->data ? self->data : "", self->data_len,
-                                     self->starts ? (const char *)self->starts : "", index_bytes,
-                                     self->stamps ? (const char *)self->stamps : "", index_bytes, counts);
-    self->data_len = 0;
-    self->count = 0;
+    Py_ssize_t index_bytes = out->count * (Py_ssize_t)sizeof(long long);
+    PyObject *result = Py_BuildValue("Ny#y#N", data, out->starts ? (const char *)out->starts : "", index_bytes,
+                                     out->stamps ? (const char *)out->stamps : "", index_bytes, counts);
+    output_clear(out);
     return result;
 }
 
 static PyObject *RecordParser_size(RecordParser *self, void *Py_UNUSED(closure)) {
-    return PyLong_FromSsize_t(self->data_len);
+    return PyLong_FromSsize_t(self->out.data_len);
 }
 
 static PyObject *RecordParser_records(RecordParser *self, void *Py_UNUSED(closure)) {
-    return PyLong_FromSsize_t(self->count);
+    return PyLong_FromSsize_t(self->out.count);
 }
 
-/* RecordParser(kind, ops, text_levels_native, text_markers, level_names, json_key, severity_levels) */
+/* RecordParser(kind, ops, text_levels_native, text_markers, level_names, json_key, severity_levels, split_min) */
 static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds) {
     PyObject *ops, *text_markers, *level_names, *json_key, *severity;
     int kind, text_native;
+    Py_ssize_t split_min = 0;
     static char *names[] = {"kind", "ops", "text_levels_native", "text_markers", "level_names", "json_key",
-                            "severity_levels", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOpO!O!SO!", names, &kind, &ops, &text_native, &PyTuple_Type,
+                            "severity_levels", "split_min", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOpO!O!SO!|n", names, &kind, &ops, &text_native, &PyTuple_Type,
                                      &text_markers, &PyTuple_Type, &level_names, &json_key, &PyTuple_Type,
-                                     &severity))
+                                     &severity, &split_min))
         return -1;
     Py_ssize_t n_levels = PyTuple_GET_SIZE(level_names);
     if ((kind != KIND_SYSLOG && kind != KIND_RENDER) || n_levels == 0 || n_levels > MAX_LEVELS ||
@@ -943,6 +1224,14 @@ static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds)
         return -1;
     self->kind = kind;
     self->text_levels_native = text_native;
+    self->out.in_buffer = 1;
+    if (self->pool == NULL && (self->pool = PyList_New(0)) == NULL)
+        return -1;
+#ifdef OBSCTL_HAVE_THREADS
+    self->split_min = split_min;
+#else
+    self->split_min = 0; /* no threads on this platform: one range at a time */
+#endif
     self->n_levels = (int)n_levels;
     for (Py_ssize_t i = 0; i < n_levels; i++)
         if (bytes_item(PyTuple_GET_ITEM(text_markers, i), &self->text_marker[i], &self->text_marker_len[i]) < 0 ||
@@ -965,9 +1254,14 @@ static int RecordParser_init(RecordParser *self, PyObject *args, PyObject *kwds)
 
 static void RecordParser_dealloc(RecordParser *self) {
     Py_XDECREF(self->keep);
-    PyMem_RawFree(self->data);
-    PyMem_RawFree(self->starts);
-    PyMem_RawFree(self->stamps);
+    Py_XDECREF(self->out.buffer);
+    Py_XDECREF(self->pool);
+    PyMem_RawFree(self->half.data);
+    Output *outputs[] = {&self->out, &self->half};
+    for (int i = 0; i < 2; i++) {
+        PyMem_RawFree(outputs[i]->starts);
+        PyMem_RawFree(outputs[i]->stamps);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

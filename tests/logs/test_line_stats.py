@@ -130,6 +130,27 @@ def test_the_native_kernel_counts_what_the_hyperscan_lane_counts(counters: dict,
                                                                                    hyperscan.durations), data
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=5000), st.sampled_from([b"", b"\n", b"\n" * 300]))
+def test_the_native_kernel_counts_the_newlines_of_a_block_read_without_levels(counters: dict, data: bytes,
+                                                                              padding: bytes) -> None:
+    """Without levels the kernel counts newlines 16 bytes at a time (runs of up to 255 steps are summed)."""
+    block = data.replace(b"\x00", b"\n") + padding + b"\n"
+    assert counters[True].count(block, with_levels=False, with_durations=False).newlines == block.count(b"\n")
+    assert counters[True].count(block * 9, with_levels=False, with_durations=False).newlines == block.count(b"\n") * 9
+
+
+def test_the_native_kernel_reads_an_asctime_with_any_one_byte_changed_as_the_hyperscan_lane(counters: dict) -> None:
+    """The kernel checks the asctime eight bytes at a time: every byte value at every position, as the regex."""
+    stamp = b"2026-11-29 10:00:01,123"
+    data = b"".join(stamp[:position] + bytes([value]) + stamp[position + 1:] + b" - bot.api - ERROR - x\n"
+                    for position in range(len(stamp)) for value in range(256) if value != ord("\n"))
+    native, hyperscan = (counters[lane].count(data, with_levels=True) for lane in LANES)
+    assert (native.newlines, native.leveled, native.levels) == (hyperscan.newlines, hyperscan.leveled,
+                                                                hyperscan.levels)
+    assert 0 < native.leveled < native.newlines
+
+
 def test_the_kernel_takes_only_formats_it_matches_exactly(truth: Truth) -> None:
     assert native_ops(truth.logs.text_format) is not None  # the bot's own format
     for text_format in ("%(asctime)s %(message)s %(levelname)s",  # a lazy field before the level
