@@ -19,12 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from generator import conventions
 from generator.artifacts.alert_links import DASHBOARD_LINK, LOGS_LINK
 from generator.artifacts.alertmanager_templates import LINK_MAX
 from generator.checks.base import CheckInput, Problem, run_tool, tool_failure
+from generator.syntax import fast_yaml
 from generator.syntax.telegram_html import MAX_MESSAGE_LENGTH, TelegramHtmlError, parse
 
 SAMPLE_EXTERNAL_URL = "http://alertmanager.example:9093"
@@ -43,7 +42,7 @@ def generated_alerts(root: Path) -> list[dict[str, Any]]:
     rules = []
     for path in files:
         if path.is_file():
-            for group in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", []):
+            for group in (fast_yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", []):
                 rules += [rule for rule in group.get("rules", []) if "alert" in rule]
     return rules
 

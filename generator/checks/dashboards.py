@@ -33,6 +33,7 @@ from generator.artifacts.dashboards.common import MAX_UID_LENGTH, OMITTED_SDK_DE
 from generator.artifacts.dashboards.panels import GRID_COLUMNS
 from generator.checks.base import CheckInput, Problem, run_tool, tool_failure
 from generator.conventions import DASHBOARD_DIR, GRAFANA_PROVISIONING_DIR
+from generator.syntax import fast_yaml
 from generator.syntax.logql_grammar import GrammarUnavailable, parse_batch
 
 # What Grafana substitutes for its interval macros; any duration parses the same way.
@@ -332,7 +333,7 @@ def provisioned_datasources(artifacts: list[Artifact]) -> tuple[dict[str, str], 
     for artifact in artifacts:
         if not is_datasource_provisioning(artifact.path):
             continue
-        document = yaml.safe_load(artifact.content)
+        document = fast_yaml.safe_load(artifact.content)
         if document.get("apiVersion") != 1:
             problems.append(Problem(artifact.path, "apiVersion must be 1"))
         for entry in document.get("datasources", []):

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from generator.syntax.fast_yaml import FAST_SAFE_LOADER
+
 Loc = tuple[str | int, ...]
 
 
@@ -72,13 +74,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     pass
 
 
-def _construct_with_positions(node: yaml.Node, loc: Loc, positions: Positions, problems: list[Problem]) -> Any:
+def _construct_with_positions(node: yaml.Node, loc: Loc, positions: Positions, problems: list[Problem],
+                              constructor: yaml.SafeLoader) -> Any:
     positions.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
-        _UniqueKeyLoader.flatten_mapping(_UniqueKeyLoader(""), node)  # resolves `<<` merge keys
+        constructor.flatten_mapping(node)  # resolves `<<` merge keys
         for key_node, value_node in node.value:
-            key = _UniqueKeyLoader("").construct_object(key_node, deep=True)
+            key = constructor.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int)):
                 problems.append(positions.problem(loc, f"mapping key {key!r} must be a string"))
                 continue
@@ -88,14 +91,14 @@ def _construct_with_positions(node: yaml.Node, loc: Loc, positions: Positions, p
                 line, col = positions.keys[child]
                 problems.append(Problem(positions.path, line, col, format_loc(child), "duplicate key"))
                 continue
-            result[key] = _construct_with_positions(value_node, child, positions, problems)
+            result[key] = _construct_with_positions(value_node, child, positions, problems, constructor)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _construct_with_positions(item, (*loc, index), positions, problems)
+            _construct_with_positions(item, (*loc, index), positions, problems, constructor)
             for index, item in enumerate(node.value)
         ]
-    return _UniqueKeyLoader("").construct_object(node, deep=True)
+    return constructor.construct_object(node, deep=True)
 
 
 def load_yaml_with_positions(path: Path, display_path: str | None = None) -> tuple[Any, Positions]:
@@ -109,7 +112,12 @@ def load_yaml_with_positions(path: Path, display_path: str | None = None) -> tup
     except UnicodeDecodeError as exc:
         raise TruthError([Problem(shown, 1, 1, "<file>", "not valid UTF-8")]) from exc
     try:
-        nodes = list(yaml.compose_all(text, Loader=_UniqueKeyLoader))
+        # libyaml's parser first (`fast_yaml`): same nodes and marks; an error is read again by the Python one below.
+        nodes = list(yaml.compose_all(text, Loader=FAST_SAFE_LOADER))
+    except yaml.YAMLError:
+        nodes = []
+    try:
+        nodes = nodes or list(yaml.compose_all(text, Loader=_UniqueKeyLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -117,7 +125,7 @@ def load_yaml_with_positions(path: Path, display_path: str | None = None) -> tup
     if len(nodes) != 1 or nodes[0] is None:
         raise TruthError([Problem(shown, 1, 1, "<root>", "expected exactly one YAML document")])
     problems: list[Problem] = []
-    data = _construct_with_positions(nodes[0], (), positions, problems)
+    data = _construct_with_positions(nodes[0], (), positions, problems, _UniqueKeyLoader(""))
     if problems:
         raise TruthError(problems)
     return data, positions
