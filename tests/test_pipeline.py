@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from generator import conventions, pipeline
 from generator.artifacts import loki_rules
 from generator.artifacts.base import Artifact
-from generator.checks.base import Check, CheckInput, Problem
+from generator.checks.base import Check, CheckInput, Problem, run_tool
 from generator.cli import main
 from generator.pipeline import plan_for
 from generator.truth import Truth, load_truth
@@ -126,3 +126,16 @@ def test_each_check_sees_only_its_own_kinds_artifacts(truth: Truth, tmp_path: Pa
 def test_the_repository_artifacts_are_up_to_date() -> None:
     truth = load_truth(REPO / "product" / "truth.yaml")
     assert pipeline.stale_report(truth, REPO) == []
+
+
+def test_go_tools_run_with_a_bounded_heap_instead_of_garbage_collection(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    assert run_tool(["sh", "-c", 'echo "$GOGC $GOMEMLIMIT"'], tmp_path).output == "off 100MiB"
+
+
+def test_go_runtime_settings_of_the_user_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOGC", "50")
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    assert run_tool(["sh", "-c", 'echo "$GOGC|$GOMEMLIMIT"'], tmp_path).output == "50|"
