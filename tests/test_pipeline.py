@@ -14,9 +14,12 @@ from generator.artifacts import loki_rules
 from generator.artifacts.base import Artifact
 from generator.checks.base import Check, CheckInput, Problem, run_tool
 from generator.cli import main
+from generator.cli.generate import GRAMMAR_BATCHES
 from generator.pipeline import plan_for
 from generator.plan import Plan
+from generator.syntax import logql_grammar
 from generator.truth import Truth, load_truth
+from tests.tooling import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -206,3 +209,17 @@ def test_a_kind_writing_outside_what_it_owns_stops_generation_before_its_files_a
     with pytest.raises(pipeline.GenerationError, match="outside what kind stray owns"):
         pipeline.render_and_check(plan_for(truth), tmp_path)
     assert not (tmp_path / "loki/rules/x.yaml").exists()
+
+
+def test_a_generation_uses_exactly_the_grammar_processes_the_cli_starts_ahead(truth: Truth, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """None is left waiting (each would have cost node's start-up for nothing), none is started late."""
+    require_tool("node")
+    started: list[object] = []
+    start = logql_grammar._start
+    monkeypatch.setattr(logql_grammar, "_start", lambda node: started.append(start(node)) or started[-1])
+    logql_grammar.start_ahead(GRAMMAR_BATCHES)
+    generated = pipeline.stage(truth, tmp_path)
+    shutil.rmtree(generated.staging)
+    assert len(started) == GRAMMAR_BATCHES
+    assert logql_grammar._started == []
