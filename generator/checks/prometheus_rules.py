@@ -1,9 +1,11 @@
-"""Prometheus rules, checked by Prometheus' own tool: `promtool check rules` on the rule files, then the generated
-unit tests with `promtool test rules`. The tests are the slowest check of a run: promtool opens a test storage per
-test group and evaluates every rule at every step up to the group's last eval_time. So the cases that cannot observe
-each other are packed into few groups first (`promtool_packing`: 71 cases -> 18 groups), and the groups run as two
-promtool processes of about equal work, on both cores. A failing group is run again with its cases one group each,
-so the report names the failing case as an unpacked run would.
+"""Prometheus rules, checked by Prometheus' own tool: `promtool check rules` on the rule files and the generated
+unit tests with `promtool test rules`, started together (the tests' answer counts only when the rules pass).
+
+The tests are the slowest check of a run: promtool opens a test storage per test group and evaluates every rule at
+every step up to the group's last eval_time. So the cases that cannot observe each other are packed into few groups
+first (`promtool_packing`: 71 cases -> 18 groups), and the groups run as two promtool processes of about equal
+work, on both cores. A failing group is run again with its cases one group each, so the report names the failing
+case as an unpacked run would.
 """
 
 from __future__ import annotations
@@ -36,13 +38,16 @@ def check(inp: CheckInput) -> list[Problem]:
     rule_files = sorted(p for p in inp.paths() if p != conventions.PROMTOOL_TESTS_FILE)
     if not rule_files:
         return []
-    result = run_tool(["promtool", "check", "rules", *[str(inp.root / p) for p in rule_files]], inp.root)
-    if not result.ok:
-        return [Problem(rule_files[0], tool_failure("promtool check rules", result), "promtool")]
     tests = inp.find(conventions.PROMTOOL_TESTS_FILE)
-    if tests is None:
-        return []
-    result = run_unit_tests(inp.root / tests.path)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The unit tests start with the rule check, not after it; they count only when the rules pass it.
+        tested = pool.submit(run_unit_tests, inp.root / tests.path) if tests is not None else None
+        result = run_tool(["promtool", "check", "rules", *[str(inp.root / p) for p in rule_files]], inp.root)
+        if not result.ok:
+            return [Problem(rule_files[0], tool_failure("promtool check rules", result), "promtool")]
+        if tests is None or tested is None:
+            return []
+        result = tested.result()
     if not result.ok:
         return [Problem(tests.path, tool_failure(f"promtool test rules {tests.path}", result), "promtool")]
     return []
