@@ -133,17 +133,18 @@ def test_the_repository_artifacts_are_up_to_date() -> None:
     assert pipeline.stale_report(truth, REPO) == []
 
 
-def test_go_tools_run_with_a_bounded_heap_instead_of_garbage_collection(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GOGC", raising=False)
-    monkeypatch.delenv("GOMEMLIMIT", raising=False)
-    assert run_tool(["sh", "-c", 'echo "$GOGC $GOMEMLIMIT"'], tmp_path).output == "off 100MiB"
+def test_go_tools_run_with_a_bounded_heap_instead_of_garbage_collection_on_one_core(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GOGC", "GOMEMLIMIT", "GOMAXPROCS"):
+        monkeypatch.delenv(name, raising=False)
+    assert run_tool(["sh", "-c", 'echo "$GOGC $GOMEMLIMIT $GOMAXPROCS"'], tmp_path).output == "off 100MiB 1"
 
 
-def test_go_runtime_settings_of_the_user_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_go_runtime_setting_of_the_user_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOGC", "50")
+    monkeypatch.setenv("GOMAXPROCS", "2")
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
-    assert run_tool(["sh", "-c", 'echo "$GOGC|$GOMEMLIMIT"'], tmp_path).output == "50|"
+    assert run_tool(["sh", "-c", 'echo "$GOGC $GOMEMLIMIT $GOMAXPROCS"'], tmp_path).output == "50 100MiB 2"
 
 
 def test_each_kinds_checks_pass_with_only_its_own_files_and_those_of_the_kinds_it_reads(
