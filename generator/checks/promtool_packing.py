@@ -15,7 +15,8 @@ the series of at most one of them, exactly as in that case's own group:
 - no alert observed by both;
 - no rule at all reads input metrics of both: even a rule nobody observes fails the whole group when its evaluation
   errors, and series of another case could hide or cause such an error.
-Reads are over-approximated (`generator.syntax.promql_names`): a name too many only packs less. Eval times need no
+Reads are over-approximated (`generator.syntax.promql_names`): a name too many only packs less; a rule whose label or
+annotation template runs a `query` of its own may read anything. Eval times need no
 rule: a group evaluates up to its largest eval_time, and what a rule returns at a time never depends on later ones.
 
 A packed group that fails is run again with its cases one group each, as the committed file has them, so the
@@ -25,6 +26,7 @@ failure names the failing case exactly as an unpacked run does; that run's answe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ from generator.truth.types import Duration
 # Group fields that hold a case's own data; every other field of a group is a setting packed cases must share.
 CASE_FIELDS = ("name", "input_series", "alert_rule_test", "promql_expr_test")
 PACKED_NAME_PREFIX = "packed group "
+_TEMPLATE_ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_TEMPLATE_QUERY = re.compile(r"\bquery\b")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,16 @@ class Rule:
     reads: Reads
 
 
+def rule_reads(rule: dict[str, Any]) -> Reads:
+    """What a rule may read: its expression, and anything at all when a label or annotation template runs a query
+    of its own (Prometheus' `query` template function reads series the expression does not name)."""
+    reads = expression_reads(str(rule.get("expr", "")))
+    templates = [str(text) for key in ("labels", "annotations") for text in (rule.get(key) or {}).values()]
+    if any(_TEMPLATE_QUERY.search(action) for text in templates for action in _TEMPLATE_ACTION.findall(text)):
+        return Reads(reads.names, True, reads.alerts, reads.all_alerts)
+    return reads
+
+
 def rules_of(rule_files: list[Path]) -> list[Rule]:
     rules = []
     for path in rule_files:
@@ -68,7 +82,7 @@ def rules_of(rule_files: list[Path]) -> list[Rule]:
             for rule in group.get("rules") or []:
                 is_alert = "alert" in rule
                 rules.append(Rule(str(rule.get("alert") if is_alert else rule.get("record")), is_alert,
-                                  expression_reads(str(rule.get("expr", "")))))
+                                  rule_reads(rule)))
     return rules
 
 

@@ -217,3 +217,13 @@ def test_a_group_failing_only_when_packed_is_judged_by_its_cases_run_alone(tmp_p
     assert [run.ok for run in runs] == [False, True]  # the packed group, then its cases one group each
     assert "name: packed group 1 (2 cases)," in runs[0].output
     assert result.ok, result.output
+
+
+def test_an_alert_whose_annotation_runs_its_own_query_may_read_anything() -> None:
+    queried = {"alert": "QueueHigh", "expr": "queue > 80",
+               "annotations": {"summary": '{{ with query "pool_in_use" }}{{ . | first | value }}{{ end }}'}}
+    plain = {"alert": "QueueHigh", "expr": "queue > 80", "annotations": {"summary": "{{ $value }} queued"}}
+    assert promtool_packing.rule_reads(queried).everything
+    assert not promtool_packing.rule_reads(plain).everything
+    rules = [Rule("QueueHigh", True, promtool_packing.rule_reads(queried))]
+    assert apart(rules, case("queue", ["queue"], ["QueueHigh"]), case("pool", ["pool_in_use"]))
