@@ -1,8 +1,13 @@
 """The generation pipeline, top to bottom: load truth -> plan -> render each artifact kind -> check each kind with
 real tools -> write atomically (or compare, for `obsctl check`).
 
-`KINDS` is the one registry: each artifact kind names the paths it owns, the renderers that write them and the
-checks that must pass before anything is written. Adding a kind, or a check to a kind, is one entry here.
+`KINDS` is the one registry: each artifact kind names the paths it owns, the renderers that write them, the checks
+that must pass before anything is written, and the other kinds whose files those checks read. Adding a kind, or a
+check to a kind, is one entry here.
+
+Generation renders the kinds one by one in registry order, and starts each kind's checks as soon as its files and
+those of the kinds it reads are written: the real tools run while later kinds still render. So the registry starts
+with the kinds whose checks take longest (promtool's unit tests, then the LogQL grammar and amtool renders).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,27 +59,30 @@ class ArtifactKind:
     owns: tuple[str, ...]  # exact paths, or folders ending in "/"
     renderers: tuple[Renderer, ...]
     checks: tuple[Check, ...]
+    reads: tuple[str, ...] = ()  # other kinds whose files the checks read from the staging tree
 
     def owns_path(self, path: str) -> bool:
         return any(path == owned or (owned.endswith("/") and path.startswith(owned)) for owned in self.owns)
 
 
 KINDS: tuple[ArtifactKind, ...] = (
-    ArtifactKind("loki-rules", (conventions.LOKI_RULES_DIR + "/",), (loki_rules.render,), (loki_rule_checks.check,)),
-    ArtifactKind("logql-rule-tests", (conventions.LOGQL_TESTS_DIR + "/",), (logql_tests.render,),
-                 (logql_test_checks.check,)),
     ArtifactKind("prometheus-rules", (conventions.PROMETHEUS_RULES_FILE, conventions.PROMTOOL_TESTS_FILE),
                  (prometheus_rules.render, promtool_tests.render), (prometheus_rule_checks.check,)),
-    ArtifactKind("alertmanager", (conventions.ALERTMANAGER_CONFIG_FILE,), (alertmanager.render,),
-                 (alertmanager_checks.check,)),
+    ArtifactKind("loki-rules", (conventions.LOKI_RULES_DIR + "/",), (loki_rules.render,), (loki_rule_checks.check,)),
     ArtifactKind("alertmanager-templates", (conventions.ALERTMANAGER_TEMPLATES_DIR + "/",),
-                 (alertmanager_templates.render,), (alertmanager_template_checks.check,)),
-    ArtifactKind("exporters", (conventions.EXPORTERS_DIR + "/",), (exporters.render,), (exporter_checks.check,)),
+                 (alertmanager_templates.render,), (alertmanager_template_checks.check,),
+                 reads=("prometheus-rules", "loki-rules")),  # renders sample alerts of the generated rules
     ArtifactKind("grafana", (conventions.DASHBOARD_DIR + "/",), (dashboards.render, grafana_provisioning.render),
                  (dashboard_checks.check,)),
+    ArtifactKind("logql-rule-tests", (conventions.LOGQL_TESTS_DIR + "/",), (logql_tests.render,),
+                 (logql_test_checks.check,), reads=("loki-rules",)),  # the tests run the generated Loki rules
+    ArtifactKind("alertmanager", (conventions.ALERTMANAGER_CONFIG_FILE,), (alertmanager.render,),
+                 (alertmanager_checks.check,)),
     ArtifactKind("local-stack", (conventions.LOKI_CONFIG_PATH, conventions.ALLOY_CONFIG_PATH,
-                                 conventions.PROMETHEUS_CONFIG_PATH), (stack.render,), (stack_checks.check,)),
+                                 conventions.PROMETHEUS_CONFIG_PATH), (stack.render,), (stack_checks.check,),
+                 reads=("prometheus-rules",)),  # promtool check config loads the rule files prometheus.yml names
     ArtifactKind("bot-logging", (conventions.BOT_LOGGING_MODULE,), (bot_logging.render,), (bot_logging_checks.check,)),
+    ArtifactKind("exporters", (conventions.EXPORTERS_DIR + "/",), (exporters.render,), (exporter_checks.check,)),
 )
 
 
@@ -92,21 +100,30 @@ class Rendered:
     artifacts: tuple[Artifact, ...]
 
 
-def render_kinds(plan: Plan) -> list[Rendered]:
-    rendered = [Rendered(kind, tuple(a for render in kind.renderers for a in render(plan))) for kind in KINDS]
+def render_kind(kind: ArtifactKind, plan: Plan) -> Rendered:
+    return Rendered(kind, tuple(artifact for render in kind.renderers for artifact in render(plan)))
+
+
+def placement_problems(item: Rendered, seen: dict[str, str]) -> list[Problem]:
+    """Artifacts written where their kind may not write, or by two kinds; `seen` (path -> kind) grows with `item`."""
     problems = []
+    for artifact in item.artifacts:
+        if artifact.path in seen:
+            problems.append(Problem(artifact.path, f"produced by both {seen[artifact.path]} and {item.kind.name}"))
+        seen[artifact.path] = item.kind.name
+        if not item.kind.owns_path(artifact.path):
+            problems.append(Problem(artifact.path, f"outside what kind {item.kind.name} owns "
+                                                   f"({', '.join(item.kind.owns)})"))
+        elif not any(artifact.path.startswith(d + "/") for d in conventions.OWNED_DIRS):
+            problems.append(Problem(artifact.path, "outside the generated folders "
+                                                   f"{', '.join(conventions.OWNED_DIRS)}"))
+    return problems
+
+
+def render_kinds(plan: Plan) -> list[Rendered]:
+    rendered = [render_kind(kind, plan) for kind in KINDS]
     seen: dict[str, str] = {}
-    for item in rendered:
-        for artifact in item.artifacts:
-            if artifact.path in seen:
-                problems.append(Problem(artifact.path, f"produced by both {seen[artifact.path]} and {item.kind.name}"))
-            seen[artifact.path] = item.kind.name
-            if not item.kind.owns_path(artifact.path):
-                problems.append(Problem(artifact.path, f"outside what kind {item.kind.name} owns "
-                                                       f"({', '.join(item.kind.owns)})"))
-            elif not any(artifact.path.startswith(d + "/") for d in conventions.OWNED_DIRS):
-                problems.append(Problem(artifact.path, "outside the generated folders "
-                                                       f"{', '.join(conventions.OWNED_DIRS)}"))
+    problems = [problem for item in rendered for problem in placement_problems(item, seen)]
     if problems:
         raise GenerationError(problems)
     return rendered
@@ -147,17 +164,52 @@ class Generated:
     artifacts: list[Artifact]
 
 
+def render_and_check(plan: Plan, root: Path) -> list[Artifact]:
+    """Render kind by kind into `root`, starting each kind's checks once its files and those of the kinds it reads
+    are written, so the tools work while later kinds render. Every artifact, sorted by path; GenerationError when a
+    kind writes outside what it owns (nothing of it is written, no later check starts) or when checks fail
+    (problems in registry order)."""
+    seen: dict[str, str] = {}
+    written: set[str] = set()
+    waiting: list[Rendered] = []
+    rendered: list[Rendered] = []
+    running: dict[str, list[Future[list[Problem]]]] = {}
+    misplaced: list[Problem] = []
+    with ThreadPoolExecutor(max_workers=max(1, sum(len(kind.checks) for kind in KINDS))) as pool:
+        def start(item: Rendered) -> None:
+            inp = CheckInput(root, item.artifacts)
+            running[item.kind.name] = [pool.submit(check, inp) for check in item.kind.checks]
+
+        for kind in KINDS:
+            item = render_kind(kind, plan)
+            misplaced += placement_problems(item, seen)
+            if misplaced:
+                continue
+            write_tree(root, list(item.artifacts))
+            rendered.append(item)
+            written.add(kind.name)
+            waiting.append(item)
+            for ready in [w for w in waiting if set(w.kind.reads) <= written]:
+                waiting.remove(ready)
+                start(ready)
+        if misplaced:
+            pool.shutdown(cancel_futures=True)
+            raise GenerationError(misplaced)
+        for item in waiting:  # reads a kind the registry does not have: everything there is is written by now
+            start(item)
+        problems = [problem for kind in KINDS for future in running.get(kind.name, []) for problem in future.result()]
+    if problems:
+        raise GenerationError(problems)
+    return sorted((a for item in rendered for a in item.artifacts), key=lambda a: a.path)
+
+
 def stage(truth: Truth, repo: Path) -> Generated:
     """Render and check into a temporary folder next to the repo (same filesystem: renames are atomic)."""
-    rendered = render_kinds(plan_for(truth))
-    artifacts = sorted((a for item in rendered for a in item.artifacts), key=lambda a: a.path)
+    plan = plan_for(truth)
     # Absolute: checks run tools with their own working directories.
     staging = Path(tempfile.mkdtemp(prefix=".obsctl-tmp-", dir=repo.resolve()))
     try:
-        write_tree(staging, artifacts)
-        problems = check_kinds(staging, rendered)
-        if problems:
-            raise GenerationError(problems)
+        artifacts = render_and_check(plan, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

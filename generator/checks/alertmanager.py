@@ -7,15 +7,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
-
 from generator import conventions
 from generator.checks.base import CheckInput, Problem, run_tool, tool_failure
+from generator.syntax import fast_yaml
 
 
 def tier_labels(config_path: Path) -> list[tuple[str, str]]:
     """(tier, expected receiver) for each tier route of the generated tree: read back from the file itself."""
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config = fast_yaml.safe_load(config_path.read_text(encoding="utf-8"))
     found = []
     for route in config["route"].get("routes", []):
         for matcher in route.get("matchers", []):

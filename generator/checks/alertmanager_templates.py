@@ -14,17 +14,18 @@ template shows (it would silently disappear from the message) is a problem too.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from generator import conventions
 from generator.artifacts.alert_links import DASHBOARD_LINK, LOGS_LINK
 from generator.artifacts.alertmanager_templates import LINK_MAX
 from generator.checks.base import CheckInput, Problem, run_tool, tool_failure
+from generator.syntax import fast_yaml
 from generator.syntax.telegram_html import MAX_MESSAGE_LENGTH, TelegramHtmlError, parse
 
 SAMPLE_EXTERNAL_URL = "http://alertmanager.example:9093"
@@ -43,7 +44,7 @@ def generated_alerts(root: Path) -> list[dict[str, Any]]:
     rules = []
     for path in files:
         if path.is_file():
-            for group in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", []):
+            for group in (fast_yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", []):
                 rules += [rule for rule in group.get("rules", []) if "alert" in rule]
     return rules
 
@@ -77,8 +78,10 @@ def notification(receiver: str, alerts: list[dict[str, Any]], external_url: str 
 
 def render_with_amtool(template_file: Path, template_name: str, data: dict[str, Any], workdir: Path,
                        ) -> tuple[bool, str]:
-    data_file = workdir / "data.json"
-    data_file.write_text(json.dumps(data), encoding="utf-8")
+    handle, name = tempfile.mkstemp(prefix="data-", suffix=".json", dir=workdir)  # renders run at once: one each
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(json.dumps(data))
+    data_file = Path(name)
     result = run_tool(["amtool", "template", "render", f"--template.glob={template_file}",
                        f'--template.text={{{{ template "{template_name}" . }}}}', "--template.type=html",
                        f"--template.data={data_file}"], workdir)
@@ -107,6 +110,9 @@ def template_problems(root: Path, template_path: str) -> list[Problem]:
     template_file = root / template_path
     tiers = {int(tier): name for name, tier in _DEFINE.findall(template_file.read_text(encoding="utf-8"))}
     alerts = generated_alerts(root)
+    if tiers and not alerts:  # never a silent pass: the rule files the samples come from must be there
+        return [Problem(template_path, f"no alerting rule in {conventions.PROMETHEUS_RULES_FILE} or "
+                                       f"{conventions.LOKI_RULES_DIR}/ to render the templates with", "amtool")]
     problems: list[Problem] = []
     for rule in alerts:
         for key in (DASHBOARD_LINK, LOGS_LINK):
@@ -114,36 +120,39 @@ def template_problems(root: Path, template_path: str) -> list[Problem]:
             if len(link) > LINK_MAX[key]:
                 problems.append(Problem(template_path, f"{rule['alert']}: {key} is {len(link)} characters; the "
                                         f"message shows links up to {LINK_MAX[key]}", "amtool"))
+    renders: list[tuple[str, dict[str, Any], str, dict[str, Any], bool]] = []  # name, rule, what, data, links?
+    for tier, name in sorted(tiers.items()):
+        of_tier = [rule for rule in alerts if str(rule.get("labels", {}).get("tier")) == str(tier)]
+        if not of_tier:
+            continue
+        rule = max(of_tier, key=_links_of)
+        longest_url = "http://" + "a" * (LINK_MAX["external_url"] - 7)
+        renders += [
+            (name, rule, "firing", notification(name, [sample_alert(rule, "firing")]), True),
+            (name, rule, "resolved", notification(name, [sample_alert(rule, "resolved")]), False),
+            (name, rule, "worst case",
+             notification(name, [worst_alert(rule, WORST_CHAR * 64)] * GROUP_SIZE, longest_url), False),
+            (name, rule, "worst case, silence link shown",
+             notification(name, [worst_alert(rule, "A" * 64)] * GROUP_SIZE, longest_url), False),
+        ]
     with tempfile.TemporaryDirectory(prefix="obsctl-amtool-") as temporary:
-        workdir = Path(temporary)
-        for tier, name in sorted(tiers.items()):
-            of_tier = [rule for rule in alerts if str(rule.get("labels", {}).get("tier")) == str(tier)]
-            if not of_tier:
-                continue
-            rule = max(of_tier, key=_links_of)
-            cases = [
-                ("firing", notification(name, [sample_alert(rule, "firing")]), True),
-                ("resolved", notification(name, [sample_alert(rule, "resolved")]), False),
-                ("worst case", notification(name, [worst_alert(rule, WORST_CHAR * 64)] * GROUP_SIZE,
-                                            "http://" + "a" * (LINK_MAX["external_url"] - 7)), False),
-                ("worst case, silence link shown", notification(name, [worst_alert(rule, "A" * 64)] * GROUP_SIZE,
-                                                                "http://" + "a" * (LINK_MAX["external_url"] - 7)),
-                 False),
-            ]
-            for what, data, needs_links in cases:
-                label = f"{name} ({what}, {rule['alert']})"
-                ok, output = render_with_amtool(template_file, name, data, workdir)
-                if not ok:
-                    problems.append(Problem(template_path, output, "amtool"))
-                    continue
-                found = message_problems(template_path, label, output)
-                if needs_links and not found:
-                    hrefs = [href for href, _ in parse(output).links]
-                    for key in (DASHBOARD_LINK, LOGS_LINK):
-                        link = str(rule.get("annotations", {}).get(key, ""))
-                        if link and not any(href.startswith(link) for href in hrefs):
-                            found.append(f"{label}: the {key} link is missing from the message")
-                problems += [Problem(template_path, message, "amtool") for message in found]
+        # One amtool process per message, all at once: each spends its time starting up, not rendering.
+        with ThreadPoolExecutor(max_workers=max(1, len(renders))) as pool:
+            outputs = list(pool.map(lambda item: render_with_amtool(template_file, item[0], item[3], Path(temporary)),
+                                    renders))
+    for (name, rule, what, _data, needs_links), (ok, output) in zip(renders, outputs, strict=True):
+        label = f"{name} ({what}, {rule['alert']})"
+        if not ok:
+            problems.append(Problem(template_path, output, "amtool"))
+            continue
+        found = message_problems(template_path, label, output)
+        if needs_links and not found:
+            hrefs = [href for href, _ in parse(output).links]
+            for key in (DASHBOARD_LINK, LOGS_LINK):
+                link = str(rule.get("annotations", {}).get(key, ""))
+                if link and not any(href.startswith(link) for href in hrefs):
+                    found.append(f"{label}: the {key} link is missing from the message")
+        problems += [Problem(template_path, message, "amtool") for message in found]
     return problems
 
 

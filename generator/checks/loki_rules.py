@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from generator.checks.base import CheckInput, Problem
+from generator.syntax import fast_yaml
 from generator.syntax.logql import unquote_string
 from generator.syntax.logql_grammar import GrammarUnavailable, ParseResult, parse_batch, strings_after
 from generator.truth.types import Duration, compile_re2, re2_error_text
@@ -148,7 +149,7 @@ def validate_rule_texts(files: dict[str, str]) -> list[Problem]:
     located: list[tuple[str, str]] = []
     for where, text in sorted(files.items()):
         try:
-            data = yaml.safe_load(text)
+            data = fast_yaml.safe_load(text)
         except yaml.YAMLError as exc:
             problems.append(Problem(where, f"not valid YAML: {exc}"))
             continue

@@ -20,7 +20,7 @@ import yaml
 from generator import conventions
 from generator.artifacts import stack
 from generator.checks.base import CheckInput, Problem, run_tool, tool_failure
-from generator.syntax import alloy
+from generator.syntax import alloy, fast_yaml
 from generator.truth.model import MIN_STREAM_RETENTION_SECONDS
 from generator.truth.types import Duration, compile_re2
 
@@ -55,7 +55,7 @@ def alloy_problems(text: str) -> list[Problem]:
 def loki_problems(text: str) -> list[Problem]:
     where = conventions.LOKI_CONFIG_PATH
     try:
-        config: Any = yaml.safe_load(text)
+        config: Any = fast_yaml.safe_load(text)
     except yaml.YAMLError as exc:
         return [Problem(where, f"not valid YAML: {exc}")]
     storage = (config.get("ruler") or {}).get("storage") or {} if isinstance(config, dict) else {}

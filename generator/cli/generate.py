@@ -5,18 +5,27 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from generator.cli.common import EXIT_FINDINGS, EXIT_INVALID_INPUT, load_or_exit, repo_option, truth_option
-from generator.truth import Truth
+
+if TYPE_CHECKING:
+    from generator.truth import Truth
+
+# LogQL grammar batches a generation parses: the Loki rule check's and the dashboard check's. Their node processes
+# start before the truth schema, the renderers and the Grafana SDK are imported, and load the grammar meanwhile.
+GRAMMAR_BATCHES = 2
 
 Result = TypeVar("Result")
 
 
 def run_pipeline(truth_path: Path, repo: Path, step: Callable[[Truth, Path], Result]) -> Result:
     """Load truth and run one pipeline step on it; a failed check prints every problem and exits 2."""
+    from generator.syntax import logql_grammar
+
+    logql_grammar.start_ahead(GRAMMAR_BATCHES)
     from generator import pipeline  # the renderers and the Grafana SDK load only for the commands that need them
 
     truth = load_or_exit(truth_path)

@@ -277,16 +277,26 @@ def _rule_paths(rule_files: Any, base: Path, where: Where) -> list[Path]:
     return paths
 
 
-def run_test_file(path: str | Path) -> TestFileResult:
-    """Run every test of one test file. Raises RuleFileError for a malformed test or rule file."""
+RuleFileMemo = dict[tuple[Path, int], list[RuleGroup]]
+
+
+def run_test_file(path: str | Path, parsed_rules: RuleFileMemo | None = None) -> TestFileResult:
+    """Run every test of one test file. Raises RuleFileError for a malformed test or rule file.
+
+    `parsed_rules` lets the test files of one run share the rule files they all read: each is parsed once and kept
+    there (by path and default interval) when it loads; a broken one is never kept, so every test file reports it."""
     path = Path(path)
     data, root = load_located_yaml(path, "test file")
     _keys(data, _TOP_KEYS, root, ("rule_files", "tests"))
     default_interval = (_time(data["evaluation_interval"], root / "evaluation_interval")
                         if "evaluation_interval" in data else DEFAULT_INTERVAL_NS)
     groups: list[RuleGroup] = []
+    memo: RuleFileMemo = {} if parsed_rules is None else parsed_rules
     for rule_path in _rule_paths(data["rule_files"], path.parent, root / "rule_files"):
-        groups.extend(load_rule_file(rule_path, default_interval))
+        key = (rule_path.resolve(), default_interval)
+        if key not in memo:
+            memo[key] = load_rule_file(rule_path, default_interval)
+        groups.extend(memo[key])
     order = data.get("group_eval_order")
     if order is not None:
         if not isinstance(order, list):

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from generator.syntax.fast_yaml import FAST_SAFE_LOADER
+
 Loc = tuple[str | int, ...]
 
 
@@ -72,25 +74,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     pass
 
 
-# libyaml's parser, when PyYAML was built with it: the same nodes, tags and line/column marks as the Python parser
-# (PyYAML's is a port of it), about 20 times faster on truth.yaml (1.7 ms against 31 ms).
-_FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
-
-
-def _compose_all(text: str) -> list[yaml.Node]:
-    """The node tree of every document. On a syntax error the Python parser reads the text again, so the message
-    and its location are PyYAML's own whether libyaml is installed or not."""
-    if _FAST_LOADER is not None:
-        try:
-            return list(yaml.compose_all(text, Loader=_FAST_LOADER))
-        except yaml.MarkedYAMLError:
-            pass
-    return list(yaml.compose_all(text, Loader=_UniqueKeyLoader))
-
-
 def _construct_with_positions(node: yaml.Node, loc: Loc, positions: Positions, problems: list[Problem],
-                              constructor: _UniqueKeyLoader) -> Any:
-    """`constructor` builds the scalars (shared: it caches only by node, and scalars are immutable)."""
+                              constructor: yaml.SafeLoader) -> Any:
     positions.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -127,7 +112,12 @@ def load_yaml_with_positions(path: Path, display_path: str | None = None) -> tup
     except UnicodeDecodeError as exc:
         raise TruthError([Problem(shown, 1, 1, "<file>", "not valid UTF-8")]) from exc
     try:
-        nodes = _compose_all(text)
+        # libyaml's parser first (`fast_yaml`): same nodes and marks; an error is read again by the Python one below.
+        nodes = list(yaml.compose_all(text, Loader=FAST_SAFE_LOADER))
+    except yaml.YAMLError:
+        nodes = []
+    try:
+        nodes = nodes or list(yaml.compose_all(text, Loader=_UniqueKeyLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -16,10 +16,12 @@ from generator.conventions import GENERATED_HEADER, alert_name
 from generator.pipeline import plan_for
 from generator.plan import log_format
 from generator.plan import loki as loki_plan
+from generator.syntax import logql_grammar
 from generator.syntax.logql import line_filters_for, quote_string, required_literal, unquote_string
 from generator.syntax.logql_grammar import parse_batch
 from generator.truth import load_truth
 from generator.truth.types import compile_re2, regex_matches
+from tests.tooling import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 TRUTH = load_truth(REPO / "product" / "truth.yaml")
@@ -319,3 +321,14 @@ def test_arbitrary_patterns_emit_parsable_logql_and_recover_exactly(patterns: li
         strings = [unquote_string(s) for s in result.texts("String")][1:]  # [0] is the selector's value
         assert strings[-1] == regex
         assert strings[-1] == unquote_string(quote_string(regex))
+
+
+def test_a_grammar_process_started_ahead_parses_like_one_started_on_demand() -> None:
+    require_tool("node")
+    exprs = ['sum(count_over_time({service="bot"} |= "error" [5m])) > 1', "sum(rate({a=}[5m]))"]
+    on_demand = parse_batch(exprs, with_nodes=True)
+    logql_grammar.start_ahead(1)
+    assert len(logql_grammar._started) == 1
+    assert parse_batch(exprs, with_nodes=True) == on_demand
+    assert logql_grammar._started == []
+    assert [result.ok for result in on_demand] == [True, False]

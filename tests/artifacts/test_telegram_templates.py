@@ -133,6 +133,14 @@ def test_generate_time_check_passes_on_the_generated_template(tmp_path: Path) ->
     assert template_checks.template_problems(root, conventions.TELEGRAM_TEMPLATE_FILE) == []
 
 
+def test_generate_time_check_fails_without_the_rule_files_it_takes_sample_alerts_from(tmp_path: Path) -> None:
+    template = tmp_path / conventions.TELEGRAM_TEMPLATE_FILE
+    template.parent.mkdir(parents=True)
+    template.write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
+    [problem] = template_checks.template_problems(tmp_path, conventions.TELEGRAM_TEMPLATE_FILE)
+    assert "no alerting rule in alerts/prometheus/rules.yaml" in problem.message
+
+
 def test_generate_time_check_catches_an_overlong_message(tmp_path: Path) -> None:
     require_tool("amtool")
     loose = TEMPLATE.read_text(encoding="utf-8").replace("(.{150})", "(.{900})")

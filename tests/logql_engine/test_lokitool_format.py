@@ -161,3 +161,24 @@ tests:
         f"FAILED {path}: test 'recorded' at eval_time 1m: expr app:errors:count2m\n"
         "    expected samples:\n      - {job=\"app\"} 2.0\n"
         "    got samples:\n      - {job=\"app\", source=\"logs\"} 2.0")
+
+
+def test_test_files_of_one_run_parse_a_shared_rule_file_once(tmp_path: Path) -> None:
+    first = _write(tmp_path, "rule_files: [rules.yaml]\ntests:\n- alert_rule_test:\n"
+                             "  - {alertname: Errors, eval_time: 1m, exp_alerts: []}\n")
+    second = tmp_path / "second.yaml"
+    second.write_text(first.read_text(), encoding="utf-8")
+    parsed: dict = {}
+    results = [run_test_file(path, parsed) for path in (first, second)]
+    assert list(parsed) == [((tmp_path / "rules.yaml").resolve(), 60_000_000_000)]
+    assert [(r.tests, r.assertions, r.failures) for r in results] == [(1, 1, []), (1, 1, [])]
+
+
+def test_a_broken_shared_rule_file_is_reported_by_every_test_file_that_reads_it(tmp_path: Path) -> None:
+    first = _write(tmp_path, "rule_files: [rules.yaml]\ntests: []\n")
+    (tmp_path / "rules.yaml").write_text("groups:\n- name: g\n  rules:\n  - alert: Broken\n    expr: 'sum('\n")
+    parsed: dict = {}
+    for _ in range(2):
+        with pytest.raises(RuleFileError, match="rules.yaml"):
+            run_test_file(first, parsed)
+    assert parsed == {}
