@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from generator.logql_engine import ast
 from generator.logql_engine.errors import PipelineError
@@ -145,11 +145,30 @@ def format_labels(labels: Mapping[str, str]) -> str:
 
 @dataclass
 class _Extraction:
-    """Samples one stream contributes to one range aggregation, sorted by time."""
+    """Samples one stream contributes to one range aggregation, sorted by time. `uniform`: every sample is in one
+    series (a `sum by (service)` over one stream), so a window is a plain slice of `values`."""
 
     timestamps: list[int]
     values: list[float]
     series: list[LabelSet]
+    uniform: bool = True
+
+
+class LinePrefilter(Protocol):
+    """Narrows the entries a line filter has to test (e.g. a multi-pattern scan of a whole stream at once)."""
+
+    def candidates(self, line_filter: ast.LineFilter, stream: Stream, version: int) -> list[tuple[int, str]] | None:
+        """A subsequence of `stream.entries` (same tuple objects, same order) holding every entry `line_filter`
+        keeps, maybe more; None when it cannot tell. `version` is the store's: results may be cached on it."""
+        ...
+
+
+def _pipeline_key(expr: ast.RangeAggregation) -> tuple[object, ...]:
+    """What the samples of a range aggregation depend on (not its range, function or parameter): rules whose
+    queries share it share one extraction (`quantile_over_time(0.95, X [5m])` and `(0.5, X [10m])`)."""
+    log_range = expr.log_range
+    counts_bytes = log_range.unwrap is None and expr.op.startswith("bytes")  # LogPipeline.process's value
+    return log_range.selector, log_range.stages, log_range.unwrap, counts_bytes, expr.grouping
 
 
 def selector_matches(selector: ast.StreamSelector, labels: Mapping[str, str]) -> bool:
@@ -158,11 +177,19 @@ def selector_matches(selector: ast.StreamSelector, labels: Mapping[str, str]) ->
 
 class Evaluator:
     """Evaluates instant queries against one LogStore; each log range is run through its pipeline once and cached
-    (a rule evaluated every minute over a week re-reads only the window, not the lines)."""
+    (a rule evaluated every minute over a week re-reads only the window, not the lines).
 
-    def __init__(self, store: LogStore):
+    Unless `reference` is set: range aggregations with the same pipeline share one extraction (`_pipeline_key`),
+    `line_prefilter` narrows the entries the leading line filters test, and a window of one stream and one series
+    is aggregated straight from its slice. `reference=True` is the plain path the differential tests compare with;
+    both give the same samples, errors and float arithmetic."""
+
+    def __init__(self, store: LogStore, line_prefilter: LinePrefilter | None = None, reference: bool = False):
         self.store = store
-        self._cache: dict[int, tuple[ast.RangeAggregation, int, list[_Extraction]]] = {}
+        self.reference = reference
+        self.line_prefilter = None if reference else line_prefilter
+        self._cache: dict[object, tuple[int, list[_Extraction]]] = {}
+        self._keys: dict[int, tuple[ast.RangeAggregation, object]] = {}
         self._sample_times: dict[int, tuple[ast.RangeAggregation, int, list[int]]] = {}
 
     def instant(self, query: str | ast.MetricExpr, t_ns: int) -> list[Sample]:
@@ -179,11 +206,24 @@ class Evaluator:
             return _comparison(expr, self._eval(expr.vector, t))
         raise TypeError(f"not a metric expression: {expr!r}")
 
+    def _cache_key(self, expr: ast.RangeAggregation) -> object:
+        # Keyed by node identity first: hashing a whole syntax tree on every evaluation would cost more than the
+        # lookup. The reference path caches per node; the fast path per pipeline.
+        known = self._keys.get(id(expr))
+        if known is not None and known[0] is expr:
+            return known[1]
+        if len(self._keys) > 256:
+            self._keys.clear()
+            self._cache.clear()  # its node keys hold no reference to their node: an id may come back
+        key = ("node", id(expr)) if self.reference else _pipeline_key(expr)
+        self._keys[id(expr)] = (expr, key)
+        return key
+
     def _extractions(self, expr: ast.RangeAggregation) -> list[_Extraction]:
-        # Keyed by node identity: hashing a whole syntax tree on every evaluation would cost more than the lookup.
-        cached = self._cache.get(id(expr))
-        if cached is not None and cached[0] is expr and cached[1] == self.store.version:
-            return cached[2]
+        key = self._cache_key(expr)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == self.store.version:
+            return cached[1]
         if len(self._cache) > 256:
             self._cache.clear()
         pipeline = LogPipeline(expr.log_range, expr.op, expr.grouping)
@@ -194,6 +234,7 @@ class Evaluator:
                 continue
             entries = stream.entries
             for line_filter in expr.log_range.stages[:skip]:
+                entries = self._prefiltered(line_filter, stream, entries)  # type: ignore[arg-type]
                 entries = filter_entries(line_filter, entries)  # type: ignore[arg-type]
             extraction = _Extraction([], [], [])
             for ts, line in entries:
@@ -203,9 +244,24 @@ class Evaluator:
                     extraction.values.append(sample.value)
                     extraction.series.append(labels_key(sample.labels))
             if extraction.timestamps:
+                first = extraction.series[0]
+                extraction.uniform = all(series == first for series in extraction.series)
                 result.append(extraction)
-        self._cache[id(expr)] = (expr, self.store.version, result)
+        self._cache[key] = (self.store.version, result)
         return result
+
+    def _prefiltered(self, line_filter: ast.LineFilter, stream: Stream,
+                     entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """`entries` (a subsequence of the stream's) less those the prefilter rules out for `line_filter`."""
+        if self.line_prefilter is None:
+            return entries
+        candidates = self.line_prefilter.candidates(line_filter, stream, self.store.version)
+        if candidates is None:
+            return entries
+        if entries is stream.entries:
+            return candidates
+        kept = {id(entry) for entry in candidates}
+        return [entry for entry in entries if id(entry) in kept]
 
     def next_sample_after(self, expr: ast.RangeAggregation, after_ns: int) -> int | None:
         """The earliest timestamp > `after_ns` of a sample `expr` aggregates (an entry of a matching stream that its
@@ -228,9 +284,12 @@ class Evaluator:
 
     def _range_aggregation(self, expr: ast.RangeAggregation, t: int) -> list[Sample]:
         lower = t - expr.log_range.range_ns
+        extractions = self._extractions(expr)
+        if not self.reference and len(extractions) == 1 and extractions[0].uniform:
+            return _one_series_window(expr, extractions[0], lower, t)
         windows: dict[LabelSet, list[tuple[int, float]]] = defaultdict(list)
         merged: set[LabelSet] = set()
-        for extraction in self._extractions(expr):
+        for extraction in extractions:
             start = bisect.bisect_right(extraction.timestamps, lower)  # excludes ts == t - range
             end = bisect.bisect_right(extraction.timestamps, t)  # includes ts == t
             if start == end:
@@ -253,6 +312,19 @@ class Evaluator:
                 points.sort(key=lambda point: point[0])  # Loki's iterators merge streams in time order
             out.append(Sample(dict(series), _range_function(expr, [v for _, v in points], seconds)))
         return out
+
+
+def _one_series_window(expr: ast.RangeAggregation, extraction: _Extraction, lower: int, t: int) -> list[Sample]:
+    """`_range_aggregation` when one stream feeds one series: its samples in (lower, t] are already in time order,
+    so the window is a slice; the same checks and the same function over the same values in the same order."""
+    start = bisect.bisect_right(extraction.timestamps, lower)
+    end = bisect.bisect_right(extraction.timestamps, t)
+    if start == end:
+        return []
+    series = extraction.series[start]
+    if any(name == ERROR_LABEL for name, _ in series):
+        raise PipelineError(dict(series))
+    return [Sample(dict(series), _range_function(expr, extraction.values[start:end], expr.log_range.range_ns / 1e9))]
 
 
 def _range_function(expr: ast.RangeAggregation, values: list[float], seconds: float) -> float:
@@ -319,13 +391,21 @@ def quantile(q: float, values: list[float]) -> float:
         return -math.inf
     if q > 1:
         return math.inf
-    ordered = sorted(values, key=lambda v: (not math.isnan(v), v))  # Go's sort puts NaN first (Less: a<b||isNaN(a))
+    if any(map(math.isnan, values)):
+        ordered = sorted(values, key=_nan_first)  # Go's sort puts NaN first (Less: a<b||isNaN(a))
+    else:
+        # The same order: both sorts are stable and compare non-NaN floats alike (-0.0 and 0.0 stay as they came).
+        ordered = sorted(values)
     n = len(ordered)
     rank = q * (n - 1)
     lower = max(0, math.floor(rank))
     upper = min(n - 1, lower + 1)
     weight = rank - math.floor(rank)
     return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
+
+
+def _nan_first(value: float) -> tuple[bool, float]:
+    return not math.isnan(value), value
 
 
 def _vector_aggregation(expr: ast.VectorAggregation, samples: list[Sample]) -> list[Sample]:
