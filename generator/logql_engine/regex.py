@@ -46,6 +46,31 @@ def compile_anchored(pattern: str) -> Any:
     return re2.compile(f"(?s:{pattern})", _options())
 
 
+def search_found(compiled: Any, text: str) -> bool:
+    """`compiled.search(text) is not None`, searching the text's UTF-8 bytes: google-re2 encodes a str (strictly,
+    so a lone surrogate raises the same UnicodeEncodeError) and maps every offset back to characters, which costs
+    more than the match; a yes/no answer needs no offsets."""
+    return compiled.search(text.encode("utf-8")) is not None
+
+
+@lru_cache(maxsize=4096)
+def compile_groups(pattern: str) -> tuple[Any, tuple[tuple[str, int], ...]]:
+    """The compiled regex and its named groups (name, number) in `groupindex` order (google-re2 rebuilds that
+    mapping on every access)."""
+    compiled = compile_search(pattern)
+    return compiled, tuple(compiled.groupindex.items())
+
+
+def search_groups(compiled: Any, numbers: tuple[int, ...], text: str) -> list[str | None] | None:
+    """The text of each group number in the first match (None for a group that took no part), or None when there is
+    no match: `compiled.search(text)`, run on the UTF-8 bytes. RE2 matches whole code points of valid UTF-8, so each
+    group's bytes decode to the very characters the str search returns."""
+    match = compiled.search(text.encode("utf-8"))
+    if match is None:
+        return None
+    return [None if (value := match.group(number)) is None else value.decode("utf-8") for number in numbers]
+
+
 def full_match(pattern: str, value: str) -> bool:
     return compile_anchored(pattern).fullmatch(value) is not None
 

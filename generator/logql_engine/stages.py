@@ -15,7 +15,7 @@ from typing import Any
 
 from generator.logql_engine import ast
 from generator.logql_engine.gocompat import GoParseError, parse_bytes, parse_float, parse_go_duration_ns
-from generator.logql_engine.regex import compile_search, matches_label
+from generator.logql_engine.regex import compile_groups, compile_search, matches_label, search_found, search_groups
 
 # pkg/logql/log/error.go
 ERR_JSON = "JSONParserErr"
@@ -580,10 +580,10 @@ def filter_entries(f: ast.LineFilter, entries: list[tuple[int, str]]) -> list[tu
         return [e for e in entries if f.value in e[1]]
     if f.op == "!=":
         return [e for e in entries if f.value not in e[1]]
-    search = compile_search(f.value).search
+    compiled = compile_search(f.value)
     if f.op == "|~":
-        return [e for e in entries if search(e[1]) is not None]
-    return [e for e in entries if search(e[1]) is None]
+        return [e for e in entries if search_found(compiled, e[1])]
+    return [e for e in entries if not search_found(compiled, e[1])]
 
 
 def line_filter_matches(f: ast.LineFilter, line: str) -> bool:
@@ -592,7 +592,7 @@ def line_filter_matches(f: ast.LineFilter, line: str) -> bool:
         return f.value in line
     if f.op == "!=":
         return f.value not in line
-    found = compile_search(f.value).search(line) is not None
+    found = search_found(compile_search(f.value), line)
     return found if f.op == "|~" else not found
 
 
@@ -678,14 +678,14 @@ class LogPipeline:
 def parse_regexp(pattern: str, line: str, builder: LabelsBuilder) -> None:
     """parser.go RegexpParser: named groups become labels; no match adds nothing; a group that did not take part
     in the match yields an empty value."""
-    compiled = compile_search(pattern)
-    match = compiled.search(line)
-    if match is None:
+    compiled, groups = compile_groups(pattern)
+    values = search_groups(compiled, tuple(number for _name, number in groups), line)
+    if values is None:
         return
-    for name in compiled.groupindex:
+    for (name, _number), value in zip(groups, values, strict=True):
         key = sanitize_label_key(name, True)
         if not key:
             continue
         if builder.base_has(key):
             key += DUPLICATE_SUFFIX
-        builder.set_parsed(key, match.group(name) or "")
+        builder.set_parsed(key, value or "")

@@ -177,16 +177,20 @@ STEP_ENTRIES = 50_000  # evaluate (and forget what no window can see any more) a
 
 def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth,
              overrides: Mapping[str, str] | None = None, until_ns: int | None = None,
-             skip_idle: bool = True) -> BacktestResult:
+             skip_idle: bool = True, reference: bool = False) -> BacktestResult:
     """Streams the export: evaluation follows the entries, and the store keeps only the last window (the longest
     rule range) plus the entries read since the last step, so memory does not grow with the export.
 
     Entries must come in time order, give or take REORDER_SLACK_NS (exports are time-ordered); one older than the
     time already evaluated is still stored for later windows but counted in `late_entries`, since the evaluations
-    that should have seen it are done. `skip_idle=False` computes every rule evaluation (same result, slower)."""
+    that should have seen it are done. `skip_idle=False` computes every rule evaluation, `reference=True` takes the
+    engine's plain path without the Hyperscan line prefilter (both: same result, slower)."""
+    from generator.logs.line_prefilter import HyperscanLinePrefilter
+
     base, extra = truth.service.log_labels, overrides or {}
     store = LogStore()
-    engine = RuleEngine(groups, store, 0, skip_idle)
+    prefilter = None if reference else HyperscanLinePrefilter(groups)
+    engine = RuleEngine(groups, store, 0, skip_idle, prefilter, reference)
     window = longest_range_ns(groups)
     entries = untimed = late = since_step = 0
     first: int | None = None
