@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Protocol
 
 from generator.logql_engine import ast
@@ -152,6 +153,13 @@ class _Extraction:
     values: list[float]
     series: list[LabelSet]
     uniform: bool = True
+    _zeros_or_nans: list[int] | None = None
+
+    def zeros_or_nans(self) -> list[int]:
+        """Prefix counts: how many of `values[:i]` are 0.0, -0.0 or NaN (the values equal sorting may reorder)."""
+        if self._zeros_or_nans is None:
+            self._zeros_or_nans = list(accumulate((v == 0.0 or v != v for v in self.values), initial=0))
+        return self._zeros_or_nans
 
 
 class LinePrefilter(Protocol):
@@ -191,6 +199,7 @@ class Evaluator:
         self._cache: dict[object, tuple[int, list[_Extraction]]] = {}
         self._keys: dict[int, tuple[ast.RangeAggregation, object]] = {}
         self._sample_times: dict[int, tuple[ast.RangeAggregation, int, list[int]]] = {}
+        self._sorted_windows: dict[int, _SortedWindow] = {}
 
     def instant(self, query: str | ast.MetricExpr, t_ns: int) -> list[Sample]:
         """The instant vector of `query` at `t_ns`, sorted by labels. Raises PipelineError like Loki would."""
@@ -282,11 +291,55 @@ class Evaluator:
         i = bisect.bisect_right(times, after_ns)
         return times[i] if i < len(times) else None
 
+    def _one_series_window(self, expr: ast.RangeAggregation, extraction: _Extraction, lower: int,
+                           t: int) -> list[Sample]:
+        """`_range_aggregation` when one stream feeds one series: its samples in (lower, t] are already in time
+        order, so the window is a slice; the same checks and the same function over the same values in the same
+        order."""
+        start = bisect.bisect_right(extraction.timestamps, lower)
+        end = bisect.bisect_right(extraction.timestamps, t)
+        if start == end:
+            return []
+        series = extraction.series[start]
+        if any(name == ERROR_LABEL for name, _ in series):
+            raise PipelineError(dict(series))
+        if expr.op == "quantile_over_time" and expr.param is not None:
+            ordered = self._sorted_window(expr, extraction, start, end)
+            if ordered is not None:
+                return [Sample(dict(series), quantile_of_sorted(expr.param, ordered))]
+        seconds = expr.log_range.range_ns / 1e9
+        return [Sample(dict(series), _range_function(expr, extraction.values[start:end], seconds))]
+
+    def _sorted_window(self, expr: ast.RangeAggregation, extraction: _Extraction, start: int,
+                       end: int) -> list[float] | None:
+        """`sorted(values[start:end])` updated from this rule's previous window (drop the samples that left, insert
+        those that came), or None when the window holds a zero or a NaN. Without them, equal floats are the same
+        value, so any sorted list of the window is the one `quantile` sorts; -0.0 == 0.0 and NaN would need the
+        sort's own order."""
+        specials = extraction.zeros_or_nans()
+        previous = self._sorted_windows.pop(id(expr), None)
+        if specials[end] != specials[start]:
+            return None
+        if (previous is not None and previous.expr is expr and previous.extraction is extraction
+                and previous.start <= start <= previous.end <= end):
+            ordered = previous.ordered
+            values = extraction.values
+            for value in values[previous.start:start]:
+                del ordered[bisect.bisect_left(ordered, value)]
+            for value in values[previous.end:end]:
+                bisect.insort(ordered, value)
+        else:
+            ordered = sorted(extraction.values[start:end])
+        if len(self._sorted_windows) > 256:
+            self._sorted_windows.clear()
+        self._sorted_windows[id(expr)] = _SortedWindow(expr, extraction, start, end, ordered)
+        return ordered
+
     def _range_aggregation(self, expr: ast.RangeAggregation, t: int) -> list[Sample]:
         lower = t - expr.log_range.range_ns
         extractions = self._extractions(expr)
         if not self.reference and len(extractions) == 1 and extractions[0].uniform:
-            return _one_series_window(expr, extractions[0], lower, t)
+            return self._one_series_window(expr, extractions[0], lower, t)
         windows: dict[LabelSet, list[tuple[int, float]]] = defaultdict(list)
         merged: set[LabelSet] = set()
         for extraction in extractions:
@@ -314,17 +367,16 @@ class Evaluator:
         return out
 
 
-def _one_series_window(expr: ast.RangeAggregation, extraction: _Extraction, lower: int, t: int) -> list[Sample]:
-    """`_range_aggregation` when one stream feeds one series: its samples in (lower, t] are already in time order,
-    so the window is a slice; the same checks and the same function over the same values in the same order."""
-    start = bisect.bisect_right(extraction.timestamps, lower)
-    end = bisect.bisect_right(extraction.timestamps, t)
-    if start == end:
-        return []
-    series = extraction.series[start]
-    if any(name == ERROR_LABEL for name, _ in series):
-        raise PipelineError(dict(series))
-    return [Sample(dict(series), _range_function(expr, extraction.values[start:end], expr.log_range.range_ns / 1e9))]
+@dataclass
+class _SortedWindow:
+    """The values of one quantile window, `extraction.values[start:end]`, kept sorted from one evaluation to the
+    next: a window 15 s later differs by a few samples, so most of the sort is already done."""
+
+    expr: ast.RangeAggregation
+    extraction: _Extraction
+    start: int
+    end: int
+    ordered: list[float]
 
 
 def _range_function(expr: ast.RangeAggregation, values: list[float], seconds: float) -> float:
@@ -385,17 +437,24 @@ def _avg_over_time(values: list[float]) -> float:
 def quantile(q: float, values: list[float]) -> float:
     """range_vector.go quantile (the Prometheus algorithm): sort, rank = q * (n - 1), linear interpolation between
     the two neighbouring samples; NaN for no samples, -Inf for q < 0, +Inf for q > 1."""
-    if not values:
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
+    if not values or q < 0 or q > 1:
+        return quantile_of_sorted(q, values)
     if any(map(math.isnan, values)):
         ordered = sorted(values, key=_nan_first)  # Go's sort puts NaN first (Less: a<b||isNaN(a))
     else:
         # The same order: both sorts are stable and compare non-NaN floats alike (-0.0 and 0.0 stay as they came).
         ordered = sorted(values)
+    return quantile_of_sorted(q, ordered)
+
+
+def quantile_of_sorted(q: float, ordered: list[float]) -> float:
+    """`quantile` of values already in its sort order."""
+    if not ordered:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
     n = len(ordered)
     rank = q * (n - 1)
     lower = max(0, math.floor(rank))
