@@ -65,7 +65,10 @@ class LogStore:
             self.append(labels, ts, line)
 
     def append(self, labels: Mapping[str, str], ts_ns: int, line: str) -> None:
-        key = labels_key(labels)
+        self.append_to(labels_key(labels), ts_ns, line)
+
+    def append_to(self, key: LabelSet, ts_ns: int, line: str) -> None:
+        """`append` for labels given as their `labels_key` (a replay computes it once per label set, not per line)."""
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = Stream(dict(key))

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from generator.logql_engine import AlertEvent, LogStore, RuleEngine, RuleEvalError, RuleGroup, load_rule_file
+from generator.logql_engine.evaluator import labels_key
+from generator.logql_engine.stages import LabelSet
 from generator.logs.inputs import LogRecord
 from generator.truth import Truth
 
@@ -195,24 +197,31 @@ def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth
     entries = untimed = late = since_step = 0
     first: int | None = None
     last: int | None = None
-    newest: int | None = None
     evaluated: int | None = None  # every aligned time <= this has been evaluated
+    series: dict[tuple[tuple[str, str], ...], LabelSet] = {}  # a record's own labels -> its stream's key
     for record in records:
         ts = record.timestamp_ns
         if ts is None:
             untimed += 1  # no time before the first timed line: Loki would stamp it at ingestion, we cannot
             continue
         entries += 1
-        first = ts if first is None else min(first, ts)
-        last = ts if last is None else max(last, ts)
-        newest = ts if newest is None else max(newest, ts)
+        if first is None or ts < first:
+            first = ts
+        if last is None or ts > last:
+            last = ts
         if evaluated is not None and ts <= evaluated:
             late += 1
-        store.append(stream_labels(record, base, extra), ts, record.line)
+        own = tuple(record.labels.items())
+        key = series.get(own)
+        if key is None:
+            if len(series) > 4096:
+                series.clear()  # labels that change with every line: keep the memo small
+            key = series[own] = labels_key(stream_labels(record, base, extra))
+        store.append_to(key, ts, record.line)
         since_step += 1
         if since_step >= STEP_ENTRIES:
             since_step = 0
-            horizon = newest - REORDER_SLACK_NS - 1  # entries at or after newest - slack may still arrive
+            horizon = last - REORDER_SLACK_NS - 1  # entries at or after the newest one - slack may still arrive
             if until_ns is not None:
                 horizon = min(horizon, until_ns)
             if first is not None and (evaluated is None or horizon > evaluated):

@@ -17,7 +17,6 @@ again, for the scanner, which never touches lines that do not match.
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 from array import array
@@ -25,7 +24,7 @@ from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from itertools import chain
@@ -75,11 +74,21 @@ class LogRecord:
 
 # --- timestamps --------------------------------------------------------------------------------------------------
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
-@lru_cache(maxsize=65536)
+
 def _epoch_seconds(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
-    """Raises ValueError for an impossible date or time (30 February, 25:00)."""
-    return calendar.timegm(datetime(year, month, day, hour, minute, second).timetuple())
+    """Raises ValueError for an impossible date or time (30 February, 25:00), as `datetime(...)` does; else what
+    `calendar.timegm(datetime(...).timetuple())` returns, without building either for every second."""
+    if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59):
+        raise ValueError(f"time out of range: {hour}:{minute}:{second}")
+    return _epoch_day(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+
+
+@lru_cache(maxsize=4096)
+def _epoch_day(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 (proleptic Gregorian); ValueError for an impossible date."""
+    return date(year, month, day).toordinal() - _EPOCH_ORDINAL
 
 
 def _fraction_ns(digits: str | None) -> int:
@@ -91,12 +100,22 @@ def parse_asctime(text: str) -> int | None:
     match = _ASCTIME.match(text)
     if not match:
         return None
-    y, mo, d, h, mi, s, frac = match.groups()
+    seconds = _asctime_seconds(text[:match.end(6)])  # a log's lines share their second: one parse per second
+    if seconds is None:
+        return None
+    return seconds * 1_000_000_000 + _fraction_ns(match.group(7))
+
+
+@lru_cache(maxsize=4096)
+def _asctime_seconds(date_time: str) -> int | None:
+    """Seconds since the epoch of the `YYYY-MM-DD HH:MM:SS` part of an asctime, None for an impossible date."""
+    match = _ASCTIME.match(date_time)
+    assert match is not None  # the part of a text `_ASCTIME` matched, less its optional fraction: matches alone
+    y, mo, d, h, mi, s, _frac = match.groups()
     try:
-        seconds = _epoch_seconds(int(y), int(mo), int(d), int(h), int(mi), int(s))
+        return _epoch_seconds(int(y), int(mo), int(d), int(h), int(mi), int(s))
     except ValueError:
         return None
-    return seconds * 1_000_000_000 + _fraction_ns(frac)
 
 
 def parse_rfc3339(text: str) -> int | None:
@@ -210,12 +229,12 @@ class BotLineFormat:
         match = self._re(self.text_regex).match(line)
         if not match:
             return None, None, {}
-        groups = match.groupdict()
-        asctime = groups.get("asctime")
+        groups = match.re.groupindex  # the format may lack a field: its value is None, as in groupdict()
+        asctime = match.group("asctime") if "asctime" in groups else None
         return (
             parse_asctime(asctime) if asctime else None,
-            groups.get("levelname"),
-            self.text_tags(groups.get("message") or "") if with_tags else {},
+            match.group("levelname") if "levelname" in groups else None,
+            self.text_tags((match.group("message") if "message" in groups else None) or "") if with_tags else {},
         )
 
     def text_tags(self, message: str) -> dict[str, str]:
