@@ -106,6 +106,15 @@ def parse_asctime(text: str) -> int | None:
     return seconds * 1_000_000_000 + _fraction_ns(match.group(7))
 
 
+def asctime_field_ns(asctime: str) -> int | None:
+    """`parse_asctime` of a text the text format's asctime field matched (ASCTIME_REGEX, `dddd-dd-dd dd:dd:dd,ddd`):
+    that shape always matches `_ASCTIME`, so it is cut at known places instead of matched again."""
+    seconds = _asctime_seconds(asctime[:19])
+    if seconds is None:
+        return None
+    return seconds * 1_000_000_000 + int(asctime[20:]) * 1_000_000  # three digits: milliseconds
+
+
 @lru_cache(maxsize=4096)
 def _asctime_seconds(date_time: str) -> int | None:
     """Seconds since the epoch of the `YYYY-MM-DD HH:MM:SS` part of an asctime, None for an impossible date."""
@@ -232,7 +241,7 @@ class BotLineFormat:
         groups = match.re.groupindex  # the format may lack a field: its value is None, as in groupdict()
         asctime = match.group("asctime") if "asctime" in groups else None
         return (
-            parse_asctime(asctime) if asctime else None,
+            asctime_field_ns(asctime) if asctime else None,
             match.group("levelname") if "levelname" in groups else None,
             self.text_tags((match.group("message") if "message" in groups else None) or "") if with_tags else {},
         )
