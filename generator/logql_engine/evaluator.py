@@ -199,8 +199,9 @@ class Evaluator:
         self.store = store
         self.reference = reference
         self.line_prefilter = None if reference else line_prefilter
-        self._cache: dict[object, tuple[int, list[_Extraction]]] = {}
-        self._keys: dict[int, tuple[ast.RangeAggregation, object]] = {}
+        self._cache: dict[int, tuple[int, list[_Extraction]]] = {}
+        self._keys: dict[int, tuple[ast.RangeAggregation, int]] = {}
+        self._pipelines: dict[tuple[object, ...], int] = {}
         self._sample_times: dict[int, tuple[ast.RangeAggregation, int, list[int]]] = {}
         self._sorted_windows: dict[int, _SortedWindow] = {}
 
@@ -218,16 +219,20 @@ class Evaluator:
             return _comparison(expr, self._eval(expr.vector, t))
         raise TypeError(f"not a metric expression: {expr!r}")
 
-    def _cache_key(self, expr: ast.RangeAggregation) -> object:
+    def _cache_key(self, expr: ast.RangeAggregation) -> int:
         # Keyed by node identity first: hashing a whole syntax tree on every evaluation would cost more than the
-        # lookup. The reference path caches per node; the fast path per pipeline.
+        # lookup. The reference path caches per node; the fast path per pipeline, numbered once per node.
         known = self._keys.get(id(expr))
         if known is not None and known[0] is expr:
             return known[1]
         if len(self._keys) > 256:
             self._keys.clear()
-            self._cache.clear()  # its node keys hold no reference to their node: an id may come back
-        key = ("node", id(expr)) if self.reference else _pipeline_key(expr)
+            self._cache.clear()  # its keys hold no reference to their node: an id may come back
+            self._pipelines.clear()
+        if self.reference:
+            key = id(expr)
+        else:
+            key = self._pipelines.setdefault(_pipeline_key(expr), -1 - len(self._pipelines))  # apart from ids
         self._keys[id(expr)] = (expr, key)
         return key
 
