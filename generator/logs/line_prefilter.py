@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from itertools import accumulate
 from typing import Any
 
+import hyperscan
+
 from generator.logql_engine import RuleGroup, Stream, ast
 from generator.logs.patterns import _hyperscan_complaint, block_database
 from generator.logs.regex_safety import hyperscan_safe
@@ -50,7 +52,7 @@ def hyperscan_expression(line_filter: ast.LineFilter) -> bytes | None:
         except UnicodeEncodeError:
             return None
         return b"".join(b"\\x%02x" % byte for byte in literal) or None  # empty: every line
-    if line_filter.op == "|~" and hyperscan_safe(line_filter.value) and _hyperscan_complaint(line_filter.value) is None:
+    if line_filter.op == "|~" and hyperscan_safe(line_filter.value):
         return line_filter.value.encode()
     return None
 
@@ -59,21 +61,24 @@ class HyperscanLinePrefilter:
     """One multi-pattern scan per stream and store version answers every rule's leading `|=` / `|~` filters."""
 
     def __init__(self, groups: Iterable[RuleGroup]):
-        self._ids: dict[FilterKey, int] = {}
-        self._expressions: list[bytes] = []
+        wanted: dict[FilterKey, bytes] = {}
         for group in groups:
             for rule in group.alert_rules:
                 for line_filter in _leading_line_filters(rule.query):
                     key = (line_filter.op, line_filter.value)
-                    if key in self._ids:
-                        continue
-                    expression = hyperscan_expression(line_filter)
+                    expression = wanted.get(key) or hyperscan_expression(line_filter)
                     if expression is not None:
-                        self._ids[key] = len(self._expressions)
-                        self._expressions.append(expression)
-        self._active = set(range(len(self._expressions)))  # patterns still worth scanning for
+                        wanted[key] = expression
         self._database: Any = None
-        self._database_ids: frozenset[int] = frozenset()
+        try:  # one compilation for all; only when it fails, one per expression to leave out those Hyperscan refuses
+            self._database = block_database(list(wanted.values()), list(range(len(wanted)))) if wanted else None
+        except hyperscan.error:
+            wanted = {key: expression for key, expression in wanted.items()
+                      if _hyperscan_complaint(expression.decode()) is None}
+        self._ids = {key: index for index, key in enumerate(wanted)}
+        self._expressions = list(wanted.values())
+        self._active = set(range(len(self._expressions)))  # patterns still worth scanning for
+        self._database_ids: frozenset[int] = frozenset() if self._database is None else frozenset(self._active)
         self._scans: dict[int, tuple[Stream, int, dict[int, list[int]]]] = {}
 
     def candidates(self, line_filter: ast.LineFilter, stream: Stream, version: int) -> list[tuple[int, str]] | None:

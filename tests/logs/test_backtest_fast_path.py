@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.logql_engine import Stream, ast
+from generator.logql_engine import Stream, ast, parse_rule_groups
 from generator.logql_engine.rules import RuleGroup
 from generator.logql_engine.stages import filter_entries
 from generator.logs import backtest as backtest_module
@@ -123,3 +123,14 @@ def test_an_asctime_field_reads_as_parse_asctime_reads_it() -> None:
 
         text = f"{field(4)}-{field(2)}-{field(2)} {field(2)}:{field(2)}:{field(2)},{field(3)}"
         assert asctime_field_ns(text) == parse_asctime(text), text
+
+
+def test_a_filter_hyperscan_refuses_is_left_to_the_engine_and_the_others_still_prefiltered() -> None:
+    groups = parse_rule_groups({"groups": [{"name": "g", "rules": [
+        {"alert": "MatchesEmpty", "expr": 'count_over_time({service="telegram-bot"} |~ "x*" [1m]) > 0'},
+        {"alert": "Queue", "expr": 'count_over_time({service="telegram-bot"} |= "Queue full" [1m]) > 0'}]}]}, "test")
+    entries = [(1, "ok"), (2, "Queue full"), (3, "xx")]
+    stream = Stream({"service": "telegram-bot"}, entries)
+    prefilter = HyperscanLinePrefilter(groups)
+    assert prefilter.candidates(ast.LineFilter("|~", "x*"), stream, 0) is None
+    assert prefilter.candidates(ast.LineFilter("|=", "Queue full"), stream, 0) == [entries[1]]
