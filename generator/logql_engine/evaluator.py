@@ -73,11 +73,14 @@ class LogStore:
         if stream is None:
             stream = self._streams[key] = Stream(dict(key))
         entry = (int(ts_ns), line)
-        if stream.entries and stream.entries[-1][0] > entry[0]:
-            self._sorted = False  # duplicates among out-of-order entries are dropped when sorting
-        elif _same_time_duplicate(stream.entries, len(stream.entries), entry):
-            return
-        stream.entries.append(entry)
+        entries = stream.entries
+        if entries:
+            last = entries[-1][0]
+            if last > entry[0]:
+                self._sorted = False  # duplicates among out-of-order entries are dropped when sorting
+            elif last == entry[0] and _same_time_duplicate(entries, len(entries), entry):
+                return
+        entries.append(entry)
         self.version += 1
 
     def drop_through(self, cutoff_ns: int) -> None:
@@ -139,6 +142,8 @@ def _entry_time(entry: tuple[int, str]) -> int:
 
 
 def labels_key(labels: Mapping[str, str]) -> LabelSet:
+    if len(labels) < 2:  # one label or none is in order already (a `by (service)` series, per sample)
+        return tuple(labels.items())
     return tuple(sorted(labels.items()))
 
 

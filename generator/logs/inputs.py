@@ -108,11 +108,22 @@ def parse_asctime(text: str) -> int | None:
 
 def asctime_field_ns(asctime: str) -> int | None:
     """`parse_asctime` of a text the text format's asctime field matched (ASCTIME_REGEX, `dddd-dd-dd dd:dd:dd,ddd`):
-    that shape always matches `_ASCTIME`, so it is cut at known places instead of matched again."""
-    seconds = _asctime_seconds(asctime[:19])
-    if seconds is None:
+    that shape always matches `_ASCTIME`, so its fields are cut at known places; a log's lines share their minute."""
+    minute = _asctime_minute(asctime[:16])
+    second = int(asctime[17:19])
+    if minute is None or second > 59:
+        return None  # an impossible date, hour or minute; or second, as datetime() refuses 60
+    return (minute + second) * 1_000_000_000 + int(asctime[20:]) * 1_000_000  # three digits: milliseconds
+
+
+@lru_cache(maxsize=4096)
+def _asctime_minute(date_minute: str) -> int | None:
+    """Seconds since the epoch at the start of a `dddd-dd-dd dd:dd` minute, None for an impossible one."""
+    try:
+        return _epoch_seconds(int(date_minute[:4]), int(date_minute[5:7]), int(date_minute[8:10]),
+                              int(date_minute[11:13]), int(date_minute[14:16]), 0)
+    except ValueError:
         return None
-    return seconds * 1_000_000_000 + int(asctime[20:]) * 1_000_000  # three digits: milliseconds
 
 
 @lru_cache(maxsize=4096)
