@@ -684,15 +684,13 @@ def parse_regexp(pattern: str, line: str, builder: LabelsBuilder) -> None:
     if values is None:
         return
     for key, value in zip(keys, values, strict=True):
-        if not key:
-            continue
-        if builder.base_has(key):
-            key += DUPLICATE_SUFFIX
-        builder.set_parsed(key, value or "")
+        builder.set_parsed(key + DUPLICATE_SUFFIX if key in builder.base else key, value or "")
 
 
 @lru_cache(maxsize=4096)
 def _regexp_parser(pattern: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    """The regex's named groups: their numbers and their label names (sanitised), in `groupindex` order."""
+    """The regex's named groups that make a label: their numbers and label names (sanitised), in `groupindex` order
+    (a name that sanitises to nothing makes none)."""
     _compiled, groups = compile_groups(pattern)
-    return tuple(number for _name, number in groups), tuple(sanitize_label_key(name, True) for name, _number in groups)
+    named = [(number, sanitize_label_key(name, True)) for name, number in groups]
+    return tuple(number for number, key in named if key), tuple(key for _number, key in named if key)

@@ -24,7 +24,7 @@ from typing import Any
 from generator.logql_engine import AlertEvent, LogStore, RuleEngine, RuleEvalError, RuleGroup, load_rule_file
 from generator.logql_engine.evaluator import labels_key
 from generator.logql_engine.stages import LabelSet
-from generator.logs.inputs import LogRecord
+from generator.logs.inputs import Entry, LogRecord
 from generator.truth import Truth
 
 PAGING_NOTIFY = ("page", "escalate")
@@ -113,7 +113,12 @@ def load_rules(rules_dir: Path) -> list[RuleGroup]:
 
 
 def stream_labels(record: LogRecord, base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
-    return {**record.labels, **base, **overrides}
+    return merged_labels(record.labels, base, overrides)
+
+
+def merged_labels(own: Mapping[str, str], base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """An entry's stream labels: its own, then the bot's from truth.yaml, then `--label` overrides."""
+    return {**own, **base, **overrides}
 
 
 def longest_lookback_ns(groups: Iterable[RuleGroup]) -> int:
@@ -180,6 +185,14 @@ STEP_ENTRIES = 50_000  # evaluate (and forget what no window can see any more) a
 def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth,
              overrides: Mapping[str, str] | None = None, until_ns: int | None = None,
              skip_idle: bool = True, reference: bool = False) -> BacktestResult:
+    """`backtest_entries` of records."""
+    entries = ((record.timestamp_ns, record.line, record.labels) for record in records)
+    return backtest_entries(entries, groups, truth, overrides, until_ns, skip_idle, reference)
+
+
+def backtest_entries(log: Iterable[Entry], groups: list[RuleGroup], truth: Truth,
+                     overrides: Mapping[str, str] | None = None, until_ns: int | None = None,
+                     skip_idle: bool = True, reference: bool = False) -> BacktestResult:
     """Streams the export: evaluation follows the entries, and the store keeps only the last window (the longest
     rule range) plus the entries read since the last step, so memory does not grow with the export.
 
@@ -199,8 +212,7 @@ def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth
     last: int | None = None
     evaluated: int | None = None  # every aligned time <= this has been evaluated
     series: dict[tuple[tuple[str, str], ...], LabelSet] = {}  # a record's own labels -> its stream's key
-    for record in records:
-        ts = record.timestamp_ns
+    for ts, line, labels in log:
         if ts is None:
             untimed += 1  # no time before the first timed line: Loki would stamp it at ingestion, we cannot
             continue
@@ -211,13 +223,13 @@ def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth
             last = ts
         if evaluated is not None and ts <= evaluated:
             late += 1
-        own = tuple(record.labels.items())
+        own = tuple(labels.items())
         key = series.get(own)
         if key is None:
             if len(series) > 4096:
                 series.clear()  # labels that change with every line: keep the memo small
-            key = series[own] = labels_key(stream_labels(record, base, extra))
-        store.append_to(key, ts, record.line)
+            key = series[own] = labels_key(merged_labels(labels, base, extra))
+        store.append_to(key, ts, line)
         since_step += 1
         if since_step >= STEP_ENTRIES:
             since_step = 0

@@ -22,12 +22,13 @@ import re
 from array import array
 from bisect import bisect_right
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from itertools import chain
+from types import MappingProxyType
 from typing import IO, TYPE_CHECKING
 
 from generator.syntax.logql import re2_escape
@@ -378,7 +379,26 @@ def read_records(stream: IO[bytes], line_format: BotLineFormat, input_format: In
             yield render_record(obj, line_format, where)
 
 
-def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[LogRecord]:
+Entry = tuple[int | None, str, Mapping[str, str]]  # what a replay reads of a record: time, line, labels
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+
+
+def read_entries(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat | None = None,
+                 source: str = "<input>") -> Iterator[Entry]:
+    """`read_records` as (timestamp, line, labels), without a LogRecord per line of `lines` input (a replay reads
+    millions of them)."""
+    fmt = input_format or detect_format(peek_head(stream), line_format)
+    if fmt is InputFormat.LINES:
+        for ts, line, _level in _line_entries(iter_line_blocks(stream, CHUNK_BYTES), line_format):
+            yield ts, line, _NO_LABELS
+        return
+    for record in read_records(stream, line_format, fmt, source):
+        yield record.timestamp_ns, record.line, record.labels
+
+
+def _line_entries(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[tuple[int | None, str,
+                                                                                            str | None]]:
+    """(timestamp, line, level) of each line; an untimed line takes the time of the last timed one above it."""
     last_ts: int | None = None
     for block in blocks:
         for raw in block.split(b"\n")[:-1]:
@@ -388,7 +408,12 @@ def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> It
                 ts = last_ts
             else:
                 last_ts = ts
-            yield LogRecord(ts, line, {}, level)
+            yield ts, line, level
+
+
+def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[LogRecord]:
+    for ts, line, level in _line_entries(blocks, line_format):
+        yield LogRecord(ts, line, {}, level)
 
 
 def _level_from(line: str, fallback: str | None, line_format: BotLineFormat) -> str | None:
