@@ -389,11 +389,31 @@ def read_entries(stream: IO[bytes], line_format: BotLineFormat, input_format: In
     millions of them)."""
     fmt = input_format or detect_format(peek_head(stream), line_format)
     if fmt is InputFormat.LINES:
-        for ts, line, _level in _line_entries(iter_line_blocks(stream, CHUNK_BYTES), line_format):
-            yield ts, line, _NO_LABELS
+        yield from _timed_line_entries(iter_line_blocks(stream, CHUNK_BYTES), line_format)
         return
     for record in read_records(stream, line_format, fmt, source):
         yield record.timestamp_ns, record.line, record.labels
+
+
+def _timed_line_entries(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[Entry]:
+    """`_line_entries` without levels; the native reader times the text lines, Python the others."""
+    from generator.logs.native_records import native_timed_lines
+
+    timed = native_timed_lines(blocks, line_format)
+    if timed is None:
+        for ts, line, _level in _line_entries(blocks, line_format):
+            yield ts, line, _NO_LABELS
+        return
+    last_ts: int | None = None
+    for lines, stamps in timed:
+        for line, ts in zip(lines, stamps, strict=True):
+            if ts is None:
+                ts = line_format.parse(line, with_tags=False)[0]
+            if ts is None:
+                ts = last_ts
+            else:
+                last_ts = ts
+            yield ts, line, _NO_LABELS
 
 
 def _line_entries(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[tuple[int | None, str,

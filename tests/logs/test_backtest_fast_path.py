@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from generator.logql_engine import Stream, ast, parse_rule_groups
 from generator.logql_engine.rules import RuleGroup
@@ -22,20 +24,25 @@ from generator.logs.inputs import (
     BotLineFormat,
     InputFormat,
     _epoch_seconds,
+    _line_entries,
+    _timed_line_entries,
     asctime_field_ns,
+    iter_line_blocks,
     parse_asctime,
     read_records,
 )
 from generator.logs.line_prefilter import HyperscanLinePrefilter, _leading_line_filters
+from generator.logs.native_records import native_timed_lines
 from generator.truth import Truth, load_truth
 from tests.logs import random_logs
 
 REPO = Path(__file__).resolve().parents[2]
+TRUTH = load_truth(REPO / "product" / "truth.yaml")
 
 
 @pytest.fixture(scope="module")
 def truth() -> Truth:
-    return load_truth(REPO / "product" / "truth.yaml")
+    return TRUTH
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +141,46 @@ def test_a_filter_hyperscan_refuses_is_left_to_the_engine_and_the_others_still_p
     prefilter = HyperscanLinePrefilter(groups)
     assert prefilter.candidates(ast.LineFilter("|~", "x*"), stream, 0) is None
     assert prefilter.candidates(ast.LineFilter("|=", "Queue full"), stream, 0) == [entries[1]]
+
+
+def python_lane(data: bytes, line_format: BotLineFormat, chunk: int) -> list[tuple[int | None, str]]:
+    return [(ts, line) for ts, line, _level in _line_entries(iter_line_blocks(io.BytesIO(data), chunk), line_format)]
+
+
+def native_lane(data: bytes, line_format: BotLineFormat, chunk: int) -> list[tuple[int | None, str]]:
+    assert native_timed_lines(iter([]), line_format) is not None, "the native text-line reader is not built"
+    return [(ts, line) for ts, line, _labels in _timed_line_entries(iter_line_blocks(io.BytesIO(data), chunk),
+                                                                    line_format)]
+
+
+ODD_TEXT_LINES = [
+    "2026-02-29 10:00:00,000 - bot.x - ERROR - not a leap year", "2028-02-29 23:59:59,999 - bot.x - INFO - leap year",
+    "2026-11-29 24:00:00,000 - bot.x - INFO - hour 24", "2026-11-29 10:60:00,000 - bot.x - INFO - minute 60",
+    "2026-11-29 10:00:60,000 - bot.x - INFO - second 60", "0000-01-01 00:00:00,000 - bot.x - INFO - year 0",
+    "1899-12-31 23:59:59,999 - bot.x - INFO - before 1900", "2300-01-01 00:00:00,000 - bot.x - INFO - after 2262",
+    "2026-13-01 00:00:00,000 - bot.x - INFO - month 13", "2026-00-10 00:00:00,000 - bot.x - INFO - month 0",
+    "2026-11-00 00:00:00,000 - bot.x - INFO - day 0", "٢٠٢٦-11-29 10:00:00,000 - bot.x - INFO - other digits",
+    "2026-11-29 10:00:00,000 - bot.é - WARNING - a name in UTF-8", "2026-11-29 10:00:00,000 - bot.x - NOTICE - odd",
+    "2026-11-29 10:00:00,000 - bot.x - INFO -", "2026-11-29 10:00:00,000 - bot.x - INFO - a\rb",
+    "2026-11-29 10:00:00,000 -  - INFO - no name", "2026-11-29 10:00:00,000 - bot.x - INFO - ",
+    "  File \"x.py\", line 1", "", '{"asctime": "2026-11-29 10:00:01,500", "levelname": "INFO", "message": "json"}',
+]
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+@pytest.mark.parametrize("seed", random_logs.SEEDS)
+def test_the_native_text_line_reader_reads_what_the_python_reader_reads(seed: int, chunk: int, truth: Truth) -> None:
+    line_format = BotLineFormat.from_truth(truth.logs)
+    data = random_logs.render(seed, truth, "lines") + "".join(line + "\n" for line in ODD_TEXT_LINES).encode()
+    data += b"2026-11-29 10:00:02,000 - bot.\xe2\x82 - INFO - torn UTF-8\r\n\xff\xfe\n" + b"no newline at the end"
+    assert native_lane(data, line_format, chunk) == python_lane(data, line_format, chunk)
+
+
+@given(st.lists(st.sampled_from([*ODD_TEXT_LINES, "2026-11-29 10:00:00,123 - bot.x - ERROR - Queue full"]),
+                max_size=12),
+       st.binary(max_size=40), st.integers(0, 200))
+def test_random_bytes_among_text_lines_read_alike_natively(lines: list[str], noise: bytes, at: int) -> None:
+    line_format = BotLineFormat.from_truth(TRUTH.logs)
+    data = "".join(line + "\n" for line in lines).encode()
+    data = data[:at] + noise + data[at:] + b"\n"
+    assert native_lane(data, line_format, 1 << 20) == python_lane(data, line_format, 1 << 20)
