@@ -385,14 +385,17 @@ _NO_LABELS: Mapping[str, str] = MappingProxyType({})
 
 def read_entries(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat | None = None,
                  source: str = "<input>") -> Iterator[Entry]:
-    """`read_records` as (timestamp, line, labels), without a LogRecord per line of `lines` input (a replay reads
-    millions of them)."""
+    """`read_records` as (timestamp, line, labels): no LogRecord per entry and no level (a replay reads millions of
+    entries and no level)."""
     fmt = input_format or detect_format(peek_head(stream), line_format)
+    blocks = iter_line_blocks(stream, CHUNK_BYTES)
     if fmt is InputFormat.LINES:
-        yield from _timed_line_entries(iter_line_blocks(stream, CHUNK_BYTES), line_format)
-        return
-    for record in read_records(stream, line_format, fmt, source):
-        yield record.timestamp_ns, record.line, record.labels
+        yield from _timed_line_entries(blocks, line_format)
+    elif fmt is InputFormat.SYSLOG:
+        yield from _syslog_entries(blocks, source)
+    else:
+        for where, obj in _iter_json_values(blocks, source):
+            yield render_entry(obj, where)
 
 
 def _timed_line_entries(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[Entry]:
@@ -494,22 +497,42 @@ def _skip_structured_data(rest: Buffer, source: str, line_number: int) -> Buffer
     return rest[i:]
 
 
-def _syslog_records(blocks: Iterator[bytearray], line_format: BotLineFormat, source: str) -> Iterator[LogRecord]:
+def _numbered_lines(blocks: Iterator[bytearray]) -> Iterator[tuple[int, bytearray]]:
     number = 0
     for block in blocks:
         for raw in block.split(b"\n")[:-1]:
             number += 1
-            record = syslog_record(raw, line_format, source, number)
-            if record is not None:
-                yield record
+            yield number, raw
+
+
+def _syslog_records(blocks: Iterator[bytearray], line_format: BotLineFormat, source: str) -> Iterator[LogRecord]:
+    for number, raw in _numbered_lines(blocks):
+        record = syslog_record(raw, line_format, source, number)
+        if record is not None:
+            yield record
+
+
+def _syslog_entries(blocks: Iterator[bytearray], source: str) -> Iterator[Entry]:
+    for number, raw in _numbered_lines(blocks):
+        entry = syslog_entry(raw, source, number)
+        if entry is not None:
+            yield entry
+
+
+def syslog_entry(raw: Buffer, source: str, number: int) -> tuple[int, str, dict[str, str]] | None:
+    """One syslog line (without its `\\n`) as (time, MSG, labels); None for a blank line; InputError naming it."""
+    raw = raw.removesuffix(b"\r")
+    if not raw.strip():
+        return None
+    return parse_syslog_line(raw, source, number)
 
 
 def syslog_record(raw: Buffer, line_format: BotLineFormat, source: str, number: int) -> LogRecord | None:
     """One syslog line (without its `\\n`) as a record; None for a blank line; InputError naming the line."""
-    raw = raw.removesuffix(b"\r")
-    if not raw.strip():
+    entry = syslog_entry(raw, source, number)
+    if entry is None:
         return None
-    ts, msg, labels = parse_syslog_line(raw, source, number)
+    ts, msg, labels = entry
     severity = _SYSLOG_SEVERITY_NAME.index(labels["severity"])
     return LogRecord(ts, msg, labels, _level_from(msg, _SYSLOG_SEVERITY_LEVEL[severity], line_format))
 
@@ -528,6 +551,12 @@ def transport_level(fallback: str, line_format: BotLineFormat) -> str | None:
 
 def render_record(obj: object, line_format: BotLineFormat, where: str) -> LogRecord:
     """One `render logs -o json` object -> LogRecord; InputError names `where` and the field on bad input."""
+    ts, message, labels = render_entry(obj, where)
+    return LogRecord(ts, message, labels, _level_from(message, labels.get("level"), line_format))
+
+
+def render_entry(obj: object, where: str) -> tuple[int, str, dict[str, str]]:
+    """One `render logs -o json` object -> (time, message, labels), checked as `render_record` says."""
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     message = obj.get("message")
@@ -548,7 +577,7 @@ def render_record(obj: object, line_format: BotLineFormat, where: str) -> LogRec
         if not (isinstance(item, dict) and isinstance(item.get("name"), str) and "value" in item):
             raise InputError(f"{where}: labels[{index}] must be {{name, value}}")
         labels[item["name"]] = _scalar_text(item["value"])
-    return LogRecord(ts, message, labels, _level_from(message, labels.get("level"), line_format))
+    return ts, message, labels
 
 
 def _iter_json_values(blocks: Iterator[bytearray], source: str) -> Iterator[tuple[str, object]]:

@@ -29,6 +29,7 @@ from generator.logs.inputs import (
     asctime_field_ns,
     iter_line_blocks,
     parse_asctime,
+    read_entries,
     read_records,
 )
 from generator.logs.line_prefilter import HyperscanLinePrefilter, _leading_line_filters
@@ -184,3 +185,13 @@ def test_random_bytes_among_text_lines_read_alike_natively(lines: list[str], noi
     data = "".join(line + "\n" for line in lines).encode()
     data = data[:at] + noise + data[at:] + b"\n"
     assert native_lane(data, line_format, 1 << 20) == python_lane(data, line_format, 1 << 20)
+
+
+@pytest.mark.parametrize("fmt", random_logs.FORMATS)
+@pytest.mark.parametrize("seed", random_logs.SEEDS)
+def test_the_replay_reads_each_records_time_line_and_labels(seed: int, fmt: str, truth: Truth) -> None:
+    data = random_logs.render(seed, truth, fmt)
+    line_format = BotLineFormat.from_truth(truth.logs)
+    records = read_records(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat(fmt))
+    entries = read_entries(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat(fmt))
+    assert list(entries) == [(r.timestamp_ns, r.line, r.labels) for r in records]
