@@ -140,3 +140,25 @@ def test_the_public_search_lane_finds_the_same_spans(pattern: str, monkeypatch: 
         regex.byte_searcher.cache_clear()
     assert [None if spans is None else list(spans) for spans in public] == [
         None if spans is None else list(spans) for spans in direct]
+
+
+ORDER_SENSITIVE = ["1e16", "-1e16", "0.1", "0.2", "0.3", "1", "-0", "0", "NaN", "Inf", "-Inf", "3.3", "7e-17"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.tuples(st.sampled_from(["srv-1", "srv-2", "srv-3"]), st.integers(0, 120),
+                                 st.sampled_from(ORDER_SENSITIVE)), min_size=1, max_size=60),
+       op=st.sampled_from(["avg_over_time", "min_over_time", "max_over_time",
+                           "quantile_over_time(0.5,", "quantile_over_time(0.9,"]))
+def test_windows_merged_from_several_streams_equal_the_reference(values: list[tuple[str, int, str]], op: str) -> None:
+    """Streams split by a label (`instance`) merge into one series: running means and NaN handling depend on
+    the merged time order, which must be the reference's."""
+    store = LogStore()
+    for instance, at_s, value in values:
+        store.append({"service": "telegram-bot", "instance": instance}, T0 + at_s * S, f"v={value}")
+    opening = op if op.endswith(",") else f"{op}("
+    query = parse_expr(f'{opening} {{service="telegram-bot"}} | logfmt | unwrap v [20s]) by (service)')
+    reference, fast = Evaluator(store, reference=True), Evaluator(store)
+    for t in range(T0, T0 + 150 * S, 5 * S):
+        expected, actual = reference.instant(query, t), fast.instant(query, t)
+        assert [(s.labels, repr(s.value)) for s in actual] == [(s.labels, repr(s.value)) for s in expected]
