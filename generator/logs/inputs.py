@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING
@@ -215,6 +215,12 @@ class BotLineFormat:
             text_format=logs.text_format,
         )
 
+    @cached_property
+    def standard_asctime(self) -> bool:
+        """Whether the text regex's asctime field is ASCTIME_REGEX (always, from truth.yaml; a hand-made format may
+        differ): then `asctime_field_ns` reads it."""
+        return f"(?P<asctime>{ASCTIME_REGEX})" in self.text_regex
+
     def text_level_prefix_regex(self) -> str:
         """Matches a text line from its start to where its level begins (`2026-... - bot.api - `)."""
         return self.text_regex[: self.text_regex.index("(?P<levelname>")]
@@ -253,7 +259,7 @@ class BotLineFormat:
         groups = match.re.groupindex  # the format may lack a field: its value is None, as in groupdict()
         asctime = match.group("asctime") if "asctime" in groups else None
         return (
-            asctime_field_ns(asctime) if asctime else None,
+            (asctime_field_ns(asctime) if self.standard_asctime else parse_asctime(asctime)) if asctime else None,
             match.group("levelname") if "levelname" in groups else None,
             self.text_tags((match.group("message") if "message" in groups else None) or "") if with_tags else {},
         )

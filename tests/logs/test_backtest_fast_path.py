@@ -6,6 +6,7 @@ rule's filter keeps, the streamed replay equals the engine's reference path on r
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import io
 import random
 from datetime import datetime
@@ -195,3 +196,12 @@ def test_the_replay_reads_each_records_time_line_and_labels(seed: int, fmt: str,
     records = read_records(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat(fmt))
     entries = read_entries(io.BufferedReader(io.BytesIO(data)), line_format, InputFormat(fmt))
     assert list(entries) == [(r.timestamp_ns, r.line, r.labels) for r in records]
+
+
+def test_a_format_with_another_asctime_field_is_read_by_parse_asctime(truth: Truth) -> None:
+    standard = BotLineFormat.from_truth(truth.logs)
+    other = dataclasses.replace(standard, text_regex=standard.text_regex.replace(
+        r"(?P<asctime>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})", r"(?P<asctime>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)"))
+    assert standard.standard_asctime and not other.standard_asctime
+    ts, level, _tags = other.parse("2026-11-29T10:00:01 - bot.x - INFO - hello")
+    assert (ts, level) == (parse_asctime("2026-11-29T10:00:01"), "INFO")
