@@ -48,7 +48,7 @@ check: setup ## Fail when committed artifacts differ from a fresh generation
 test: setup ## All tests (real promtool/amtool/prometheus/postgres where used)
 	$(PYTHON) -m pytest -q
 
-bench: setup ## One table: obsctl scan (full, patterns-only) vs rg and grep -E per format and size, start-up, a month of backtest (bench/README.md)
+bench: setup ## One table: obsctl scan (full, patterns-only) vs rg and grep -E per format and size, start-up, backtest per format and size and over a month (bench/README.md)
 	$(PYTHON) bench/run_bench.py
 
 provision: setup ## Apply the generated tree to live Grafana/Loki/Prometheus/Alertmanager (env: README; PROVISION_FLAGS=--dry-run)

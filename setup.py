@@ -10,4 +10,6 @@ HEADERS = ["generator/logs/_text_format.h"]
 setup(ext_modules=[
     Extension("generator.logs._linestats", ["generator/logs/_linestats.c"], depends=HEADERS, extra_compile_args=FLAGS),
     Extension("generator.logs._records", ["generator/logs/_records.c"], depends=HEADERS, extra_compile_args=FLAGS),
+    Extension("generator.logs._linetimes", ["generator/logs/_linetimes.c"], depends=HEADERS,
+              extra_compile_args=FLAGS),
 ])

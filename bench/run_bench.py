@@ -8,7 +8,8 @@
    (full report: patterns, rate windows, secrets, levels, percentiles), `obsctl scan --patterns-only`, `rg -c -f`
    and `LC_ALL=C grep -E -c -f` (its count goes to a real file: GNU grep with stdout on /dev/null stops at the first
    match). Peak RSS comes from GNU time when installed, else from sampling /proc.
-3. `obsctl scan` on a one-line file (start-up) and `obsctl backtest` over a month of a busy bot's text log.
+3. `obsctl scan` on a one-line file (start-up); `obsctl backtest` once over each format and size, and over a month
+   of a busy bot's text log (wall and CPU seconds, peak RSS).
 4. `obsctl generate` into a scratch repository: wall and CPU seconds (bench/README.md, `obsctl generate`).
 
 Environment: OBSCTL_BENCH_SIZES_MB (default "200,1000"), OBSCTL_BENCH_RUNS (default 3), OBSCTL_BENCH_BACKTEST_DAYS
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -336,6 +338,36 @@ def generate_row(table: Table, obsctl: list[str], env: dict[str, str], runs: int
     table.add_section()
 
 
+# --- obsctl backtest ---------------------------------------------------------------------------------------------
+
+
+def add_backtest_rows(table: Table, obsctl: list[str], env: dict[str, str], truth: Truth, sizes: list[int],
+                      days: int, per_day: int) -> None:
+    """`obsctl backtest` over each format and size of the scan's logs, then over the month of text lines."""
+    table.add_section()
+    for fmt in FORMATS:
+        for size_mb in sizes:
+            log = bench_log(fmt, size_mb, truth)
+            backtest_row(table, f"{fmt} {log.stat().st_size / MB:,.0f} MB", obsctl, env, fmt, log)
+    month = month_log(truth, days, per_day)
+    backtest_row(table, f"lines, {days} d x {per_day:,}/day ({month.stat().st_size / MB:,.0f} MB)", obsctl, env,
+                 "lines", month)
+
+
+def backtest_row(table: Table, label: str, obsctl: list[str], env: dict[str, str], fmt: str, log: Path) -> None:
+    """One run (a backtest of a large file takes long enough to time once): wall and CPU seconds, MB/s, peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed, peak_kb, output = run_measured([*obsctl, "backtest", "--json", "--truth", str(TRUTH), "--format", fmt,
+                                             str(log)], env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    result = json.loads(output)
+    table.add_row(label, f"obsctl backtest ({cpu:.1f} CPU-s; {result['evaluations']:,} rule evaluations, "
+                         f"{result['firings']:,} firings)",
+                  f"{elapsed:.1f}", f"{log.stat().st_size / MB / elapsed:,.1f}", "", f"{peak_kb / 1024:,.0f} MiB",
+                  f"{result['entries']:,} entries")
+
+
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("OBSCTL_BENCH_SIZES_MB", "200,1000").split(",") if s.strip()]
     runs = int(os.environ.get("OBSCTL_BENCH_RUNS", "3"))
@@ -396,15 +428,7 @@ def main() -> None:
                                                      str(one_line)], env)}, max(runs, 5))["scan"]
     table.add_row("lines, one line", "obsctl scan (start-up)", f"{statistics.median(startup.seconds):.3f}", "", "",
                   f"{startup.peak_kb / 1024:,.0f} MiB", "")
-    month = month_log(truth, days, per_day)
-    started = time.perf_counter()
-    backtest = run_measured([*obsctl, "backtest", "--json", "--truth", str(TRUTH), str(month)], env)
-    result = json.loads(backtest[2])
-    month_mb = month.stat().st_size / MB
-    table.add_row(f"lines, {days} d x {per_day:,}/day ({month_mb:,.0f} MB)",
-                  f"obsctl backtest ({result['evaluations']:,} rule evaluations, {result['firings']:,} firings)",
-                  f"{backtest[0]:.1f}", f"{month_mb / (time.perf_counter() - started):,.1f}", "",
-                  f"{backtest[1] / 1024:,.0f} MiB", f"{result['entries']:,} entries")
+    add_backtest_rows(table, obsctl, env, truth, sizes, days, per_day)
     generate_row(table, obsctl, env, runs)
     console.print(table)
     console.print(f"load average after: {os.getloadavg()[0]:.2f} (on a shared machine wall-clock figures move with "

@@ -25,7 +25,7 @@ from generator.logs.inputs import (
     detect_format,
     iter_batches,
     peek_head,
-    read_records,
+    read_entries,
 )
 from generator.logs.report import Hit, ScanReport, iso_time
 from generator.logs.scan_spec import ScanSpec, cache_dir, load_scan_spec
@@ -397,7 +397,7 @@ def backtest_command(inputs: tuple[str, ...], truth_path: Path, input_format: st
     Exit status: 0 ok, 1 more pages than --max-pages or a rule failed to evaluate, 2 bad input or no rules.
     """
     from generator.logql_engine import LogQLError
-    from generator.logs.backtest import backtest, load_rules
+    from generator.logs.backtest import backtest_entries, load_rules
 
     if not inputs and not loki_url:
         raise click.UsageError("give exported log files (or - for stdin), or --loki URL")
@@ -420,10 +420,10 @@ def backtest_command(inputs: tuple[str, ...], truth_path: Path, input_format: st
         for path in inputs:
             stream = open_input(path, stack)
             streams.append((path, stream, resolve_format(stream, input_format, line_format)))
-        records = chain.from_iterable(read_records(stream, line_format, fmt, source=path)
+        entries = chain.from_iterable(read_entries(stream, line_format, fmt, source=path)
                                       for path, stream, fmt in streams)
         try:
-            result = backtest(records, groups, truth, overrides)
+            result = backtest_entries(entries, groups, truth, overrides)
         except InputError as exc:
             click.echo(f"{exc}; nothing was evaluated.", err=True)
             sys.exit(EXIT_INVALID_INPUT)

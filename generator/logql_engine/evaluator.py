@@ -13,7 +13,9 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import accumulate
+from operator import itemgetter
+from typing import Any, Protocol
 
 from generator.logql_engine import ast
 from generator.logql_engine.errors import PipelineError
@@ -64,16 +66,22 @@ class LogStore:
             self.append(labels, ts, line)
 
     def append(self, labels: Mapping[str, str], ts_ns: int, line: str) -> None:
-        key = labels_key(labels)
+        self.append_to(labels_key(labels), ts_ns, line)
+
+    def append_to(self, key: LabelSet, ts_ns: int, line: str) -> None:
+        """`append` for labels given as their `labels_key` (a replay computes it once per label set, not per line)."""
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = Stream(dict(key))
         entry = (int(ts_ns), line)
-        if stream.entries and stream.entries[-1][0] > entry[0]:
-            self._sorted = False  # duplicates among out-of-order entries are dropped when sorting
-        elif _same_time_duplicate(stream.entries, len(stream.entries), entry):
-            return
-        stream.entries.append(entry)
+        entries = stream.entries
+        if entries:
+            last = entries[-1][0]
+            if last > entry[0]:
+                self._sorted = False  # duplicates among out-of-order entries are dropped when sorting
+            elif last == entry[0] and _same_time_duplicate(entries, len(entries), entry):
+                return
+        entries.append(entry)
         self.version += 1
 
     def drop_through(self, cutoff_ns: int) -> None:
@@ -135,6 +143,8 @@ def _entry_time(entry: tuple[int, str]) -> int:
 
 
 def labels_key(labels: Mapping[str, str]) -> LabelSet:
+    if len(labels) < 2:  # one label or none is in order already (a `by (service)` series, per sample)
+        return tuple(labels.items())
     return tuple(sorted(labels.items()))
 
 
@@ -145,11 +155,37 @@ def format_labels(labels: Mapping[str, str]) -> str:
 
 @dataclass
 class _Extraction:
-    """Samples one stream contributes to one range aggregation, sorted by time."""
+    """Samples one stream contributes to one range aggregation, sorted by time. `uniform`: every sample is in one
+    series (a `sum by (service)` over one stream), so a window is a plain slice of `values`."""
 
     timestamps: list[int]
     values: list[float]
     series: list[LabelSet]
+    uniform: bool = True
+    _zeros_or_nans: list[int] | None = None
+
+    def zeros_or_nans(self) -> list[int]:
+        """Prefix counts: how many of `values[:i]` are 0.0, -0.0 or NaN (the values equal sorting may reorder)."""
+        if self._zeros_or_nans is None:
+            self._zeros_or_nans = list(accumulate((v == 0.0 or v != v for v in self.values), initial=0))
+        return self._zeros_or_nans
+
+
+class LinePrefilter(Protocol):
+    """Narrows the entries a line filter has to test (e.g. a multi-pattern scan of a whole stream at once)."""
+
+    def candidates(self, line_filter: ast.LineFilter, stream: Stream, version: int) -> list[tuple[int, str]] | None:
+        """A subsequence of `stream.entries` (same tuple objects, same order) holding every entry `line_filter`
+        keeps, maybe more; None when it cannot tell. `version` is the store's: results may be cached on it."""
+        ...
+
+
+def _pipeline_key(expr: ast.RangeAggregation) -> tuple[object, ...]:
+    """What the samples of a range aggregation depend on (not its range, function or parameter): rules whose
+    queries share it share one extraction (`quantile_over_time(0.95, X [5m])` and `(0.5, X [10m])`)."""
+    log_range = expr.log_range
+    counts_bytes = log_range.unwrap is None and expr.op.startswith("bytes")  # LogPipeline.process's value
+    return log_range.selector, log_range.stages, log_range.unwrap, counts_bytes, expr.grouping
 
 
 def selector_matches(selector: ast.StreamSelector, labels: Mapping[str, str]) -> bool:
@@ -158,12 +194,22 @@ def selector_matches(selector: ast.StreamSelector, labels: Mapping[str, str]) ->
 
 class Evaluator:
     """Evaluates instant queries against one LogStore; each log range is run through its pipeline once and cached
-    (a rule evaluated every minute over a week re-reads only the window, not the lines)."""
+    (a rule evaluated every minute over a week re-reads only the window, not the lines).
 
-    def __init__(self, store: LogStore):
+    Unless `reference` is set: range aggregations with the same pipeline share one extraction (`_pipeline_key`),
+    `line_prefilter` narrows the entries the leading line filters test, and a window of one stream and one series
+    is aggregated straight from its slice. `reference=True` is the plain path the differential tests compare with;
+    both give the same samples, errors and float arithmetic."""
+
+    def __init__(self, store: LogStore, line_prefilter: LinePrefilter | None = None, reference: bool = False):
         self.store = store
-        self._cache: dict[int, tuple[ast.RangeAggregation, int, list[_Extraction]]] = {}
+        self.reference = reference
+        self.line_prefilter = None if reference else line_prefilter
+        self._cache: dict[int, tuple[int, list[_Extraction]]] = {}
+        self._keys: dict[int, tuple[ast.RangeAggregation, int]] = {}
+        self._pipelines: dict[tuple[object, ...], int] = {}
         self._sample_times: dict[int, tuple[ast.RangeAggregation, int, list[int]]] = {}
+        self._sorted_windows: dict[int, _SortedWindow] = {}
 
     def instant(self, query: str | ast.MetricExpr, t_ns: int) -> list[Sample]:
         """The instant vector of `query` at `t_ns`, sorted by labels. Raises PipelineError like Loki would."""
@@ -179,11 +225,28 @@ class Evaluator:
             return _comparison(expr, self._eval(expr.vector, t))
         raise TypeError(f"not a metric expression: {expr!r}")
 
+    def _cache_key(self, expr: ast.RangeAggregation) -> int:
+        # Keyed by node identity first: hashing a whole syntax tree on every evaluation would cost more than the
+        # lookup. The reference path caches per node; the fast path per pipeline, numbered once per node.
+        known = self._keys.get(id(expr))
+        if known is not None and known[0] is expr:
+            return known[1]
+        if len(self._keys) > 256:
+            self._keys.clear()
+            self._cache.clear()  # its keys hold no reference to their node: an id may come back
+            self._pipelines.clear()
+        if self.reference:
+            key = id(expr)
+        else:
+            key = self._pipelines.setdefault(_pipeline_key(expr), -1 - len(self._pipelines))  # apart from ids
+        self._keys[id(expr)] = (expr, key)
+        return key
+
     def _extractions(self, expr: ast.RangeAggregation) -> list[_Extraction]:
-        # Keyed by node identity: hashing a whole syntax tree on every evaluation would cost more than the lookup.
-        cached = self._cache.get(id(expr))
-        if cached is not None and cached[0] is expr and cached[1] == self.store.version:
-            return cached[2]
+        key = self._cache_key(expr)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == self.store.version:
+            return cached[1]
         if len(self._cache) > 256:
             self._cache.clear()
         pipeline = LogPipeline(expr.log_range, expr.op, expr.grouping)
@@ -194,6 +257,7 @@ class Evaluator:
                 continue
             entries = stream.entries
             for line_filter in expr.log_range.stages[:skip]:
+                entries = self._prefiltered(line_filter, stream, entries)  # type: ignore[arg-type]
                 entries = filter_entries(line_filter, entries)  # type: ignore[arg-type]
             extraction = _Extraction([], [], [])
             for ts, line in entries:
@@ -203,9 +267,24 @@ class Evaluator:
                     extraction.values.append(sample.value)
                     extraction.series.append(labels_key(sample.labels))
             if extraction.timestamps:
+                first = extraction.series[0]
+                extraction.uniform = all(series == first for series in extraction.series)
                 result.append(extraction)
-        self._cache[id(expr)] = (expr, self.store.version, result)
+        self._cache[key] = (self.store.version, result)
         return result
+
+    def _prefiltered(self, line_filter: ast.LineFilter, stream: Stream,
+                     entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """`entries` (a subsequence of the stream's) less those the prefilter rules out for `line_filter`."""
+        if self.line_prefilter is None:
+            return entries
+        candidates = self.line_prefilter.candidates(line_filter, stream, self.store.version)
+        if candidates is None:
+            return entries
+        if entries is stream.entries:
+            return candidates
+        kept = {id(entry) for entry in candidates}
+        return [entry for entry in entries if id(entry) in kept]
 
     def next_sample_after(self, expr: ast.RangeAggregation, after_ns: int) -> int | None:
         """The earliest timestamp > `after_ns` of a sample `expr` aggregates (an entry of a matching stream that its
@@ -226,11 +305,61 @@ class Evaluator:
         i = bisect.bisect_right(times, after_ns)
         return times[i] if i < len(times) else None
 
+    def _one_series_window(self, expr: ast.RangeAggregation, extraction: _Extraction, lower: int,
+                           t: int) -> list[Sample]:
+        """`_range_aggregation` when one stream feeds one series: its samples in (lower, t] are already in time
+        order, so the window is a slice; the same checks and the same function over the same values in the same
+        order."""
+        start = bisect.bisect_right(extraction.timestamps, lower)
+        end = bisect.bisect_right(extraction.timestamps, t)
+        if start == end:
+            return []
+        series = extraction.series[start]
+        if any(name == ERROR_LABEL for name, _ in series):
+            raise PipelineError(dict(series))
+        if expr.op == "quantile_over_time" and expr.param is not None:
+            ordered = self._sorted_window(expr, extraction, start, end)
+            if ordered is not None:
+                return [Sample(dict(series), quantile_of_sorted(expr.param, ordered))]
+        seconds = expr.log_range.range_ns / 1e9
+        return [Sample(dict(series), _range_function(expr, extraction.values[start:end], seconds))]
+
+    def _sorted_window(self, expr: ast.RangeAggregation, extraction: _Extraction, start: int,
+                       end: int) -> list[float] | None:
+        """`sorted(values[start:end])` updated from this rule's previous window (drop the samples that left, insert
+        those that came), or None when the window holds a zero or a NaN. Without them, equal floats are the same
+        value, so any sorted list of the window is the one `quantile` sorts; -0.0 == 0.0 and NaN would need the
+        sort's own order."""
+        specials = extraction.zeros_or_nans()
+        previous = self._sorted_windows.pop(id(expr), None)
+        if specials[end] != specials[start]:
+            return None
+        if (previous is not None and previous.expr is expr and previous.extraction is extraction
+                and previous.start <= start <= previous.end <= end):
+            ordered = previous.ordered
+            values = extraction.values
+            for value in values[previous.start:start]:
+                del ordered[bisect.bisect_left(ordered, value)]
+            for value in values[previous.end:end]:
+                bisect.insort(ordered, value)
+        else:
+            ordered = sorted(extraction.values[start:end])
+        if len(self._sorted_windows) > 256:
+            self._sorted_windows.clear()
+        self._sorted_windows[id(expr)] = _SortedWindow(expr, extraction, start, end, ordered)
+        return ordered
+
     def _range_aggregation(self, expr: ast.RangeAggregation, t: int) -> list[Sample]:
         lower = t - expr.log_range.range_ns
+        extractions = self._extractions(expr)
+        if not self.reference and all(extraction.uniform for extraction in extractions):
+            if len(extractions) == 1:
+                return self._one_series_window(expr, extractions[0], lower, t)
+            if len({extraction.series[0] for extraction in extractions}) == 1:
+                return _merged_series_window(expr, extractions, lower, t)
         windows: dict[LabelSet, list[tuple[int, float]]] = defaultdict(list)
         merged: set[LabelSet] = set()
-        for extraction in self._extractions(expr):
+        for extraction in extractions:
             start = bisect.bisect_right(extraction.timestamps, lower)  # excludes ts == t - range
             end = bisect.bisect_right(extraction.timestamps, t)  # includes ts == t
             if start == end:
@@ -253,6 +382,40 @@ class Evaluator:
                 points.sort(key=lambda point: point[0])  # Loki's iterators merge streams in time order
             out.append(Sample(dict(series), _range_function(expr, [v for _, v in points], seconds)))
         return out
+
+
+def _merged_series_window(expr: ast.RangeAggregation, extractions: list[_Extraction], lower: int,
+                          t: int) -> list[Sample]:
+    """`_range_aggregation` when several streams feed one series (`by (service)` over streams split by `level`):
+    their window slices joined and put in time order by one stable sort (ties keep the streams' order, as the
+    general path's per-point merge does), without a Python step per point."""
+    points: list[tuple[int, float]] = []
+    series: LabelSet | None = None
+    for extraction in extractions:
+        start = bisect.bisect_right(extraction.timestamps, lower)
+        end = bisect.bisect_right(extraction.timestamps, t)
+        if start < end:
+            series = extraction.series[start]
+            points.extend(zip(extraction.timestamps[start:end], extraction.values[start:end], strict=True))
+    if series is None:
+        return []
+    if any(name == ERROR_LABEL for name, _ in series):
+        raise PipelineError(dict(series))
+    points.sort(key=itemgetter(0))
+    values = [value for _ts, value in points]
+    return [Sample(dict(series), _range_function(expr, values, expr.log_range.range_ns / 1e9))]
+
+
+@dataclass
+class _SortedWindow:
+    """The values of one quantile window, `extraction.values[start:end]`, kept sorted from one evaluation to the
+    next: a window 15 s later differs by a few samples, so most of the sort is already done."""
+
+    expr: ast.RangeAggregation
+    extraction: _Extraction
+    start: int
+    end: int
+    ordered: list[float]
 
 
 def _range_function(expr: ast.RangeAggregation, values: list[float], seconds: float) -> float:
@@ -313,19 +476,34 @@ def _avg_over_time(values: list[float]) -> float:
 def quantile(q: float, values: list[float]) -> float:
     """range_vector.go quantile (the Prometheus algorithm): sort, rank = q * (n - 1), linear interpolation between
     the two neighbouring samples; NaN for no samples, -Inf for q < 0, +Inf for q > 1."""
-    if not values:
+    if not values or q < 0 or q > 1:
+        return quantile_of_sorted(q, values)
+    if any(map(math.isnan, values)):
+        ordered = sorted(values, key=_nan_first)  # Go's sort puts NaN first (Less: a<b||isNaN(a))
+    else:
+        # The same order: both sorts are stable and compare non-NaN floats alike (-0.0 and 0.0 stay as they came).
+        ordered = sorted(values)
+    return quantile_of_sorted(q, ordered)
+
+
+def quantile_of_sorted(q: float, ordered: list[float]) -> float:
+    """`quantile` of values already in its sort order."""
+    if not ordered:
         return math.nan
     if q < 0:
         return -math.inf
     if q > 1:
         return math.inf
-    ordered = sorted(values, key=lambda v: (not math.isnan(v), v))  # Go's sort puts NaN first (Less: a<b||isNaN(a))
     n = len(ordered)
     rank = q * (n - 1)
     lower = max(0, math.floor(rank))
     upper = min(n - 1, lower + 1)
     weight = rank - math.floor(rank)
     return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
+
+
+def _nan_first(value: float) -> tuple[bool, float]:
+    return not math.isnan(value), value
 
 
 def _vector_aggregation(expr: ast.VectorAggregation, samples: list[Sample]) -> list[Sample]:

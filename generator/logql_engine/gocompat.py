@@ -28,6 +28,8 @@ _NAN = re.compile(r"[+-]?nan", re.IGNORECASE)
 def parse_float(text: str) -> float:
     """Go's strconv.ParseFloat(text, 64): no surrounding spaces, `Inf`/`NaN` words, hex floats; out of range is an
     error (Go returns ±Inf with ErrRange, which Loki treats as a failed conversion)."""
+    if text.isascii() and text.isdigit():  # a plain integer (most unwrapped values): the syntax checks all pass
+        return _in_range(float(text), text)
     if _NAN.fullmatch(text):
         return math.nan
     if _INF.fullmatch(text):
@@ -37,7 +39,10 @@ def parse_float(text: str) -> float:
     # Underscores are only legal in Go with a base prefix (0x...), so a decimal with `_` is a syntax error.
     if "_" in text or not _DECIMAL_FLOAT.fullmatch(text) or text in ("+", "-", ".", "+.", "-."):
         raise GoParseError(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
-    value = float(text)
+    return _in_range(float(text), text)
+
+
+def _in_range(value: float, text: str) -> float:
     if math.isinf(value):
         raise GoParseError(f'strconv.ParseFloat: parsing "{text}": value out of range')
     return value

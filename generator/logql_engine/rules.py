@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from generator.logql_engine import ast
 from generator.logql_engine.errors import LogQLError
-from generator.logql_engine.evaluator import Evaluator, LogStore, Sample, labels_key
+from generator.logql_engine.evaluator import Evaluator, LinePrefilter, LogStore, Sample, labels_key
 from generator.logql_engine.gocompat import GoParseError, parse_prometheus_duration_ns
 from generator.logql_engine.located import Where, load_located_yaml
 from generator.logql_engine.parser import parse_expr
@@ -295,11 +295,13 @@ class RuleRun:
 
 class RuleEngine:
     """Steps rule groups forward in time over one store; query the alert states between steps. `skip_idle` skips
-    evaluations proved to be no-ops (see the module docstring); False computes every one (the reference)."""
+    evaluations proved to be no-ops (see the module docstring); False computes every one. `line_prefilter` and
+    `reference` go to the Evaluator (its fast path, or the plain one the differential tests compare with)."""
 
-    def __init__(self, groups: Iterable[RuleGroup], store: LogStore, offset_ns: int = 0, skip_idle: bool = True):
+    def __init__(self, groups: Iterable[RuleGroup], store: LogStore, offset_ns: int = 0, skip_idle: bool = True,
+                 line_prefilter: LinePrefilter | None = None, reference: bool = False):
         self.groups = list(groups)
-        self.evaluator = Evaluator(store)
+        self.evaluator = Evaluator(store, line_prefilter, reference)
         self.offset_ns = offset_ns
         self.skip_idle = skip_idle
         self.states = [[AlertingRuleState(r, g.name) for r in g.alert_rules] for g in self.groups]

@@ -11,11 +11,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from generator.logql_engine import ast
 from generator.logql_engine.gocompat import GoParseError, parse_bytes, parse_float, parse_go_duration_ns
-from generator.logql_engine.regex import compile_search, matches_label
+from generator.logql_engine.regex import byte_searcher, compile_groups, matches_label, search_found, search_groups
 
 # pkg/logql/log/error.go
 ERR_JSON = "JSONParserErr"
@@ -580,10 +581,10 @@ def filter_entries(f: ast.LineFilter, entries: list[tuple[int, str]]) -> list[tu
         return [e for e in entries if f.value in e[1]]
     if f.op == "!=":
         return [e for e in entries if f.value not in e[1]]
-    search = compile_search(f.value).search
+    search = byte_searcher(f.value)
     if f.op == "|~":
-        return [e for e in entries if search(e[1]) is not None]
-    return [e for e in entries if search(e[1]) is None]
+        return [e for e in entries if search(e[1].encode("utf-8")) is not None]
+    return [e for e in entries if search(e[1].encode("utf-8")) is None]
 
 
 def line_filter_matches(f: ast.LineFilter, line: str) -> bool:
@@ -592,7 +593,7 @@ def line_filter_matches(f: ast.LineFilter, line: str) -> bool:
         return f.value in line
     if f.op == "!=":
         return f.value not in line
-    found = compile_search(f.value).search(line) is not None
+    found = search_found(f.value, line)
     return found if f.op == "|~" else not found
 
 
@@ -678,14 +679,18 @@ class LogPipeline:
 def parse_regexp(pattern: str, line: str, builder: LabelsBuilder) -> None:
     """parser.go RegexpParser: named groups become labels; no match adds nothing; a group that did not take part
     in the match yields an empty value."""
-    compiled = compile_search(pattern)
-    match = compiled.search(line)
-    if match is None:
+    numbers, keys = _regexp_parser(pattern)
+    values = search_groups(pattern, numbers, line)
+    if values is None:
         return
-    for name in compiled.groupindex:
-        key = sanitize_label_key(name, True)
-        if not key:
-            continue
-        if builder.base_has(key):
-            key += DUPLICATE_SUFFIX
-        builder.set_parsed(key, match.group(name) or "")
+    for key, value in zip(keys, values, strict=True):
+        builder.set_parsed(key + DUPLICATE_SUFFIX if key in builder.base else key, value or "")
+
+
+@lru_cache(maxsize=4096)
+def _regexp_parser(pattern: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The regex's named groups that make a label: their numbers and label names (sanitised), in `groupindex` order
+    (a name that sanitises to nothing makes none)."""
+    _compiled, groups = compile_groups(pattern)
+    named = [(number, sanitize_label_key(name, True)) for name, number in groups]
+    return tuple(number for number, key in named if key), tuple(key for _number, key in named if key)

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from generator.logql_engine import AlertEvent, LogStore, RuleEngine, RuleEvalError, RuleGroup, load_rule_file
-from generator.logs.inputs import LogRecord
+from generator.logql_engine.evaluator import labels_key
+from generator.logql_engine.stages import LabelSet
+from generator.logs.inputs import Entry, LogRecord
 from generator.truth import Truth
 
 PAGING_NOTIFY = ("page", "escalate")
@@ -111,7 +113,12 @@ def load_rules(rules_dir: Path) -> list[RuleGroup]:
 
 
 def stream_labels(record: LogRecord, base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
-    return {**record.labels, **base, **overrides}
+    return merged_labels(record.labels, base, overrides)
+
+
+def merged_labels(own: Mapping[str, str], base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """An entry's stream labels: its own, then the bot's from truth.yaml, then `--label` overrides."""
+    return {**own, **base, **overrides}
 
 
 def longest_lookback_ns(groups: Iterable[RuleGroup]) -> int:
@@ -177,38 +184,56 @@ STEP_ENTRIES = 50_000  # evaluate (and forget what no window can see any more) a
 
 def backtest(records: Iterable[LogRecord], groups: list[RuleGroup], truth: Truth,
              overrides: Mapping[str, str] | None = None, until_ns: int | None = None,
-             skip_idle: bool = True) -> BacktestResult:
+             skip_idle: bool = True, reference: bool = False) -> BacktestResult:
+    """`backtest_entries` of records."""
+    entries = ((record.timestamp_ns, record.line, record.labels) for record in records)
+    return backtest_entries(entries, groups, truth, overrides, until_ns, skip_idle, reference)
+
+
+def backtest_entries(log: Iterable[Entry], groups: list[RuleGroup], truth: Truth,
+                     overrides: Mapping[str, str] | None = None, until_ns: int | None = None,
+                     skip_idle: bool = True, reference: bool = False) -> BacktestResult:
     """Streams the export: evaluation follows the entries, and the store keeps only the last window (the longest
     rule range) plus the entries read since the last step, so memory does not grow with the export.
 
     Entries must come in time order, give or take REORDER_SLACK_NS (exports are time-ordered); one older than the
     time already evaluated is still stored for later windows but counted in `late_entries`, since the evaluations
-    that should have seen it are done. `skip_idle=False` computes every rule evaluation (same result, slower)."""
+    that should have seen it are done. `skip_idle=False` computes every rule evaluation, `reference=True` takes the
+    engine's plain path without the Hyperscan line prefilter (both: same result, slower)."""
+    from generator.logs.line_prefilter import HyperscanLinePrefilter
+
     base, extra = truth.service.log_labels, overrides or {}
     store = LogStore()
-    engine = RuleEngine(groups, store, 0, skip_idle)
+    prefilter = None if reference else HyperscanLinePrefilter(groups)
+    engine = RuleEngine(groups, store, 0, skip_idle, prefilter, reference)
     window = longest_range_ns(groups)
     entries = untimed = late = since_step = 0
     first: int | None = None
     last: int | None = None
-    newest: int | None = None
     evaluated: int | None = None  # every aligned time <= this has been evaluated
-    for record in records:
-        ts = record.timestamp_ns
+    series: dict[tuple[tuple[str, str], ...], LabelSet] = {}  # a record's own labels -> its stream's key
+    for ts, line, labels in log:
         if ts is None:
             untimed += 1  # no time before the first timed line: Loki would stamp it at ingestion, we cannot
             continue
         entries += 1
-        first = ts if first is None else min(first, ts)
-        last = ts if last is None else max(last, ts)
-        newest = ts if newest is None else max(newest, ts)
+        if first is None or ts < first:
+            first = ts
+        if last is None or ts > last:
+            last = ts
         if evaluated is not None and ts <= evaluated:
             late += 1
-        store.append(stream_labels(record, base, extra), ts, record.line)
+        own = tuple(labels.items())
+        key = series.get(own)
+        if key is None:
+            if len(series) > 4096:
+                series.clear()  # labels that change with every line: keep the memo small
+            key = series[own] = labels_key(merged_labels(labels, base, extra))
+        store.append_to(key, ts, line)
         since_step += 1
         if since_step >= STEP_ENTRIES:
             since_step = 0
-            horizon = newest - REORDER_SLACK_NS - 1  # entries at or after newest - slack may still arrive
+            horizon = last - REORDER_SLACK_NS - 1  # entries at or after the newest one - slack may still arrive
             if until_ns is not None:
                 horizon = min(horizon, until_ns)
             if first is not None and (evaluated is None or horizon > evaluated):

@@ -17,18 +17,18 @@ again, for the scanner, which never touches lines that do not match.
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 from array import array
 from bisect import bisect_right
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain
+from types import MappingProxyType
 from typing import IO, TYPE_CHECKING
 
 from generator.syntax.logql import re2_escape
@@ -75,11 +75,21 @@ class LogRecord:
 
 # --- timestamps --------------------------------------------------------------------------------------------------
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
-@lru_cache(maxsize=65536)
+
 def _epoch_seconds(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
-    """Raises ValueError for an impossible date or time (30 February, 25:00)."""
-    return calendar.timegm(datetime(year, month, day, hour, minute, second).timetuple())
+    """Raises ValueError for an impossible date or time (30 February, 25:00), as `datetime(...)` does; else what
+    `calendar.timegm(datetime(...).timetuple())` returns, without building either for every second."""
+    if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59):
+        raise ValueError(f"time out of range: {hour}:{minute}:{second}")
+    return _epoch_day(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+
+
+@lru_cache(maxsize=4096)
+def _epoch_day(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 (proleptic Gregorian); ValueError for an impossible date."""
+    return date(year, month, day).toordinal() - _EPOCH_ORDINAL
 
 
 def _fraction_ns(digits: str | None) -> int:
@@ -91,12 +101,42 @@ def parse_asctime(text: str) -> int | None:
     match = _ASCTIME.match(text)
     if not match:
         return None
-    y, mo, d, h, mi, s, frac = match.groups()
+    seconds = _asctime_seconds(text[:match.end(6)])  # a log's lines share their second: one parse per second
+    if seconds is None:
+        return None
+    return seconds * 1_000_000_000 + _fraction_ns(match.group(7))
+
+
+def asctime_field_ns(asctime: str) -> int | None:
+    """`parse_asctime` of a text the text format's asctime field matched (ASCTIME_REGEX, `dddd-dd-dd dd:dd:dd,ddd`):
+    that shape always matches `_ASCTIME`, so its fields are cut at known places; a log's lines share their minute."""
+    minute = _asctime_minute(asctime[:16])
+    second = int(asctime[17:19])
+    if minute is None or second > 59:
+        return None  # an impossible date, hour or minute; or second, as datetime() refuses 60
+    return (minute + second) * 1_000_000_000 + int(asctime[20:]) * 1_000_000  # three digits: milliseconds
+
+
+@lru_cache(maxsize=4096)
+def _asctime_minute(date_minute: str) -> int | None:
+    """Seconds since the epoch at the start of a `dddd-dd-dd dd:dd` minute, None for an impossible one."""
     try:
-        seconds = _epoch_seconds(int(y), int(mo), int(d), int(h), int(mi), int(s))
+        return _epoch_seconds(int(date_minute[:4]), int(date_minute[5:7]), int(date_minute[8:10]),
+                              int(date_minute[11:13]), int(date_minute[14:16]), 0)
     except ValueError:
         return None
-    return seconds * 1_000_000_000 + _fraction_ns(frac)
+
+
+@lru_cache(maxsize=4096)
+def _asctime_seconds(date_time: str) -> int | None:
+    """Seconds since the epoch of the `YYYY-MM-DD HH:MM:SS` part of an asctime, None for an impossible date."""
+    match = _ASCTIME.match(date_time)
+    assert match is not None  # the part of a text `_ASCTIME` matched, less its optional fraction: matches alone
+    y, mo, d, h, mi, s, _frac = match.groups()
+    try:
+        return _epoch_seconds(int(y), int(mo), int(d), int(h), int(mi), int(s))
+    except ValueError:
+        return None
 
 
 def parse_rfc3339(text: str) -> int | None:
@@ -175,6 +215,12 @@ class BotLineFormat:
             text_format=logs.text_format,
         )
 
+    @cached_property
+    def standard_asctime(self) -> bool:
+        """Whether the text regex's asctime field is ASCTIME_REGEX (always, from truth.yaml; a hand-made format may
+        differ): then `asctime_field_ns` reads it."""
+        return f"(?P<asctime>{ASCTIME_REGEX})" in self.text_regex
+
     def text_level_prefix_regex(self) -> str:
         """Matches a text line from its start to where its level begins (`2026-... - bot.api - `)."""
         return self.text_regex[: self.text_regex.index("(?P<levelname>")]
@@ -210,12 +256,12 @@ class BotLineFormat:
         match = self._re(self.text_regex).match(line)
         if not match:
             return None, None, {}
-        groups = match.groupdict()
-        asctime = groups.get("asctime")
+        groups = match.re.groupindex  # the format may lack a field: its value is None, as in groupdict()
+        asctime = match.group("asctime") if "asctime" in groups else None
         return (
-            parse_asctime(asctime) if asctime else None,
-            groups.get("levelname"),
-            self.text_tags(groups.get("message") or "") if with_tags else {},
+            (asctime_field_ns(asctime) if self.standard_asctime else parse_asctime(asctime)) if asctime else None,
+            match.group("levelname") if "levelname" in groups else None,
+            self.text_tags((match.group("message") if "message" in groups else None) or "") if with_tags else {},
         )
 
     def text_tags(self, message: str) -> dict[str, str]:
@@ -339,7 +385,49 @@ def read_records(stream: IO[bytes], line_format: BotLineFormat, input_format: In
             yield render_record(obj, line_format, where)
 
 
-def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[LogRecord]:
+Entry = tuple[int | None, str, Mapping[str, str]]  # what a replay reads of a record: time, line, labels
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+
+
+def read_entries(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat | None = None,
+                 source: str = "<input>") -> Iterator[Entry]:
+    """`read_records` as (timestamp, line, labels): no LogRecord per entry and no level (a replay reads millions of
+    entries and no level)."""
+    fmt = input_format or detect_format(peek_head(stream), line_format)
+    blocks = iter_line_blocks(stream, CHUNK_BYTES)
+    if fmt is InputFormat.LINES:
+        yield from _timed_line_entries(blocks, line_format)
+    elif fmt is InputFormat.SYSLOG:
+        yield from _syslog_entries(blocks, source)
+    else:
+        for where, obj in _iter_json_values(blocks, source):
+            yield render_entry(obj, where)
+
+
+def _timed_line_entries(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[Entry]:
+    """`_line_entries` without levels; the native reader times the text lines, Python the others."""
+    from generator.logs.native_records import native_timed_lines
+
+    timed = native_timed_lines(blocks, line_format)
+    if timed is None:
+        for ts, line, _level in _line_entries(blocks, line_format):
+            yield ts, line, _NO_LABELS
+        return
+    last_ts: int | None = None
+    for lines, stamps in timed:
+        for line, ts in zip(lines, stamps, strict=True):
+            if ts is None:
+                ts = line_format.parse(line, with_tags=False)[0]
+            if ts is None:
+                ts = last_ts
+            else:
+                last_ts = ts
+            yield ts, line, _NO_LABELS
+
+
+def _line_entries(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[tuple[int | None, str,
+                                                                                            str | None]]:
+    """(timestamp, line, level) of each line; an untimed line takes the time of the last timed one above it."""
     last_ts: int | None = None
     for block in blocks:
         for raw in block.split(b"\n")[:-1]:
@@ -349,7 +437,12 @@ def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> It
                 ts = last_ts
             else:
                 last_ts = ts
-            yield LogRecord(ts, line, {}, level)
+            yield ts, line, level
+
+
+def _line_records(blocks: Iterator[bytearray], line_format: BotLineFormat) -> Iterator[LogRecord]:
+    for ts, line, level in _line_entries(blocks, line_format):
+        yield LogRecord(ts, line, {}, level)
 
 
 def _level_from(line: str, fallback: str | None, line_format: BotLineFormat) -> str | None:
@@ -410,22 +503,42 @@ def _skip_structured_data(rest: Buffer, source: str, line_number: int) -> Buffer
     return rest[i:]
 
 
-def _syslog_records(blocks: Iterator[bytearray], line_format: BotLineFormat, source: str) -> Iterator[LogRecord]:
+def _numbered_lines(blocks: Iterator[bytearray]) -> Iterator[tuple[int, bytearray]]:
     number = 0
     for block in blocks:
         for raw in block.split(b"\n")[:-1]:
             number += 1
-            record = syslog_record(raw, line_format, source, number)
-            if record is not None:
-                yield record
+            yield number, raw
+
+
+def _syslog_records(blocks: Iterator[bytearray], line_format: BotLineFormat, source: str) -> Iterator[LogRecord]:
+    for number, raw in _numbered_lines(blocks):
+        record = syslog_record(raw, line_format, source, number)
+        if record is not None:
+            yield record
+
+
+def _syslog_entries(blocks: Iterator[bytearray], source: str) -> Iterator[Entry]:
+    for number, raw in _numbered_lines(blocks):
+        entry = syslog_entry(raw, source, number)
+        if entry is not None:
+            yield entry
+
+
+def syslog_entry(raw: Buffer, source: str, number: int) -> tuple[int, str, dict[str, str]] | None:
+    """One syslog line (without its `\\n`) as (time, MSG, labels); None for a blank line; InputError naming it."""
+    raw = raw.removesuffix(b"\r")
+    if not raw.strip():
+        return None
+    return parse_syslog_line(raw, source, number)
 
 
 def syslog_record(raw: Buffer, line_format: BotLineFormat, source: str, number: int) -> LogRecord | None:
     """One syslog line (without its `\\n`) as a record; None for a blank line; InputError naming the line."""
-    raw = raw.removesuffix(b"\r")
-    if not raw.strip():
+    entry = syslog_entry(raw, source, number)
+    if entry is None:
         return None
-    ts, msg, labels = parse_syslog_line(raw, source, number)
+    ts, msg, labels = entry
     severity = _SYSLOG_SEVERITY_NAME.index(labels["severity"])
     return LogRecord(ts, msg, labels, _level_from(msg, _SYSLOG_SEVERITY_LEVEL[severity], line_format))
 
@@ -444,6 +557,12 @@ def transport_level(fallback: str, line_format: BotLineFormat) -> str | None:
 
 def render_record(obj: object, line_format: BotLineFormat, where: str) -> LogRecord:
     """One `render logs -o json` object -> LogRecord; InputError names `where` and the field on bad input."""
+    ts, message, labels = render_entry(obj, where)
+    return LogRecord(ts, message, labels, _level_from(message, labels.get("level"), line_format))
+
+
+def render_entry(obj: object, where: str) -> tuple[int, str, dict[str, str]]:
+    """One `render logs -o json` object -> (time, message, labels), checked as `render_record` says."""
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     message = obj.get("message")
@@ -464,7 +583,7 @@ def render_record(obj: object, line_format: BotLineFormat, where: str) -> LogRec
         if not (isinstance(item, dict) and isinstance(item.get("name"), str) and "value" in item):
             raise InputError(f"{where}: labels[{index}] must be {{name, value}}")
         labels[item["name"]] = _scalar_text(item["value"])
-    return LogRecord(ts, message, labels, _level_from(message, labels.get("level"), line_format))
+    return ts, message, labels
 
 
 def _iter_json_values(blocks: Iterator[bytearray], source: str) -> Iterator[tuple[str, object]]:

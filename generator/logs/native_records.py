@@ -42,6 +42,10 @@ try:
     from generator.logs import _records
 except ImportError:  # not built: the Python reader answers alike
     _records = None  # type: ignore[assignment]
+try:
+    from generator.logs import _linestats, _linetimes
+except ImportError:  # not built: the Python reader answers alike
+    _linetimes = None  # type: ignore[assignment]
 
 
 def _text_levels_native(line_format: BotLineFormat) -> bool:
@@ -56,6 +60,22 @@ def _text_levels_native(line_format: BotLineFormat) -> bool:
     rest = placeholders[names.index("levelname") + 1:]
     return (len(rest) == 1 and rest[0].group(1) == "message" and rest[0].end() == len(fmt)
             and fmt[level.end():rest[0].start()] == line_format.level_suffix)
+
+
+def native_timed_lines(blocks: Iterator[bytearray], line_format: BotLineFormat
+                       ) -> Iterator[tuple[list[str], list[int | None]]] | None:
+    """Per block of `lines` input: its lines, decoded as the Python reader decodes them, and the time of each that
+    `_linetimes.c` vouches for (None: the Python reader decides, e.g. for a JSON line). None when the kernel does
+    not apply: not built, disabled, or a text format it cannot read (the time must come first, after literals)."""
+    if _linetimes is None or os.environ.get(NATIVE_DISABLED_ENV) or not _text_levels_native(line_format):
+        return None
+    ops = native_ops(line_format.text_format)
+    kinds = [kind for kind, _text in ops or ()]
+    if ops is None or _linestats.OP_ASCTIME not in kinds or any(kind != _linestats.OP_LITERAL
+                                                  for kind in kinds[:kinds.index(_linestats.OP_ASCTIME)]):
+        return None
+    markers = tuple(level.encode() + line_format.level_suffix.encode() for level in line_format.levels)
+    return (_linetimes.timed_lines(block, ops, markers) for block in blocks)
 
 
 def native_record_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat, source: str,
