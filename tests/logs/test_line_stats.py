@@ -108,6 +108,21 @@ def _duration_values(counter: LineStatsCounter, stats_durations: Counter) -> Cou
     return values
 
 
+
+def test_level_keys_and_duration_tags_are_found_at_every_offset_within_a_line_and_a_block(counters: dict) -> None:
+    """The kernel searches 16 bytes a step: a key or tag at any offset from a line's or a block's start, up to its
+    very end, is found once, whole or cut short by the line end."""
+    for pad in range(40):
+        filler = b" " * pad  # not a word character: a tag must start a word
+        data = (b'{' + filler + b'"levelname": "ERROR", "duration_ms": 7}\n'
+                + filler + b"duration_ms=12\n"
+                + b"2026-11-29 10:00:01,123 - bot.api - INFO - " + filler + b"duration_ms=3\n"
+                + b'{' + filler + b'"levelname": "ERR\n' + filler + b"duration_m\n" + filler + b"duration_ms=5")
+        for lane in LANES:
+            stats = counters[lane].count(data + b"\n", with_levels=True)
+            assert (stats.newlines, stats.leveled, dict(stats.levels)) == (6, 2, {"ERROR": 1, "INFO": 1}), (pad, lane)
+            assert _duration_values(counters[lane], stats.durations) == {7.0: 1, 12.0: 1, 3.0: 1, 5.0: 1}, (pad, lane)
+
 # --- the lanes agree on anything --------------------------------------------------------------------------------------
 
 PIECES = [
