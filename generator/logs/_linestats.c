@@ -9,7 +9,8 @@
  *   JSON level:  ^\{.*"<key>"[ \t\v\f\r]*:[ \t\v\f\r]*" then `LEVEL"`, every occurrence in the line counts
  *   duration:    \b<tag>"?[ \t\v\f\r]*[:=][ \t\v\f\r]*"?[0-9], the number `[0-9]+(\.[0-9]+)?` read from that digit
  * No match spans a newline. Integer durations below 100000 are counted in an array; any other value is handed back
- * as its text, for Python to bucket the way LatencyHistogram does.
+ * as its text, for Python to bucket the way LatencyHistogram does. Given ascending byte offsets (the scanner's
+ * candidate matches), the same pass also tells how many newlines precede each: the lines' numbers in the block.
  */
 #include "_text_format.h"
 
@@ -74,13 +75,52 @@ static int remember_other(LineStats *self, Py_ssize_t offset, Py_ssize_t length)
     return 0;
 }
 
-/* feed(block, levels: bool, durations: bool) -> (newlines, lines with a level, tuple of counts per level) */
+/* The offsets to number, read while the GIL is held: ascending, else -1 with an exception set. */
+static Py_ssize_t read_offsets(PyObject *offsets, Py_ssize_t **out) {
+    *out = NULL;
+    if (offsets == NULL || offsets == Py_None)
+        return 0;
+    PyObject *items = PySequence_Fast(offsets, "offsets: a sequence of ints");
+    if (items == NULL)
+        return -1;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
+    Py_ssize_t *values = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
+    if (values == NULL) {
+        Py_DECREF(items);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        values[i] = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(items, i));
+        if ((values[i] == -1 && PyErr_Occurred()) || (i && values[i] < values[i - 1])) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "offsets must be ascending");
+            PyMem_Free(values);
+            Py_DECREF(items);
+            return -1;
+        }
+    }
+    Py_DECREF(items);
+    *out = values;
+    return count;
+}
+
+/* feed(block, levels: bool, durations: bool, offsets=None) -> (newlines, lines with a level, tuple of counts per
+ * level, other duration texts, per offset the newlines before it) */
 static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
     Py_buffer view;
     int want_levels, want_durations;
-    if (!PyArg_ParseTuple(args, "y*pp", &view, &want_levels, &want_durations))
+    PyObject *offsets_arg = NULL;
+    if (!PyArg_ParseTuple(args, "y*pp|O", &view, &want_levels, &want_durations, &offsets_arg))
         return NULL;
+    Py_ssize_t *offsets;
+    const Py_ssize_t n_offsets = read_offsets(offsets_arg, &offsets);
+    if (n_offsets < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     if (self->busy) {
+        PyMem_Free(offsets);
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_RuntimeError, "LineStats.feed called concurrently");
         return NULL;
@@ -94,10 +134,12 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
     int failed = 0;
 
     Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t pos = 0;
+    Py_ssize_t pos = 0, numbered = 0;
     while (pos < n) {
         const unsigned char *nl = memchr(d + pos, '\n', (size_t)(n - pos));
         Py_ssize_t end = nl ? (Py_ssize_t)(nl - d) : n;
+        while (numbered < n_offsets && offsets[numbered] <= end) /* offsets in this line: the newlines above it */
+            offsets[numbered++] = newlines;
         newlines += nl != NULL;
         if (want_levels && end > pos) {
             if (d[pos] == '{') {
@@ -136,6 +178,8 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
         }
         pos = end + 1;
     }
+    while (numbered < n_offsets) /* past the block's end */
+        offsets[numbered++] = newlines;
     if (want_durations) {
         Py_ssize_t from = 0;
         const unsigned char *hit;
@@ -196,15 +240,25 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
                 PyList_SET_ITEM(others, i, text);
             }
         }
-        PyObject *per_level = others ? PyTuple_New(self->n_levels) : NULL;
+        PyObject *numbers = others ? PyList_New(n_offsets) : NULL;
+        for (Py_ssize_t i = 0; numbers != NULL && i < n_offsets; i++) {
+            PyObject *number = PyLong_FromSsize_t(offsets[i]);
+            if (number == NULL)
+                Py_CLEAR(numbers);
+            else
+                PyList_SET_ITEM(numbers, i, number);
+        }
+        PyObject *per_level = numbers ? PyTuple_New(self->n_levels) : NULL;
         if (per_level != NULL) {
             for (int i = 0; i < self->n_levels; i++)
                 PyTuple_SET_ITEM(per_level, i, PyLong_FromUnsignedLongLong(counts[i]));
-            result = Py_BuildValue("nnNN", newlines, leveled, per_level, others);
+            result = Py_BuildValue("nnNNN", newlines, leveled, per_level, others, numbers);
         } else {
             Py_XDECREF(others);
+            Py_XDECREF(numbers);
         }
     }
+    PyMem_Free(offsets);
     self->busy = 0;
     PyBuffer_Release(&view);
     return result;
@@ -283,7 +337,8 @@ static void LineStats_dealloc(LineStats *self) {
 
 static PyMethodDef LineStats_methods[] = {
     {"feed", (PyCFunction)LineStats_feed, METH_VARARGS,
-     "feed(block, levels, durations) -> (newlines, leveled lines, counts per level, other duration texts)"},
+     "feed(block, levels, durations, offsets=None) -> (newlines, leveled lines, counts per level, other duration "
+     "texts, newlines before each offset)"},
     {"take_small_durations", (PyCFunction)LineStats_take_small_durations, METH_NOARGS,
      "{integer duration below 100000: count} seen since the last call"},
     {NULL, NULL, 0, NULL},

@@ -145,6 +145,17 @@ def test_the_native_kernel_counts_what_the_hyperscan_lane_counts(counters: dict,
                                                                                    hyperscan.durations), data
 
 
+
+@settings(max_examples=300, deadline=None)
+@given(blocks, st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+def test_the_kernel_numbers_the_lines_of_given_offsets_as_counting_newlines_does(counters: dict, parts: list[bytes],
+                                                                                 offsets: list[int]) -> None:
+    data = b"".join(parts) + b"\n"
+    offsets = sorted(offsets)
+    expected = [data[:offset].count(b"\n") for offset in offsets]
+    for lane in LANES:
+        assert counters[lane].count(data, with_levels=True, number=offsets).line_numbers == expected, (lane, data)
+
 def test_the_kernel_takes_only_formats_it_matches_exactly(truth: Truth) -> None:
     assert native_ops(truth.logs.text_format) is not None  # the bot's own format
     for text_format in ("%(asctime)s %(message)s %(levelname)s",  # a lazy field before the level
