@@ -175,9 +175,10 @@ def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, 
     live = path == "-"
     priorities = {p.id: p.priority for p in scanner.patterns}
 
-    def on_hit(hit: Hit) -> None:
-        if (live or fail_fast) and not as_json:
-            err.print(escape(_hit_line(hit, priorities.get(hit.pattern_id))), soft_wrap=True)
+    def print_hit(hit: Hit) -> None:
+        err.print(escape(_hit_line(hit, priorities.get(hit.pattern_id))), soft_wrap=True)
+
+    on_hit = print_hit if (live or fail_fast) and not as_json else None  # else the scan need not mask every hit
 
     with ExitStack() as stack:
         stream = open_input(path, stack)

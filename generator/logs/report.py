@@ -49,11 +49,19 @@ class PatternReport:
     _window: deque[int] = field(default_factory=deque, repr=False)
     _last_violation: Violation | None = field(default=None, repr=False)
 
+    @property
+    def keeps_examples(self) -> bool:
+        """Whether the next hit is kept as an example (else only counted: its text is not needed)."""
+        return len(self.examples) < MAX_EXAMPLES
+
     def add(self, hit: Hit) -> None:
-        self.hits += 1
-        if len(self.examples) < MAX_EXAMPLES:
+        if self.keeps_examples:
             self.examples.append(hit)
-        ts = hit.timestamp_ns
+        self.count(hit.timestamp_ns)
+
+    def count(self, ts: int | None) -> None:
+        """A hit at `ts` (None: untimed): counted, timed and checked against the rate limit."""
+        self.hits += 1
         if ts is None:
             self.untimed_hits += 1
             return
@@ -106,10 +114,13 @@ class LatencyHistogram:
             self.count += n
 
     def add_whole(self, counts: dict[int, int]) -> None:
-        """Whole milliseconds below 100 000 (their own buckets)."""
+        """Whole milliseconds below 100 000 (their own buckets). Up to 100 000 of them: `get` rather than the
+        Counter's `+=`, whose missing-key path is a Python call (4x slower here)."""
+        buckets = self.buckets
         for value, n in counts.items():
-            self.buckets[float(value)] += n
-            self.count += n
+            key = float(value)
+            buckets[key] = buckets.get(key, 0) + n
+        self.count += sum(counts.values())
 
     def percentile(self, q: float) -> float | None:
         """Nearest-rank percentile."""

@@ -346,11 +346,14 @@ class Scanner:
                 entry = first_entry + record
                 ts = batch.timestamps[record] if batch.timestamps is not None else None
             matched_starts.add(start)
-            pattern = self.patterns[index]
-            hit = Hit(pattern.id, pattern.kind, entry, ts, self.masker.mask(line))
-            report.patterns[index].add(hit)
-            if on_hit:
-                on_hit(hit)
+            pattern, found = self.patterns[index], report.patterns[index]
+            if on_hit or found.keeps_examples:
+                hit = Hit(pattern.id, pattern.kind, entry, ts, self.masker.mask(line))
+                found.add(hit)
+                if on_hit:
+                    on_hit(hit)
+            else:  # neither kept nor shown: its line need not be masked
+                found.count(ts)
             if fail_fast and pattern.kind == "forbidden":
                 report.matched_entries += len(matched_starts)
                 raise StopScan
