@@ -22,7 +22,7 @@ from itertools import repeat
 from operator import add, methodcaller
 from typing import Any
 
-from generator.logs.inputs import TEXT_FORMAT_PLACEHOLDER, BotLineFormat, Buffer
+from generator.logs.inputs import TEXT_FORMAT_PLACEHOLDER, BlockData, BotLineFormat, Buffer
 from generator.logs.patterns import block_database
 from generator.syntax.logql import re2_escape
 
@@ -149,12 +149,12 @@ def count_newlines(data: Buffer, start: int = 0, end: int | None = None) -> int:
     return len(segment) - len(segment.replace(b"\n", b""))
 
 
-def line_numbers(data: Buffer, offsets: Sequence[int]) -> list[int]:
+def line_numbers(data: BlockData, offsets: Sequence[int]) -> list[int]:
     """For ascending byte offsets, how many newlines precede each one. One pass up to the last offset."""
     numbers: list[int] = []
     position = newlines = 0
     for offset in offsets:
-        newlines += count_newlines(data, position, offset)
+        newlines += count_newlines(data[position:offset])
         position = offset
         numbers.append(newlines)
     return numbers

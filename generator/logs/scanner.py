@@ -3,18 +3,20 @@
 What it finds, per input: forbidden-pattern hits, rate-limit violations (more than `limit.count` hits in any window
 of `limit.per`), leaked secrets (shown masked, never in clear), entries per level, and `duration_ms` percentiles.
 
-How a block of whole lines goes through (blocks are taken in input order, at most three held at a time):
-- the block is cut into two halves at a line boundary (a record boundary for record inputs); a worker thread scans
-  the second half while this thread scans the first. Scanning a part is Hyperscan over it for the truth patterns
+How a block of whole lines goes through (blocks are taken in input order; a regular file is mapped and read in
+place, anything else is read by a thread of its own one block ahead):
+- the block is cut in two at a line boundary (a record boundary for record inputs); a worker thread scans the
+  second part while this thread scans the first. Scanning a part is Hyperscan over it for the truth patterns
   (`patterns`), then the native kernel counting its lines, levels and durations and numbering the candidate lines
-  in the same pass (`line_stats`). Both release the GIL, so the halves use both cores, each thread with its own
-  Hyperscan scratch and kernel. No match is lost at the cut: a truth-pattern hit lies within one line (RE2 confirms
-  it on its line, or record), and each half holds whole lines;
-- then, in this thread and in input order (the first half's candidates, then the second's), every candidate line
+  in the same pass (`line_stats`). Both release the GIL, so the parts use both cores, each thread with its own
+  Hyperscan scratch and kernel. No match is lost at the cut: a truth-pattern hit lies within one line (RE2
+  confirms it on its line, or record), and each part holds whole lines;
+- then, in this thread and in input order (the first part's candidates, then the second's), every candidate line
   is confirmed by RE2 (Loki's engine), numbered and timed, and added to the report (`report`: rate windows are
-  counted in input order, so they are exact across halves and blocks).
-With one core (`os.sched_getaffinity`), and for blocks too small to pay for the hand-over (a `--tail` pipe's),
-this thread scans the whole block itself.
+  counted in input order, so they are exact across parts and blocks). This thread reports a block while the
+  worker scans the next one's second part, so it keeps less than half of each block for itself (`_Balance`).
+With one core (`os.sched_getaffinity`), and for blocks too small to pay for the hand-over, this thread scans the
+whole block itself; a `--tail` pipe's blocks are reported as soon as they are scanned.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from generator.logs.inputs import Batch, BotLineFormat, Buffer, LinesTiming
+from generator.logs.inputs import Batch, BlockData, BotLineFormat, LinesTiming, MappedLines, block_view
 from generator.logs.line_stats import BlockStats, LineStatsCounter, line_numbers
 from generator.logs.patterns import Masker, WatchedPattern, compile_patterns
 from generator.logs.report import Hit, PatternReport, ScanReport
@@ -57,12 +60,42 @@ def cores_available() -> int:
 
 class _Part:
     """What scanning one part of a block found: Hyperscan's candidates (end offset in the block, pattern index),
-    sorted, and the part's stats (None for a record batch scanned for patterns only)."""
+    sorted, the part's stats (None for a record batch scanned for patterns only), and the CPU time it took."""
 
-    __slots__ = ("candidates", "stats")
+    __slots__ = ("candidates", "stats", "cpu_s")
 
-    def __init__(self, candidates: list[tuple[int, int]], stats: BlockStats | None):
-        self.candidates, self.stats = candidates, stats
+    def __init__(self, candidates: list[tuple[int, int]], stats: BlockStats | None, cpu_s: float):
+        self.candidates, self.stats, self.cpu_s = candidates, stats, cpu_s
+
+
+class _Scanned:
+    """A block scanned whole and waiting to be reported."""
+
+    __slots__ = ("batch", "candidates", "stats")
+
+    def __init__(self, batch: Batch, candidates: list[tuple[int, int]], stats: BlockStats | None):
+        self.batch, self.candidates, self.stats = batch, candidates, stats
+
+
+class _Balance:
+    """Which share of each block this thread scans; the worker scans the rest. This thread also reports every block
+    (RE2 confirms its candidates, in order) while the worker scans the next one, so it takes less than half: the
+    share that would have given both threads the same CPU time over the last blocks (a log dense with hits needs
+    more confirming, and leaves more of the scanning to the worker)."""
+
+    SMALLEST = 0.05
+
+    def __init__(self) -> None:
+        self.share = 0.5
+
+    def update(self, own_scan_s: float, side_scan_s: float, own_other_s: float) -> None:
+        """After a block cut at `share`: this thread's CPU time scanning its part and doing everything else, and
+        the worker's scanning its part."""
+        whole_scan_s = own_scan_s + side_scan_s
+        if whole_scan_s <= 0:
+            return
+        balanced = min(max(0.5 - own_other_s / (2 * whole_scan_s), self.SMALLEST), 0.5)
+        self.share += (balanced - self.share) / 4  # smoothed: blocks differ, and CPU clocks tick coarsely
 
 
 class _Lane:
@@ -113,7 +146,8 @@ class _SideThread:
 def _read_ahead(batches: Iterable[Batch]) -> Iterator[Iterator[Batch]]:
     """The batches, read (and for record inputs, parsed natively) by a thread of their own one batch ahead, so that
     reading runs while the previous batch is scanned. Errors reach the consumer in input order. One batch waits in
-    the queue and one is being made: with the lines reader's three buffers, the batch being scanned stays intact."""
+    the queue and one is being made: with the lines reader's four buffers, the two batches the scan holds (one being
+    scanned, one being reported) stay intact."""
     handoff: queue.Queue[object] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
@@ -210,13 +244,43 @@ class Scanner:
         (`live`) shows hits as they arrive."""
         started = time.perf_counter()
         try:
-            # a `--tail` pipe is read in this thread: a reader blocked on the pipe could not be stopped
+            # A `--tail` pipe is read in this thread: a reader blocked on the pipe could not be stopped. A mapped
+            # file's blocks cost nothing to take: no reader thread either.
+            batches = iter(batches)
+            first = next(batches, None)
+            if first is None:
+                return report
+            batches = chain([first], batches)
+            in_place = live or isinstance(first.data, MappedLines)
             with (_SideThread(self._scan_side_part) if self.threads > 1 else nullcontext()) as side, \
-                    (nullcontext(iter(batches)) if live else _read_ahead(batches)) as ahead:
+                    (nullcontext(batches) if in_place else _read_ahead(batches)) as ahead:
+                balance = _Balance()
+                previous: _Scanned | None = None  # reported while the worker scans the next block
+                clock = time.thread_time()
                 for batch in ahead:
-                    self._scan_batch(batch, side, report, fail_fast, on_hit)
-                    if on_batch:
-                        on_batch(batch)
+                    size = len(batch.data)
+                    cut = self._cut(batch, balance.share) if side is not None and size >= self.split_bytes else None
+                    if cut is not None:
+                        assert side is not None
+                        side.start(batch, cut, size)
+                    if previous is not None:
+                        self._report(previous, report, fail_fast, on_hit, on_batch)
+                    own = self._scan_part(self._lanes[0], batch, 0, size if cut is None else cut)
+                    now = time.thread_time()
+                    own_cpu_s, clock = now - clock, now  # since the last block's: taking, reporting, scanning
+                    if cut is None:
+                        scanned = _Scanned(batch, own.candidates, own.stats)
+                    else:
+                        assert side is not None
+                        other = side.result()
+                        scanned = _Scanned(batch, own.candidates + other.candidates, _joined(own.stats, other.stats))
+                        balance.update(own.cpu_s, other.cpu_s, own_cpu_s - own.cpu_s)
+                    if live:  # a `--tail` pipe's hits show as soon as they arrive
+                        self._report(scanned, report, fail_fast, on_hit, on_batch)
+                    else:
+                        previous = scanned
+                if previous is not None:
+                    self._report(previous, report, fail_fast, on_hit, on_batch)
         except StopScan:
             report.stopped_at_first_forbidden = True
         finally:
@@ -225,31 +289,23 @@ class Scanner:
             report.elapsed_s += time.perf_counter() - started
         return report
 
-    def _scan_batch(self, batch: Batch, side: _SideThread | None, report: ScanReport, fail_fast: bool,
-                    on_hit: Callable[[Hit], None] | None) -> None:
-        """Scan a block, in two halves at once when it is big enough and a worker thread is there, then report it."""
-        size = len(batch.data)
-        cut = self._cut(batch) if side is not None and size >= self.split_bytes else None
-        if cut is None:
-            part = self._scan_part(self._lanes[0], batch, 0, size)
-            candidates, stats = part.candidates, part.stats
-        else:
-            assert side is not None
-            side.start(batch, cut, size)
-            first = self._scan_part(self._lanes[0], batch, 0, cut)
-            second = side.result()
-            candidates, stats = first.candidates + second.candidates, _joined(first.stats, second.stats)
+    def _report(self, scanned: _Scanned, report: ScanReport, fail_fast: bool, on_hit: Callable[[Hit], None] | None,
+                on_batch: Callable[[Batch], None] | None) -> None:
+        """Add a scanned block to the report: its stats, and its candidates confirmed in input order."""
+        batch, candidates, stats = scanned.batch, scanned.candidates, scanned.stats
         if self.compiled.re2_only:
             candidates = sorted(candidates + self._re2_candidates(batch.data))
             if stats is not None and batch.starts is None:
                 stats.line_numbers = line_numbers(batch.data, [end - 1 for end, _index in candidates])
         self._finish_batch(batch, candidates, stats, report, fail_fast, on_hit)
+        if on_batch:
+            on_batch(batch)
 
     @staticmethod
-    def _cut(batch: Batch) -> int | None:
-        """Where to cut a block in two about halfway: after a newline (lines), at a record's start (records: a
-        record's line may hold newlines, and RE2 judges it whole); None when there is no such place."""
-        middle = len(batch.data) // 2
+    def _cut(batch: Batch, share: float = 0.5) -> int | None:
+        """Where to cut a block in two, `share` of the way in: after a newline (lines), at a record's start
+        (records: a record's line may hold newlines, and RE2 judges it whole); None when there is no such place."""
+        middle = int(len(batch.data) * share)
         if batch.starts is None:
             cut = batch.data.find(b"\n", middle) + 1
             return cut if 0 < cut < len(batch.data) else None
@@ -261,14 +317,15 @@ class Scanner:
 
     def _scan_part(self, lane: _Lane, batch: Batch, start: int, end: int) -> _Part:
         """Hyperscan, then the kernel (which numbers the candidates' lines), over batch.data[start:end]."""
+        clock = time.thread_time()
         data = batch.data
         whole = start == 0 and end == len(data)
-        with memoryview(data) as view, (nullcontext(view) if whole else view[start:end]) as part:
+        with block_view(data) as view, (nullcontext(view) if whole else view[start:end]) as part:
             candidates = sorted(self.compiled.match_ends(part, lane.scratch))
             stats = self._count(lane.counter, batch, part, [found - 1 for found, _index in candidates])
         if start:
             candidates = [(found + start, index) for found, index in candidates]
-        return _Part(candidates, stats)
+        return _Part(candidates, stats, time.thread_time() - clock)
 
     def _count(self, counter: LineStatsCounter, batch: Batch, part: memoryview,
                candidate_offsets: list[int]) -> BlockStats | None:
@@ -309,7 +366,7 @@ class Scanner:
             if leveled is not None and batch.entries > leveled:
                 report.levels["(none)"] += batch.entries - leveled
 
-    def _re2_candidates(self, data: Buffer) -> list[tuple[int, int]]:
+    def _re2_candidates(self, data: BlockData) -> list[tuple[int, int]]:
         """The lines of patterns Hyperscan does not take, matched by RE2 line by line."""
         found: list[tuple[int, int]] = []
         for index in self.compiled.re2_only:
