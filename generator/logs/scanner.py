@@ -382,15 +382,23 @@ class Scanner:
                  report: ScanReport, fail_fast: bool, on_hit: Callable[[Hit], None] | None) -> None:
         data = batch.data
         first_entry = batch.first_entry or 1
-        seen: set[tuple[int, int]] = set()
+        seen: set[tuple[int, int]] = set()  # (line number or record start, pattern index)
         matched_starts: set[int] = set()
         for position, (end, index) in enumerate(candidates):
             # The line holding the match's last byte. A match that crossed a newline is judged on the line it ends
             # in (and rejected there by RE2): a match inside the earlier line is reported with its own end offset.
-            start, stop, record = batch.entry_bounds(end - 1)
-            if (start, index) in seen:
+            # A line is judged once per pattern (Hyperscan reports each end of a match: `\w{16,}` ends many times);
+            # a numbered line's repeats are skipped before its bounds are looked up.
+            if line_numbers is not None:
+                where = line_numbers[position]
+            else:
+                start, stop, record = batch.entry_bounds(end - 1)
+                where = start
+            if (where, index) in seen:
                 continue
-            seen.add((start, index))
+            seen.add((where, index))
+            if line_numbers is not None:
+                start, stop, record = batch.entry_bounds(end - 1)
             line = data[start:stop].decode("utf-8", "replace")
             if batch.starts is None:
                 line = line.removesuffix("\r")
