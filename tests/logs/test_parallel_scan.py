@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 
 import pytest
 
-from generator.logs.inputs import InputFormat, iter_batches
+from generator.logs.inputs import Batch, InputFormat, iter_batches
 from generator.logs.scan_spec import ScanSpec
 from generator.logs.scanner import Scanner
 from generator.truth import Truth
@@ -104,3 +105,23 @@ def test_an_untimed_hit_right_after_the_cut_takes_the_time_of_the_line_above_it(
     document = scan(truth, data, "lines", threads=2)
     assert document == scan(truth, data, "lines", threads=1)
     assert examples(document, "queue_full") == [(after_cut + 1, f"2026-11-29T10:00:{after_cut - 1:02d}.000Z")]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_tail_reports_each_block_before_taking_the_next(truth: Truth, threads: int) -> None:
+    """A `--tail` pipe's hits show as they arrive (a file's blocks are reported while the next one is scanned)."""
+    spec = ScanSpec.from_truth(truth)
+    blocks = [(text_line(second, "ERROR", "Queue full") + "\n").encode() * 3 for second in range(4)]
+    reported: list[Batch] = []
+    taken: list[int] = []
+
+    def batches() -> Iterator[Batch]:
+        for block in blocks:
+            taken.append(len(reported))  # blocks reported when this one is taken
+            yield Batch(bytearray(block))
+
+    scanner = Scanner(spec, environ={}, threads=threads, split_bytes=1)
+    report = scanner.new_report("test", "lines")
+    scanner.scan(batches(), report, on_batch=reported.append, live=True)
+    assert taken == [0, 1, 2, 3]
+    assert (len(reported), report.entries, report.patterns[4].hits) == (4, 12, 12)
