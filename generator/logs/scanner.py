@@ -87,14 +87,21 @@ class _Balance:
 
     def __init__(self) -> None:
         self.share = 0.5
+        self._clock = time.thread_time()
 
-    def update(self, own_scan_s: float, side_scan_s: float, own_other_s: float) -> None:
-        """After a block cut at `share`: this thread's CPU time scanning its part and doing everything else, and
+    def lap(self) -> float:
+        """This thread's CPU time since the last lap (taking a block, reporting one, scanning its part)."""
+        now = time.thread_time()
+        elapsed, self._clock = now - self._clock, now
+        return elapsed
+
+    def update(self, own_s: float, own_scan_s: float, side_scan_s: float) -> None:
+        """After a block cut at `share`: this thread's CPU time over the block (`lap`) and scanning its part, and
         the worker's scanning its part."""
         whole_scan_s = own_scan_s + side_scan_s
         if whole_scan_s <= 0:
             return
-        balanced = min(max(0.5 - own_other_s / (2 * whole_scan_s), self.SMALLEST), 0.5)
+        balanced = min(max(0.5 - (own_s - own_scan_s) / (2 * whole_scan_s), self.SMALLEST), 0.5)
         self.share += (balanced - self.share) / 4  # smoothed: blocks differ, and CPU clocks tick coarsely
 
 
@@ -197,8 +204,8 @@ class Scanner:
 
     `native=False` counts levels and durations with Hyperscan instead of the native kernel (same answer; the
     benchmark's and the tests' reference lane). `pattern_cache`: a folder to keep the compiled truth patterns in.
-    `threads`: 2 scans each big block in two halves at once, 1 in this thread alone (default: 2 when this process
-    has two cores); blocks under `split_bytes` are never cut.
+    `threads`: 2 scans each big block in two parts at once, 1 in this thread alone (default: 2 when this process
+    has two cores or more); blocks under `split_bytes` are never cut.
     """
 
     def __init__(self, spec: ScanSpec, patterns: list[WatchedPattern] | None = None, with_stats: bool = True,
@@ -212,10 +219,10 @@ class Scanner:
         self.compiled = compile_patterns([p.regex for p in self.patterns], pattern_cache)
         self.with_stats = with_stats
         self._native = native
-        self.counter = LineStatsCounter(self.line_format, spec.text_format, native=native)
         self.threads = min(threads or cores_available(), 2)
         self.split_bytes = split_bytes
-        self._lanes = [_Lane(None, self.counter)]  # this thread's: the database's own scratch
+        # this thread's lane (the database's own scratch); the worker's is made on its first block
+        self._lanes = [_Lane(None, LineStatsCounter(self.line_format, spec.text_format, native=native))]
         self._compiled_re2: list[Any] | None = None
 
     @property
@@ -240,8 +247,8 @@ class Scanner:
     def scan(self, batches: Iterable[Batch], report: ScanReport, fail_fast: bool = False,
              on_hit: Callable[[Hit], None] | None = None, on_batch: Callable[[Batch], None] | None = None,
              live: bool = False) -> ScanReport:
-        """Batches must come in input order. Each block is reported before the next is read, so a `--tail` pipe
-        (`live`) shows hits as they arrive."""
+        """Batches must come in input order. A `--tail` pipe's (`live`) block is reported before the next is read, so
+        its hits show as they arrive; any other block is reported while the worker scans the next one."""
         started = time.perf_counter()
         try:
             # A `--tail` pipe is read in this thread: a reader blocked on the pipe could not be stopped. A mapped
@@ -255,26 +262,12 @@ class Scanner:
             with (_SideThread(self._scan_side_part) if self.threads > 1 else nullcontext()) as side, \
                     (nullcontext(batches) if in_place else _read_ahead(batches)) as ahead:
                 balance = _Balance()
-                previous: _Scanned | None = None  # reported while the worker scans the next block
-                clock = time.thread_time()
+                previous: _Scanned | None = None  # scanned, reported while the worker scans the next block
                 for batch in ahead:
-                    size = len(batch.data)
-                    cut = self._cut(batch, balance.share) if side is not None and size >= self.split_bytes else None
-                    if cut is not None:
-                        assert side is not None
-                        side.start(batch, cut, size)
+                    cut = self._hand_over(batch, side, balance)
                     if previous is not None:
                         self._report(previous, report, fail_fast, on_hit, on_batch)
-                    own = self._scan_part(self._lanes[0], batch, 0, size if cut is None else cut)
-                    now = time.thread_time()
-                    own_cpu_s, clock = now - clock, now  # since the last block's: taking, reporting, scanning
-                    if cut is None:
-                        scanned = _Scanned(batch, own.candidates, own.stats)
-                    else:
-                        assert side is not None
-                        other = side.result()
-                        scanned = _Scanned(batch, own.candidates + other.candidates, _joined(own.stats, other.stats))
-                        balance.update(own.cpu_s, other.cpu_s, own_cpu_s - own.cpu_s)
+                    scanned = self._scan_own_part(batch, cut, side, balance)
                     if live:  # a `--tail` pipe's hits show as soon as they arrive
                         self._report(scanned, report, fail_fast, on_hit, on_batch)
                     else:
@@ -288,6 +281,27 @@ class Scanner:
                 report.latency.add_whole(lane.counter.take_whole_durations())
             report.elapsed_s += time.perf_counter() - started
         return report
+
+    def _hand_over(self, batch: Batch, side: _SideThread | None, balance: _Balance) -> int | None:
+        """Start the worker on the block's second part, when it is worth cutting; where the cut is, or None."""
+        size = len(batch.data)
+        cut = self._cut(batch, balance.share) if side is not None and size >= self.split_bytes else None
+        if cut is not None:
+            assert side is not None
+            side.start(batch, cut, size)
+        return cut
+
+    def _scan_own_part(self, batch: Batch, cut: int | None, side: _SideThread | None,
+                       balance: _Balance) -> _Scanned:
+        """Scan the block up to the cut (all of it without one), then join the worker's part."""
+        own = self._scan_part(self._lanes[0], batch, 0, len(batch.data) if cut is None else cut)
+        own_s = balance.lap()
+        if cut is None:
+            return _Scanned(batch, own.candidates, own.stats)
+        assert side is not None
+        other = side.result()
+        balance.update(own_s, own.cpu_s, other.cpu_s)
+        return _Scanned(batch, own.candidates + other.candidates, _joined(own.stats, other.stats))
 
     def _report(self, scanned: _Scanned, report: ScanReport, fail_fast: bool, on_hit: Callable[[Hit], None] | None,
                 on_batch: Callable[[Batch], None] | None) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from generator.logs.inputs import Batch, InputFormat, iter_batches
 from generator.logs.scan_spec import ScanSpec
-from generator.logs.scanner import Scanner
+from generator.logs.scanner import Scanner, _Balance
 from generator.truth import Truth
 from tests.logs import random_logs
 
@@ -125,3 +125,16 @@ def test_a_tail_reports_each_block_before_taking_the_next(truth: Truth, threads:
     scanner.scan(batches(), report, on_batch=reported.append, live=True)
     assert taken == [0, 1, 2, 3]
     assert (len(reported), report.entries, report.patterns[4].hits) == (4, 12, 12)
+
+
+def test_this_thread_leaves_the_worker_as_much_scanning_as_it_spends_reporting() -> None:
+    balance = _Balance()
+    for _ in range(40):  # a block costs 0.8 s to scan; reporting one costs this thread 0.2 s more
+        balance.update(own_s=0.6, own_scan_s=0.4, side_scan_s=0.4)
+    assert balance.share == pytest.approx(0.375, abs=1e-3)  # 0.375 * 0.8 + 0.2 = 0.625 * 0.8: both spend 0.5 s
+    for _ in range(40):  # reporting dwarfs scanning (a log dense with hits): the worker scans nearly all
+        balance.update(own_s=5.0, own_scan_s=0.1, side_scan_s=0.1)
+    assert balance.share == pytest.approx(_Balance.SMALLEST, abs=1e-3)
+    for _ in range(40):  # nothing else to do: halves
+        balance.update(own_s=0.1, own_scan_s=0.1, side_scan_s=0.1)
+    assert balance.share == pytest.approx(0.5, abs=1e-3)
