@@ -6,10 +6,11 @@ next line of a block):
 - a JSON line's level: the line starts with `{`, and each `"levelname": "LEVEL"` in it counts;
 - each `duration_ms` value, in JSON (`"duration_ms": 45`) or text (`duration_ms=45`).
 
-The native kernel (`_linestats.c`, built by `pip install`) does it in one pass per block without the GIL, so it runs
-beside Hyperscan's truth-pattern scan on the other core. It needs a text format whose fields before the level are
-`asctime`, `name` (followed by a space) and literal text, as the bot's is; any other format, or a missing build,
-takes the Hyperscan lane: the same answer, several times slower (one Python call per line).
+The native kernel (`_linestats.c`, built by `pip install`) does it in one pass per block without the GIL (two threads
+each count a part of a block, each with a counter of its own), and in the same pass numbers the lines of given
+offsets (the scanner's candidate matches). It needs a text format whose fields before the level are `asctime`,
+`name` (followed by a space) and literal text, as the bot's is; any other format, or a missing build, takes the
+Hyperscan lane: the same answer, several times slower (one Python call per line).
 """
 
 from __future__ import annotations
