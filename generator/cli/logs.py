@@ -136,12 +136,13 @@ def print_scan_report(console: Console, report: ScanReport, spec: ScanSpec) -> N
             for column in ("p50", "p90", "p95", "p99", "max"):
                 table.add_column(column, justify="right")
 
-            def cell(q: float, target: float | None) -> str:
-                value = latency.percentile(q) or 0.0
+            def cell(percentile: float | None, target: float | None) -> str:
+                value = percentile or 0.0
                 text = f"{value:g} ms"
                 return f"[red]{text}[/red]" if target is not None and value >= target else text
 
-            table.add_row(cell(0.5, p50_target), cell(0.9, None), cell(0.95, p95_target), cell(0.99, p99_target),
+            p50, p90, p95, p99 = latency.percentiles((0.5, 0.9, 0.95, 0.99))
+            table.add_row(cell(p50, p50_target), cell(p90, None), cell(p95, p95_target), cell(p99, p99_target),
                           f"{max(latency.buckets):g} ms")
             console.print(table)
         else:

@@ -289,6 +289,29 @@ static PyObject *LineStats_take_small_durations(LineStats *self, PyObject *Py_UN
     return found;
 }
 
+static PyTypeObject LineStatsType;
+
+/* absorb(other: LineStats) -> None: adds the other's integer durations below 100000 to this one's, and resets the
+ * other's (the counters of two threads, merged once at the end of a scan: one dict is built instead of two). */
+static PyObject *LineStats_absorb(LineStats *self, PyObject *arg) {
+    if (!PyObject_TypeCheck(arg, &LineStatsType)) {
+        PyErr_SetString(PyExc_TypeError, "absorb() takes a LineStats");
+        return NULL;
+    }
+    LineStats *other = (LineStats *)arg;
+    if (self->busy || other->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "LineStats is being fed");
+        return NULL;
+    }
+    if (other != self && self->small != NULL && other->small != NULL) {
+        for (Py_ssize_t v = 0; v < SMALL_LIMIT; v++) {
+            self->small[v] += other->small[v];
+            other->small[v] = 0;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 /* LineStats(ops: tuple[(kind, bytes)], text_markers: tuple[bytes], json_markers: tuple[bytes], json_key: bytes,
  *           tag: bytes) */
 static int LineStats_init(LineStats *self, PyObject *args, PyObject *kwds) {
@@ -341,6 +364,8 @@ static PyMethodDef LineStats_methods[] = {
      "texts, newlines before each offset)"},
     {"take_small_durations", (PyCFunction)LineStats_take_small_durations, METH_NOARGS,
      "{integer duration below 100000: count} seen since the last call"},
+    {"absorb", (PyCFunction)LineStats_absorb, METH_O,
+     "absorb(other): add the other's integer durations below 100000 to this one's, and reset the other's"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -126,6 +126,12 @@ class LineStatsCounter:
         array; `count` returns the others). Empty for the Hyperscan lane, which returns every value itself."""
         return self._kernel.take_small_durations() if self._kernel is not None else {}
 
+    def absorb(self, other: LineStatsCounter) -> None:
+        """Move the other counter's whole-millisecond durations into this one (two threads' counters, merged at the
+        end of a scan). Nothing to move for the Hyperscan lane."""
+        if self._kernel is not None and other._kernel is not None:
+            self._kernel.absorb(other._kernel)
+
     def _count_with_hyperscan(self, view: Buffer | memoryview, with_levels: bool, with_durations: bool,
                               number: Sequence[int]) -> BlockStats:
         data = view if isinstance(view, bytes) else bytes(view)  # hashable slices for the counting, bytes' methods

@@ -182,3 +182,13 @@ def test_reports_equal_the_golden_reports_of_the_engine_before_the_kernel(
             document = random_logs.scan_bytes(data, fmt, truth, with_stats=with_stats, native=native)
             expected = golden[f"{seed}/{fmt}/{'full' if with_stats else 'patterns'}"]
             assert json.loads(json.dumps(document)) == expected, (seed, fmt, with_stats)
+
+
+def test_two_threads_counters_merge_their_whole_durations_into_one(truth: Truth, line_format: BotLineFormat,
+                                                                   counters: dict) -> None:
+    first, second = (LineStatsCounter(line_format, truth.logs.text_format, native=True) for _ in range(2))
+    first.count(b"x duration_ms=5\ny duration_ms=7\n", with_levels=False)
+    second.count(b"z duration_ms=5 duration_ms=99999\n", with_levels=False)
+    first.absorb(second)
+    assert first.take_whole_durations() == {5: 2, 7: 1, 99999: 1}
+    assert second.take_whole_durations() == {}
