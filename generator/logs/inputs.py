@@ -337,7 +337,9 @@ class MappedLines:
         return self._end - self._start
 
     def __getitem__(self, where: slice) -> bytes:
-        start, stop, _step = where.indices(len(self))
+        start, stop, step = where.indices(len(self))
+        if step != 1:
+            raise ValueError("a block is sliced contiguously")
         return self._mapping[self._start + start:self._start + max(start, stop)]
 
     def _bounds(self, start: int, end: int | None) -> tuple[int, int]:
