@@ -141,12 +141,13 @@ def print_scan_report(console: Console, report: ScanReport, spec: ScanSpec) -> N
             for column in ("p50", "p90", "p95", "p99", "max"):
                 table.add_column(column, justify="right")
 
-            def cell(q: float, target: float | None) -> str:
-                value = latency.percentile(q) or 0.0
+            def cell(percentile: float | None, target: float | None) -> str:
+                value = percentile or 0.0
                 text = f"{value:g} ms"
                 return f"[red]{text}[/red]" if target is not None and value >= target else text
 
-            table.add_row(cell(0.5, p50_target), cell(0.9, None), cell(0.95, p95_target), cell(0.99, p99_target),
+            p50, p90, p95, p99 = latency.percentiles((0.5, 0.9, 0.95, 0.99))
+            table.add_row(cell(p50, p50_target), cell(p90, None), cell(p95, p95_target), cell(p99, p99_target),
                           f"{max(latency.buckets):g} ms")
             console.print(table)
         else:
@@ -209,11 +210,12 @@ def scan_input(path: str, scanner: Scanner, input_format: str, fail_fast: bool, 
     live = path == "-"
     priorities = {p.id: p.priority for p in scanner.patterns}
 
-    def on_hit(hit: Hit) -> None:
-        if (live or fail_fast) and not as_json:
-            from rich.markup import escape
+    def print_hit(hit: Hit) -> None:
+        from rich.markup import escape
 
-            err().print(escape(_hit_line(hit, priorities.get(hit.pattern_id))), soft_wrap=True)
+        err().print(escape(_hit_line(hit, priorities.get(hit.pattern_id))), soft_wrap=True)
+
+    on_hit = print_hit if (live or fail_fast) and not as_json else None  # else the scan need not mask every hit
 
     with ExitStack() as stack:
         stream = open_input(path, stack)

@@ -9,11 +9,38 @@
  *   JSON level:  ^\{.*"<key>"[ \t\v\f\r]*:[ \t\v\f\r]*" then `LEVEL"`, every occurrence in the line counts
  *   duration:    \b<tag>"?[ \t\v\f\r]*[:=][ \t\v\f\r]*"?[0-9], the number `[0-9]+(\.[0-9]+)?` read from that digit
  * No match spans a newline. Integer durations below 100000 are counted in an array; any other value is handed back
- * as its text, for Python to bucket the way LatencyHistogram does.
+ * as its text, for Python to bucket the way LatencyHistogram does. Given ascending byte offsets (the scanner's
+ * candidate matches), the same pass also tells how many newlines precede each: the lines' numbers in the block.
  */
 #include "_text_format.h"
 
 #define SMALL_LIMIT 100000
+
+/* First occurrence of needle (len >= 2) in d[from:end], or NULL: memmem's answer. With SSE2, 16 positions a step are
+ * tested on the needle's first and last byte at once (few positions pass both) before a full compare; glibc's
+ * memmem hashes byte pairs one position at a time, about three times slower on log lines. */
+static const unsigned char *find_needle(const unsigned char *d, Py_ssize_t from, Py_ssize_t end, const char *needle,
+                                        Py_ssize_t len) {
+    Py_ssize_t i = from;
+#if defined(__SSE2__)
+    const __m128i first = _mm_set1_epi8(needle[0]), last = _mm_set1_epi8(needle[len - 1]);
+    for (; i + 16 + len - 1 <= end; i += 16) {
+        const __m128i at_first = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(d + i)), first);
+        const __m128i at_last = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(d + i + len - 1)), last);
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(at_first, at_last));
+        while (mask) {
+            const int bit = __builtin_ctz(mask);
+            if (same_bytes(d + i + bit + 1, needle + 1, len - 2))
+                return d + i + bit;
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; i + len <= end; i++)
+        if (d[i] == (unsigned char)needle[0] && same_bytes(d + i + 1, needle + 1, len - 1))
+            return d + i;
+    return NULL;
+}
 
 typedef struct {
     PyObject_HEAD
@@ -66,13 +93,52 @@ static Py_ssize_t count_newlines(const unsigned char *d, Py_ssize_t n) {
     return count;
 }
 
-/* feed(block, levels: bool, durations: bool) -> (newlines, lines with a level, tuple of counts per level) */
+/* The offsets to number, read while the GIL is held: ascending, else -1 with an exception set. */
+static Py_ssize_t read_offsets(PyObject *offsets, Py_ssize_t **out) {
+    *out = NULL;
+    if (offsets == NULL || offsets == Py_None)
+        return 0;
+    PyObject *items = PySequence_Fast(offsets, "offsets: a sequence of ints");
+    if (items == NULL)
+        return -1;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
+    Py_ssize_t *values = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
+    if (values == NULL) {
+        Py_DECREF(items);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        values[i] = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(items, i));
+        if ((values[i] == -1 && PyErr_Occurred()) || (i && values[i] < values[i - 1])) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "offsets must be ascending");
+            PyMem_Free(values);
+            Py_DECREF(items);
+            return -1;
+        }
+    }
+    Py_DECREF(items);
+    *out = values;
+    return count;
+}
+
+/* feed(block, levels: bool, durations: bool, offsets=None) -> (newlines, lines with a level, tuple of counts per
+ * level, other duration texts, per offset the newlines before it) */
 static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
     Py_buffer view;
     int want_levels, want_durations;
-    if (!PyArg_ParseTuple(args, "y*pp", &view, &want_levels, &want_durations))
+    PyObject *offsets_arg = NULL;
+    if (!PyArg_ParseTuple(args, "y*pp|O", &view, &want_levels, &want_durations, &offsets_arg))
         return NULL;
+    Py_ssize_t *offsets;
+    const Py_ssize_t n_offsets = read_offsets(offsets_arg, &offsets);
+    if (n_offsets < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     if (self->busy) {
+        PyMem_Free(offsets);
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_RuntimeError, "LineStats.feed called concurrently");
         return NULL;
@@ -86,19 +152,31 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
     int failed = 0;
 
     Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t pos = want_levels ? 0 : n; /* without levels, no line needs looking at: only its newline is counted */
-    if (!want_levels)
-        newlines = count_newlines(d, n);
+    Py_ssize_t pos = 0, numbered = 0;
+    if (!want_levels) { /* no line needs looking at: newlines counted 16 bytes a step, up to each offset */
+        Py_ssize_t counted = 0;
+        for (; numbered < n_offsets; numbered++) {
+            Py_ssize_t upto = offsets[numbered] < n ? offsets[numbered] : n;
+            if (upto < counted) /* ascending, so only a negative first offset: no newline before it */
+                upto = counted;
+            newlines += count_newlines(d + counted, upto - counted);
+            counted = upto;
+            offsets[numbered] = newlines;
+        }
+        newlines += count_newlines(d + counted, n - counted);
+        pos = n;
+    }
     while (pos < n) {
         const unsigned char *nl = memchr(d + pos, '\n', (size_t)(n - pos));
         Py_ssize_t end = nl ? (Py_ssize_t)(nl - d) : n;
+        while (numbered < n_offsets && offsets[numbered] <= end) /* offsets in this line: the newlines above it */
+            offsets[numbered++] = newlines;
         newlines += nl != NULL;
         if (want_levels && end > pos) {
             if (d[pos] == '{') {
                 Py_ssize_t from = pos + 1;
                 const unsigned char *hit;
-                while (end - from >= self->json_key_len &&
-                       (hit = memmem(d + from, (size_t)(end - from), self->json_key, (size_t)self->json_key_len))) {
+                while ((hit = find_needle(d, from, end, self->json_key, self->json_key_len))) {
                     Py_ssize_t q = (Py_ssize_t)(hit - d);
                     Py_ssize_t r = q + self->json_key_len;
                     while (r < end && is_blank(d[r]))
@@ -131,11 +209,12 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
         }
         pos = end + 1;
     }
+    while (numbered < n_offsets) /* past the block's end */
+        offsets[numbered++] = newlines;
     if (want_durations) {
         Py_ssize_t from = 0;
         const unsigned char *hit;
-        while (n - from >= self->tag_len &&
-               (hit = memmem(d + from, (size_t)(n - from), self->tag, (size_t)self->tag_len))) {
+        while ((hit = find_needle(d, from, n, self->tag, self->tag_len))) {
             Py_ssize_t q = (Py_ssize_t)(hit - d);
             from = q + 1;
             if (q > 0 && is_word(d[q - 1]))
@@ -192,15 +271,25 @@ static PyObject *LineStats_feed(LineStats *self, PyObject *args) {
                 PyList_SET_ITEM(others, i, text);
             }
         }
-        PyObject *per_level = others ? PyTuple_New(self->n_levels) : NULL;
+        PyObject *numbers = others ? PyList_New(n_offsets) : NULL;
+        for (Py_ssize_t i = 0; numbers != NULL && i < n_offsets; i++) {
+            PyObject *number = PyLong_FromSsize_t(offsets[i]);
+            if (number == NULL)
+                Py_CLEAR(numbers);
+            else
+                PyList_SET_ITEM(numbers, i, number);
+        }
+        PyObject *per_level = numbers ? PyTuple_New(self->n_levels) : NULL;
         if (per_level != NULL) {
             for (int i = 0; i < self->n_levels; i++)
                 PyTuple_SET_ITEM(per_level, i, PyLong_FromUnsignedLongLong(counts[i]));
-            result = Py_BuildValue("nnNN", newlines, leveled, per_level, others);
+            result = Py_BuildValue("nnNNN", newlines, leveled, per_level, others, numbers);
         } else {
             Py_XDECREF(others);
+            Py_XDECREF(numbers);
         }
     }
+    PyMem_Free(offsets);
     self->busy = 0;
     PyBuffer_Release(&view);
     return result;
@@ -229,6 +318,29 @@ static PyObject *LineStats_take_small_durations(LineStats *self, PyObject *Py_UN
         self->small[v] = 0;
     }
     return found;
+}
+
+static PyTypeObject LineStatsType;
+
+/* absorb(other: LineStats) -> None: adds the other's integer durations below 100000 to this one's, and resets the
+ * other's (the counters of two threads, merged once at the end of a scan: one dict is built instead of two). */
+static PyObject *LineStats_absorb(LineStats *self, PyObject *arg) {
+    if (!PyObject_TypeCheck(arg, &LineStatsType)) {
+        PyErr_SetString(PyExc_TypeError, "absorb() takes a LineStats");
+        return NULL;
+    }
+    LineStats *other = (LineStats *)arg;
+    if (self->busy || other->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "LineStats is being fed");
+        return NULL;
+    }
+    if (other != self && self->small != NULL && other->small != NULL) {
+        for (Py_ssize_t v = 0; v < SMALL_LIMIT; v++) {
+            self->small[v] += other->small[v];
+            other->small[v] = 0;
+        }
+    }
+    Py_RETURN_NONE;
 }
 
 /* LineStats(ops: tuple[(kind, bytes)], text_markers: tuple[bytes], json_markers: tuple[bytes], json_key: bytes,
@@ -279,9 +391,12 @@ static void LineStats_dealloc(LineStats *self) {
 
 static PyMethodDef LineStats_methods[] = {
     {"feed", (PyCFunction)LineStats_feed, METH_VARARGS,
-     "feed(block, levels, durations) -> (newlines, leveled lines, counts per level, other duration texts)"},
+     "feed(block, levels, durations, offsets=None) -> (newlines, leveled lines, counts per level, other duration "
+     "texts, newlines before each offset)"},
     {"take_small_durations", (PyCFunction)LineStats_take_small_durations, METH_NOARGS,
      "{integer duration below 100000: count} seen since the last call"},
+    {"absorb", (PyCFunction)LineStats_absorb, METH_O,
+     "absorb(other): add the other's integer durations below 100000 to this one's, and reset the other's"},
     {NULL, NULL, 0, NULL},
 };
 

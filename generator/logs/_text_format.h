@@ -30,30 +30,45 @@ static inline int is_word(unsigned char c) {
     return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
+/* memcmp for the short literals and markers here (a few bytes): inline, without a library call per line */
+static inline int same_bytes(const unsigned char *a, const char *b, Py_ssize_t len) {
+    for (Py_ssize_t i = 0; i < len; i++)
+        if (a[i] != (unsigned char)b[i])
+            return 0;
+    return 1;
+}
+
 static const char ASCTIME_SHAPE[] = "dddd-dd-dd dd:dd:dd,ddd";
 #define ASCTIME_LEN ((Py_ssize_t)(sizeof(ASCTIME_SHAPE) - 1))
 
-/* Whether the 8 bytes at d are digits where `digits` has 0xFF bytes and equal `literal` elsewhere: eight bytes of
- * ASCTIME_SHAPE at a time (little-endian words: byte k of memory is bits 8k..8k+7). A byte b is a digit when
- * b ^ '0' is 0..9: no high nibble, and none either after adding 6. */
-static inline int word_fits(const unsigned char *d, unsigned long long digits, unsigned long long literal) {
-    unsigned long long word;
-    memcpy(&word, d, 8);
-    const unsigned long long high = 0xF0F0F0F0F0F0F0F0ULL;
-    unsigned long long nibbles = (word ^ 0x3030303030303030ULL) & digits;
-    return (word & ~digits) == literal && (nibbles & high) == 0 && ((nibbles + 0x0606060606060606ULL) & high) == 0;
+#if defined(__SSE2__)
+/* Whether a 16-byte window has the shape given as `digits` (0xff where a digit goes) and `literal` (the byte
+ * elsewhere). Digits are tested with signed compares, under which bytes >= 0x80 fall below '0'. */
+static inline int asctime_window_fits(const unsigned char *at, __m128i digits, __m128i literal) {
+    const __m128i x = _mm_loadu_si128((const __m128i *)at);
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    const __m128i fits = _mm_or_si128(_mm_and_si128(digits, digit), _mm_andnot_si128(digits, _mm_cmpeq_epi8(x, literal)));
+    return _mm_movemask_epi8(fits) == 0xffff;
 }
+#endif
 
-/* d[0:23] has ASCTIME_SHAPE: its bytes 0-7 `dddd-dd-`, 8-15 `dd dd:dd` and 15-22 `d:dd,ddd`. */
-static inline int asctime_fits(const unsigned char *d) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return word_fits(d, 0x00FFFF00FFFFFFFFULL, 0x2D00002D00000000ULL) &&
-           word_fits(d + 8, 0xFFFF00FFFF00FFFFULL, 0x00003A0000200000ULL) &&
-           word_fits(d + 15, 0xFFFFFF00FFFF00FFULL, 0x0000002C00003A00ULL);
+/* Whether d[p:p + ASCTIME_LEN] (all readable) has the asctime shape: two overlapping 16-byte windows with SSE2
+ * (x86-64's baseline), byte by byte elsewhere. */
+static inline int is_asctime(const unsigned char *at) {
+#if defined(__SSE2__)
+#define D (char)0xff
+    /* ASCTIME_SHAPE[0:16] = "dddd-dd-dd dd:dd" and ASCTIME_SHAPE[7:23] = "-dd dd:dd:dd,ddd" */
+    return asctime_window_fits(at, _mm_setr_epi8(D, D, D, D, 0, D, D, 0, D, D, 0, D, D, 0, D, D),
+                               _mm_setr_epi8(0, 0, 0, 0, '-', 0, 0, '-', 0, 0, ' ', 0, 0, ':', 0, 0)) &&
+           asctime_window_fits(at + 7, _mm_setr_epi8(0, D, D, 0, D, D, 0, D, D, 0, D, D, 0, D, D, D),
+                               _mm_setr_epi8('-', 0, 0, ' ', 0, 0, ':', 0, 0, ':', 0, 0, ',', 0, 0, 0));
+#undef D
 #else
-    for (Py_ssize_t k = 0; k < ASCTIME_LEN; k++)
-        if (ASCTIME_SHAPE[k] == 'd' ? !is_digit(d[k]) : d[k] != (unsigned char)ASCTIME_SHAPE[k])
+    for (Py_ssize_t k = 0; k < ASCTIME_LEN; k++) {
+        unsigned char c = at[k];
+        if (ASCTIME_SHAPE[k] == 'd' ? !is_digit(c) : c != (unsigned char)ASCTIME_SHAPE[k])
             return 0;
+    }
     return 1;
 #endif
 }
@@ -80,13 +95,12 @@ static Py_ssize_t text_prefix_end(const TextPrefix *prefix, const unsigned char 
     for (int i = 0; i < prefix->n_ops; i++) {
         switch (prefix->kind[i]) {
         case OP_LITERAL:
-            if (end - p < prefix->len[i] || (prefix->len[i] > 0 && d[p] != (unsigned char)prefix->text[i][0]) ||
-                memcmp(d + p, prefix->text[i], (size_t)prefix->len[i]) != 0)
+            if (end - p < prefix->len[i] || !same_bytes(d + p, prefix->text[i], prefix->len[i]))
                 return -1;
             p += prefix->len[i];
             break;
         case OP_ASCTIME:
-            if (end - p < ASCTIME_LEN || !asctime_fits(d + p))
+            if (end - p < ASCTIME_LEN || !is_asctime(d + p))
                 return -1;
             p += ASCTIME_LEN;
             break;
@@ -104,9 +118,8 @@ static Py_ssize_t text_prefix_end(const TextPrefix *prefix, const unsigned char 
 /* Index of the first marker d[p:] starts with (within end), or -1. */
 static int marker_at(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int n, const char *const *markers,
                      const Py_ssize_t *lens) {
-    for (int i = 0; i < n; i++) /* the first byte rules out most markers without a call to memcmp */
-        if (end - p >= lens[i] && (lens[i] == 0 || (d[p] == (unsigned char)markers[i][0] &&
-                                                     memcmp(d + p, markers[i], (size_t)lens[i]) == 0)))
+    for (int i = 0; i < n; i++)
+        if (end - p >= lens[i] && same_bytes(d + p, markers[i], lens[i]))
             return i;
     return -1;
 }

@@ -18,7 +18,10 @@ again, for the scanner, which never touches lines that do not match.
 from __future__ import annotations
 
 import json
+import mmap
+import os
 import re
+import stat
 from array import array
 from bisect import bisect_right
 from collections import Counter, deque
@@ -364,6 +367,107 @@ def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES, live: bo
         yield bytearray(pending + b"\n")
 
 
+class MappedLines:
+    """A block of whole lines read in place from a mapped file: no copy is made until a few bytes are asked for.
+
+    It answers the bytes methods the scanner uses on a block (`len`, slices, which copy just that slice, `find`,
+    `rfind`, `split`); `view()` is the zero-copy buffer Hyperscan and the kernel read (see `block_view`).
+    """
+
+    __slots__ = ("_mapping", "_start", "_end")
+
+    def __init__(self, mapping: mmap.mmap, start: int, end: int):
+        self._mapping, self._start, self._end = mapping, start, end
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def __getitem__(self, where: slice) -> bytes:
+        start, stop, step = where.indices(len(self))
+        if step != 1:
+            raise ValueError("a block is sliced contiguously")
+        return self._mapping[self._start + start:self._start + max(start, stop)]
+
+    def _bounds(self, start: int, end: int | None) -> tuple[int, int]:
+        start, end, _step = slice(start, end).indices(len(self))
+        return self._start + start, self._start + max(start, end)
+
+    def find(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
+        found = self._mapping.find(sub, *self._bounds(start, end))
+        return found - self._start if found >= 0 else -1
+
+    def rfind(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
+        found = self._mapping.rfind(sub, *self._bounds(start, end))
+        return found - self._start if found >= 0 else -1
+
+    def split(self, separator: bytes) -> list[bytes]:
+        return self[:].split(separator)
+
+    def view(self) -> memoryview:
+        with memoryview(self._mapping) as whole:
+            return whole[self._start:self._end]
+
+
+BlockData = bytes | bytearray | MappedLines
+
+
+def block_view(data: BlockData) -> memoryview:
+    """A block as a buffer for Hyperscan and the kernel, without copying it (release it after use)."""
+    return data.view() if isinstance(data, MappedLines) else memoryview(data)
+
+
+def map_regular_file(stream: IO[bytes]) -> mmap.mmap | None:
+    """The stream's file mapped read-only, when it is a regular file with something to read; else None (a pipe, a
+    terminal, an in-memory stream: those are read)."""
+    try:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size <= stream.tell():
+            return None
+        return mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # no file descriptor (io.UnsupportedOperation is both), or mmap refused
+        return None
+
+
+_RELEASE_BYTES = 8 * 1024 * 1024  # scanned pages are unmapped by this much at a time
+
+
+def iter_mapped_line_blocks(mapping: mmap.mmap, stream: IO[bytes],
+                            chunk_bytes: int = CHUNK_BYTES) -> Iterator[MappedLines | bytes]:
+    """`iter_line_blocks` over a mapped file, read in place: the same blocks (cut at the last newline before each
+    `chunk_bytes` the reader would have read, a monster line cut alike, a missing final newline added), without
+    copying them. The stream is moved along (its `tell()` is the progress) and closes as usual.
+
+    Resident memory stays small: the pages of scanned blocks are dropped from the mapping as the scan goes (they
+    stay in the page cache; a block still read later would just map them again). The file must not shrink while it
+    is scanned (a read would see a shorter file; a mapping reading past the new end is killed by SIGBUS), as for
+    ripgrep, which maps files too. The mapping is closed when the last of its blocks is let go.
+    """
+    size = len(mapping)
+    start = stream.tell()
+    if hasattr(mmap, "MADV_SEQUENTIAL"):  # read-ahead of a file not yet in the page cache, as for reads
+        mapping.madvise(mmap.MADV_SEQUENTIAL)
+    released = start - start % mmap.PAGESIZE  # pages before this are unmapped
+    read_end = block_start = start
+    while block_start < size:
+        read_end = min(read_end + chunk_bytes, size)
+        cut = mapping.rfind(b"\n", block_start, read_end) + 1
+        if not cut:
+            if read_end < size and read_end - block_start < MAX_LINE_BYTES:
+                continue  # no line end yet: a reader would read on
+            cut = read_end
+        stream.seek(cut)
+        if mapping[cut - 1] == ord("\n"):
+            yield MappedLines(mapping, block_start, cut)
+        else:
+            yield mapping[block_start:cut] + b"\n"
+        # the blocks before the one just yielded are done with (this one is reported while the next is scanned)
+        done = block_start - block_start % mmap.PAGESIZE
+        if done - released >= _RELEASE_BYTES and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED, released, done - released)
+            released = done
+        block_start = cut
+
+
 # --- records -----------------------------------------------------------------------------------------------------
 
 
@@ -683,7 +787,7 @@ class Batch:
     record's line may itself contain newlines; `starts` keeps the record boundaries exact).
     """
 
-    data: Buffer
+    data: BlockData
     first_entry: int | None = None  # 1-based number of its first entry in the input (lines: set by the scanner)
     entries: int | None = None  # how many entries it holds (lines: counted by the scanner)
     carry_timestamp_ns: int | None = None  # lines input: time of the last timed line before this batch
@@ -738,15 +842,21 @@ def iter_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: In
                  source: str = "<input>", live: bool = False, chunk_bytes: int = CHUNK_BYTES,
                  reuse_buffers: bool = False, native: bool = True) -> Iterator[Batch]:
     """Blocks of entries for the scanner. Lines input is passed through untouched (its entries are counted by the
-    scanner, in the same pass that numbers its hits); records are re-joined.
+    scanner, in the same pass that numbers its hits), and a regular file is read in place (mapped); records are
+    re-joined.
 
-    `reuse_buffers`: a lines batch stays valid only until two more batches are taken (enough for Scanner.scan).
+    `reuse_buffers`: a lines batch read (not mapped) stays valid only until three more batches are taken (enough
+    for Scanner.scan, which holds two while a third is read ahead).
     `native=False` reads records with the Python reader only (the native parser's reference).
     """
     if input_format is InputFormat.LINES:
         timing = LinesTiming(line_format)
         carry: int | None = None
-        for block in iter_line_blocks(stream, chunk_bytes, live, reuse_buffers=3 if reuse_buffers else 0):
+        mapping = None if live else map_regular_file(stream)
+        blocks: Iterator[BlockData] = (
+            iter_mapped_line_blocks(mapping, stream, chunk_bytes) if mapping is not None
+            else iter_line_blocks(stream, chunk_bytes, live, reuse_buffers=4 if reuse_buffers else 0))
+        for block in blocks:
             batch = Batch(block, carry_timestamp_ns=carry)
             yield batch
             carry = timing.last_timestamp(batch)

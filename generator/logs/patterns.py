@@ -94,6 +94,23 @@ class CompiledPatterns:
     engines: list[str]  # per truth pattern: which engine finds its lines, and why
     re2_only: list[int]
 
+    def new_scratch(self) -> Any:
+        """Hyperscan's working memory for one more thread (two scans at once may not share one), or None."""
+        return hyperscan.Scratch(self.database) if self.database is not None else None
+
+    def match_ends(self, data: Any, scratch: Any = None) -> list[tuple[int, int]]:
+        """(end offset, pattern index) of every Hyperscan match in a buffer, in the order Hyperscan reports them.
+        `scratch`: the calling thread's own (see `new_scratch`); None for the database's, one thread at a time."""
+        found: list[tuple[int, int]] = []
+        if self.database is not None:
+            append = found.append
+
+            def on_match(pattern_id: int, _start: int, end: int, _flags: int, _context: object) -> None:
+                append((end, pattern_id))
+
+            self.database.scan(data, match_event_handler=on_match, scratch=scratch)
+        return found
+
 
 def _flags(regex: bytes) -> int:
     # MULTILINE: `^`/`$` match at every line boundary of the block, as they do at the ends of each Loki line. Only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,11 +50,19 @@ class PatternReport:
     _window: deque[int] = field(default_factory=deque, repr=False)
     _last_violation: Violation | None = field(default=None, repr=False)
 
+    @property
+    def keeps_examples(self) -> bool:
+        """Whether the next hit is kept as an example (else only counted: its text is not needed)."""
+        return len(self.examples) < MAX_EXAMPLES
+
     def add(self, hit: Hit) -> None:
-        self.hits += 1
-        if len(self.examples) < MAX_EXAMPLES:
+        if self.keeps_examples:
             self.examples.append(hit)
-        ts = hit.timestamp_ns
+        self.count(hit.timestamp_ns)
+
+    def count(self, ts: int | None) -> None:
+        """A hit at `ts` (None: untimed): counted, timed and checked against the rate limit."""
+        self.hits += 1
         if ts is None:
             self.untimed_hits += 1
             return
@@ -106,22 +115,35 @@ class LatencyHistogram:
             self.count += n
 
     def add_whole(self, counts: dict[int, int]) -> None:
-        """Whole milliseconds below 100 000 (their own buckets)."""
-        for value, n in counts.items():
-            self.buckets[float(value)] += n
-            self.count += n
+        """Whole milliseconds below 100 000 (their own buckets). Up to 100 000 of them: converted by `map` and
+        `dict` (in C), then the smaller of the two bucket sets is added into the larger, key by key."""
+        whole: Counter[float] = Counter(dict(zip(map(float, counts), counts.values(), strict=True)))
+        smaller, larger = (self.buckets, whole) if len(self.buckets) <= len(whole) else (whole, self.buckets)
+        for key, n in smaller.items():
+            larger[key] = larger.get(key, 0) + n
+        self.buckets = larger
+        self.count += sum(counts.values())
+
+    def percentiles(self, qs: Sequence[float]) -> list[float | None]:
+        """Nearest-rank percentiles, read off one sort of the buckets."""
+        if not self.count:
+            return [None] * len(qs)
+        ranks = [max(1, -(-int(q * self.count * 1_000_000) // 1_000_000)) for q in qs]
+        values = sorted(self.buckets)
+        found: list[float | None] = [values[-1]] * len(qs)  # a rank beyond the count (q > 1): the largest
+        waiting = sorted(range(len(qs)), key=ranks.__getitem__, reverse=True)  # next rank to reach at the end
+        seen = 0
+        for value in values:
+            seen += self.buckets[value]
+            while waiting and seen >= ranks[waiting[-1]]:
+                found[waiting.pop()] = value
+            if not waiting:
+                break
+        return found
 
     def percentile(self, q: float) -> float | None:
         """Nearest-rank percentile."""
-        if not self.count:
-            return None
-        rank = max(1, -(-int(q * self.count * 1_000_000) // 1_000_000))
-        seen = 0
-        for value in sorted(self.buckets):
-            seen += self.buckets[value]
-            if seen >= rank:
-                return value
-        return max(self.buckets)
+        return self.percentiles([q])[0]
 
 
 @dataclass
@@ -175,7 +197,8 @@ class ScanReport:
                 out["untimed_hits"] = p.untimed_hits
             return out
 
-        quantiles = {f"p{round(q * 100)}": self.latency.percentile(q) for q in (0.5, 0.9, 0.95, 0.99)}
+        shown = (0.5, 0.9, 0.95, 0.99)
+        quantiles = dict(zip((f"p{round(q * 100)}" for q in shown), self.latency.percentiles(shown), strict=True))
         return {
             "source": self.source,
             "format": self.input_format,

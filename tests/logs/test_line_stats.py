@@ -108,6 +108,21 @@ def _duration_values(counter: LineStatsCounter, stats_durations: Counter) -> Cou
     return values
 
 
+
+def test_level_keys_and_duration_tags_are_found_at_every_offset_within_a_line_and_a_block(counters: dict) -> None:
+    """The kernel searches 16 bytes a step: a key or tag at any offset from a line's or a block's start, up to its
+    very end, is found once, whole or cut short by the line end."""
+    for pad in range(40):
+        filler = b" " * pad  # not a word character: a tag must start a word
+        data = (b'{' + filler + b'"levelname": "ERROR", "duration_ms": 7}\n'
+                + filler + b"duration_ms=12\n"
+                + b"2026-11-29 10:00:01,123 - bot.api - INFO - " + filler + b"duration_ms=3\n"
+                + b'{' + filler + b'"levelname": "ERR\n' + filler + b"duration_m\n" + filler + b"duration_ms=5")
+        for lane in LANES:
+            stats = counters[lane].count(data + b"\n", with_levels=True)
+            assert (stats.newlines, stats.leveled, dict(stats.levels)) == (6, 2, {"ERROR": 1, "INFO": 1}), (pad, lane)
+            assert _duration_values(counters[lane], stats.durations) == {7.0: 1, 12.0: 1, 3.0: 1, 5.0: 1}, (pad, lane)
+
 # --- the lanes agree on anything --------------------------------------------------------------------------------------
 
 PIECES = [
@@ -151,6 +166,18 @@ def test_the_native_kernel_reads_an_asctime_with_any_one_byte_changed_as_the_hyp
     assert 0 < native.leveled < native.newlines
 
 
+@settings(max_examples=300, deadline=None)
+@given(blocks, st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+def test_the_kernel_numbers_the_lines_of_given_offsets_as_counting_newlines_does(counters: dict, parts: list[bytes],
+                                                                                 offsets: list[int]) -> None:
+    data = b"".join(parts) + b"\n"
+    offsets = sorted(offsets)
+    expected = [data[:offset].count(b"\n") for offset in offsets]
+    for lane in LANES:
+        for with_levels in (True, False):  # without levels the kernel counts up to each offset 16 bytes a step
+            numbered = counters[lane].count(data, with_levels=with_levels, number=offsets)
+            assert numbered.line_numbers == expected, (lane, with_levels, data)
+
 def test_the_kernel_takes_only_formats_it_matches_exactly(truth: Truth) -> None:
     assert native_ops(truth.logs.text_format) is not None  # the bot's own format
     for text_format in ("%(asctime)s %(message)s %(levelname)s",  # a lazy field before the level
@@ -177,3 +204,13 @@ def test_reports_equal_the_golden_reports_of_the_engine_before_the_kernel(
             document = random_logs.scan_bytes(data, fmt, truth, with_stats=with_stats, native=native)
             expected = golden[f"{seed}/{fmt}/{'full' if with_stats else 'patterns'}"]
             assert json.loads(json.dumps(document)) == expected, (seed, fmt, with_stats)
+
+
+def test_two_threads_counters_merge_their_whole_durations_into_one(truth: Truth, line_format: BotLineFormat,
+                                                                   counters: dict) -> None:
+    first, second = (LineStatsCounter(line_format, truth.logs.text_format, native=True) for _ in range(2))
+    first.count(b"x duration_ms=5\ny duration_ms=7\n", with_levels=False)
+    second.count(b"z duration_ms=5 duration_ms=99999\n", with_levels=False)
+    first.absorb(second)
+    assert first.take_whole_durations() == {5: 2, 7: 1, 99999: 1}
+    assert second.take_whole_durations() == {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -354,3 +356,20 @@ def test_latency_percentiles_are_nearest_rank() -> None:
 
     histogram.add_raw(Counter({str(v).encode(): 1 for v in range(1, 101)}))
     assert [histogram.percentile(q) for q in (0.5, 0.95, 0.99, 1.0)] == [50, 95, 99, 100]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=150_000), min_size=1, max_size=200),
+       st.lists(st.sampled_from([0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 1.0, 1.5]), min_size=1, max_size=6))
+def test_percentiles_read_off_one_sort_are_the_nearest_ranks_of_all_values(values: list[int],
+                                                                           qs: list[float]) -> None:
+    from collections import Counter
+
+    histogram = LatencyHistogram()
+    histogram.add_whole(Counter(v for v in values if v < 100_000))  # both ways in, as a scan adds them
+    histogram.add_raw(Counter(str(v).encode() for v in values if v >= 100_000))
+    ordered = sorted(histogram.bucket(v) for v in values)
+    # 1-based ranks of the decimal quantiles, exactly; at most the count
+    ranks = [min(max(1, math.ceil(Fraction(str(q)) * len(values))), len(values)) for q in qs]
+    expected = [ordered[rank - 1] for rank in ranks]
+    assert histogram.percentiles(qs) == expected
+    assert [histogram.percentile(q) for q in qs] == expected
