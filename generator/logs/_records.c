@@ -254,6 +254,21 @@ static const unsigned char JSON_ESCAPE[256] = {
     ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
 };
 
+/* After a JSON member or array element ending at d[*q]: 1 when a ',' follows (*q moves past it and the blanks
+ * after it), 0 when `closer` follows (*q moves past it), -1 for anything else (invalid JSON). */
+static int next_member(const unsigned char *d, Py_ssize_t *q, Py_ssize_t end, unsigned char closer) {
+    Py_ssize_t p = skip_ws(d, *q, end);
+    if (p < end && d[p] == ',') {
+        *q = skip_ws(d, p + 1, end);
+        return 1;
+    }
+    if (p < end && d[p] == closer) {
+        *q = p + 1;
+        return 0;
+    }
+    return -1;
+}
+
 /* A JSON string at d[p] == '"': position after its closing quote, or -1 when Python's json refuses it.
  * *escaped tells whether it holds a backslash. */
 static Py_ssize_t skip_string(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int *escaped) {
@@ -449,15 +464,11 @@ static int message_level(const RecordParser *self, const unsigned char *d, Py_ss
                         level = -1;
                     }
                 }
-                p = skip_ws(d, p, n);
-                if (p < n && d[p] == ',') {
-                    p = skip_ws(d, p + 1, n);
+                int more = next_member(d, &p, n, '}');
+                if (more > 0)
                     continue;
-                }
-                if (p < n && d[p] == '}') {
-                    p++;
+                if (more == 0)
                     break;
-                }
                 *decline = 0;
                 return -1;
             }
@@ -829,15 +840,11 @@ static Py_ssize_t read_labels(const unsigned char *d, Py_ssize_t q, Py_ssize_t e
                     item_value = ivalue;
                     item_value_end = q;
                 }
-                q = skip_ws(d, q, end);
-                if (q < end && d[q] == ',') {
-                    q = skip_ws(d, q + 1, end);
+                int more = next_member(d, &q, end, '}');
+                if (more > 0)
                     continue;
-                }
-                if (q < end && d[q] == '}') {
-                    q++;
+                if (more == 0)
                     break;
-                }
                 return -1;
             }
             if (name < 0 || item_value < 0)
@@ -852,15 +859,11 @@ static Py_ssize_t read_labels(const unsigned char *d, Py_ssize_t q, Py_ssize_t e
                 *label_at = item_value + 1;
                 *label_len = item_value_end - 1 - *label_at;
             }
-            q = skip_ws(d, q, end);
-            if (q < end && d[q] == ',') {
-                q = skip_ws(d, q + 1, end);
+            int more = next_member(d, &q, end, ']');
+            if (more > 0)
                 continue;
-            }
-            if (q < end && d[q] == ']') {
-                q++;
+            if (more == 0)
                 break;
-            }
             return -1;
         }
     }
@@ -941,15 +944,11 @@ static int render_record(const RecordParser *self, Output *out, const unsigned c
         }
         if (q < 0 || decline)
             return 0;
-        q = skip_ws(d, q, end);
-        if (q < end && d[q] == ',') {
-            q = skip_ws(d, q + 1, end);
+        int more = next_member(d, &q, end, '}');
+        if (more > 0)
             continue;
-        }
-        if (q < end && d[q] == '}') {
-            q++;
+        if (more == 0)
             break;
-        }
         return 0;
     }
     if (skip_ws(d, q, end) != end || message < 0 || stamp < 0)
