@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,23 @@ def test_the_progress_bar_shows_when_rich_takes_stderr_for_a_terminal(tmp_path: 
     run = run_scan(log, tmp_path / "cache", "--json", env=env)
     assert run.returncode == 0
     assert (f"scanning {log}" in run.stderr) == shown
+
+
+@pytest.mark.parametrize("options", [("--json",), ()], ids=["json", "tables"])
+def test_a_scan_that_ends_without_finalizing_prints_the_same_report_and_status_as_one_in_process(
+        tmp_path: Path, options: tuple[str, ...]) -> None:
+    # many hits and levels: a report longer than a pipe's buffer, so nothing may be left unflushed at the end
+    log = tmp_path / "mixed.log"
+    log.write_text((LINE + QUIET_LINE) * 3000, encoding="utf-8")
+    program = run_scan(log, tmp_path / "cache", *options)
+    in_process = CliRunner().invoke(main, ["scan", *options, "--truth", str(TRUTH_PATH), str(log)])
+    assert (program.returncode, in_process.exit_code) == (1, 1)
+    assert len(program.stdout) > 1000
+    assert without_timing(program.stdout) == without_timing(in_process.stdout)
+    if options:
+        assert json.loads(program.stdout)["inputs"][0]["entries"] == 6000
+
+
+def without_timing(report: str) -> str:
+    """A printed report without how long the scan took (JSON `elapsed_s`, the tables' `in 0.01 s (… MB/s)`)."""
+    return re.sub(r'"elapsed_s": [0-9.e-]+|in [0-9.]+ s \([0-9,]+ MB/s\)', "<elapsed>", report)
