@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from generator.cli import main
+from generator.logs.cache_files import cache_digest
 from generator.logs.scan_spec import ScanSpec, load_scan_spec
 from generator.truth import Truth, load_truth
 from tests.tooling import REPO
@@ -67,8 +68,8 @@ def test_a_changed_truth_file_is_loaded_again(tmp_path: Path, monkeypatch) -> No
 
 QUIET_LINE = "2026-11-29 10:00:01,123 - bot.webhook - INFO - Webhook handled duration_ms=87\n"
 # What loading and checking truth.yaml, building the plan, backtesting, confirming a candidate line with RE2 or
-# writing a cache file import: a scan with a cached spec and database does none of these.
-NOT_ON_A_WARM_SCAN = ("pydantic", "yaml", "jinja2", "re2", "tempfile", "generator.truth", "generator.plan",
+# writing a cache file import, and hashlib (OpenSSL): a scan with a cached spec and database does none of these.
+NOT_ON_A_WARM_SCAN = ("pydantic", "yaml", "jinja2", "re2", "tempfile", "hashlib", "generator.truth", "generator.plan",
                       "generator.logql_engine", "generator.logs.backtest")
 
 
@@ -163,3 +164,9 @@ def test_a_scan_that_ends_without_finalizing_prints_the_same_report_and_status_a
 def without_timing(report: str) -> str:
     """A printed report without how long the scan took (JSON `elapsed_s`, the tables' `in 0.01 s (… MB/s)`)."""
     return re.sub(r'"elapsed_s": [0-9.e-]+|in [0-9.]+ s \([0-9,]+ MB/s\)', "<elapsed>", report)
+
+
+def test_cache_names_tell_apart_parts_that_join_to_the_same_bytes() -> None:
+    assert cache_digest(b"ab", b"c") != cache_digest(b"a", b"bc")
+    assert cache_digest(b"ab", b"c") == cache_digest(b"ab", b"c")
+    assert len(cache_digest(b"")) == 32
