@@ -29,7 +29,7 @@ SPEC_VERSION = 1
 # The code that turns truth.yaml into a spec: a change in any of them invalidates every cached spec.
 _DERIVING_MODULES = ("logs/scan_spec.py", "logs/patterns.py", "logs/inputs.py", "plan/log_format.py",
                      "plan/privacy.py", "syntax/redaction.py",
-                     "syntax/logql.py", "truth/model.py", "truth/checks.py")
+                     "syntax/logql.py", "syntax/re2_regex.py", "truth/model.py", "truth/checks.py")
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
