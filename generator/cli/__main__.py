@@ -1,5 +1,5 @@
 """`python -m generator.cli`: the same as the `obsctl` console script."""
 
-from generator.cli import main
+from generator.cli import run
 
-main()
+run()

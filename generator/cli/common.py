@@ -28,6 +28,20 @@ repo_option = click.option(
 )
 
 
+_quick_exit = False
+
+
+def allow_quick_exit() -> None:
+    """Called by a command once it has written everything and holds nothing that needs finalizing (its threads
+    joined, its files closed or written atomically): `generator.cli.run` may then end the process at once."""
+    global _quick_exit
+    _quick_exit = True
+
+
+def quick_exit_allowed() -> bool:
+    return _quick_exit
+
+
 def load_or_exit(truth_path: Path) -> Truth:
     """Load the truth file; on any problem print every located error and exit 2."""
     from generator.truth import TruthError, load_truth  # the schema costs start-up: only commands that need it

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from generator.cli.common import EXIT_FINDINGS, EXIT_INVALID_INPUT, load_or_exit, truth_option
+from generator.cli.common import EXIT_FINDINGS, EXIT_INVALID_INPUT, allow_quick_exit, load_or_exit, truth_option
 from generator.logs.inputs import (
     BotLineFormat,
     InputError,
@@ -278,6 +278,7 @@ def scan_command(inputs: tuple[str, ...], truth_path: Path, input_format: str, f
         out = stdout_console(140)
         for report in reports:
             print_scan_report(out, report, scanner.spec)
+    allow_quick_exit()  # the scan's threads are joined, its input closed, the report printed
     if not all(r.clean for r in reports):
         sys.exit(EXIT_FINDINGS)
 

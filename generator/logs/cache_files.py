@@ -1,9 +1,25 @@
-"""Files in obsctl's cache folder (scan specs, compiled pattern databases): written whole or not at all."""
+"""Files in obsctl's cache folder (scan specs, compiled pattern databases): named by a digest of what made them,
+written whole or not at all."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+try:  # hashlib's blake2b is this built-in module's; importing hashlib also loads OpenSSL (~2 ms of a scan's start)
+    from _blake2 import blake2b
+except ImportError:  # an interpreter built without it
+    from hashlib import blake2b
+
+
+def cache_digest(*parts: bytes) -> str:
+    """A 32-hex-digit name for the cache file made from `parts` (each part's length is hashed too, so no two
+    different part lists give the same stream)."""
+    digest = blake2b(digest_size=16)
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -34,7 +34,7 @@ from itertools import chain
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING
 
-from generator.syntax.logql import re2_escape
+from generator.syntax.re2_regex import re2_escape
 
 if TYPE_CHECKING:
     from generator.truth.model import Logs

@@ -25,7 +25,7 @@ from typing import Any
 
 from generator.logs.inputs import TEXT_FORMAT_PLACEHOLDER, BlockData, BotLineFormat, Buffer
 from generator.logs.patterns import block_database
-from generator.syntax.logql import re2_escape
+from generator.syntax.re2_regex import re2_escape
 
 try:
     from generator.logs import _linestats

@@ -9,7 +9,6 @@ single-match flag). Any other pattern, and any one Hyperscan cannot compile, is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import hyperscan
 
-from generator.logs.cache_files import write_atomically
+from generator.logs.cache_files import cache_digest, write_atomically
 from generator.logs.regex_safety import hyperscan_safe
 from generator.syntax.re2_regex import compile_re2
 from generator.syntax.redaction import redact_line
@@ -151,9 +150,8 @@ def compile_patterns(regexes: list[str], cache_folder: Path | None = None) -> Co
 
 def _cache_file(regexes: list[str], folder: Path) -> Path:
     build = f"{getattr(hyperscan, '__version__', '')}\0{os.uname().machine}\0"  # a database fits one build and CPU
-    digest = hashlib.sha256(Path(__file__).read_bytes() + build.encode())
-    digest.update(json.dumps(regexes).encode())
-    return folder / f"patterns-{digest.hexdigest()[:32]}.hsdb"
+    digest = cache_digest(Path(__file__).read_bytes(), build.encode(), json.dumps(regexes).encode())
+    return folder / f"patterns-{digest}.hsdb"
 
 
 def _load_compiled(path: Path) -> CompiledPatterns | None:

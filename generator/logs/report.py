@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: importing the matcher (Hyperscan) is not needed to read a report
@@ -125,21 +127,16 @@ class LatencyHistogram:
         self.count += sum(counts.values())
 
     def percentiles(self, qs: Sequence[float]) -> list[float | None]:
-        """Nearest-rank percentiles, read off one sort of the buckets."""
+        """Nearest-rank percentiles, read off one sort of the buckets: the first value whose running count reaches
+        the rank (running counts summed by `accumulate` and searched by `bisect`, in C: a scan's ~20 000 buckets
+        walked in Python took 1.3 ms of its serial end)."""
         if not self.count:
             return [None] * len(qs)
         ranks = [max(1, -(-int(q * self.count * 1_000_000) // 1_000_000)) for q in qs]
         values = sorted(self.buckets)
-        found: list[float | None] = [values[-1]] * len(qs)  # a rank beyond the count (q > 1): the largest
-        waiting = sorted(range(len(qs)), key=ranks.__getitem__, reverse=True)  # next rank to reach at the end
-        seen = 0
-        for value in values:
-            seen += self.buckets[value]
-            while waiting and seen >= ranks[waiting[-1]]:
-                found[waiting.pop()] = value
-            if not waiting:
-                break
-        return found
+        running = list(accumulate(map(self.buckets.__getitem__, values)))
+        # a rank beyond the count (q > 1): the largest
+        return [values[min(bisect_left(running, rank), len(values) - 1)] for rank in ranks]
 
     def percentile(self, q: float) -> float | None:
         """Nearest-rank percentile."""

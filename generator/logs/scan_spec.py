@@ -10,7 +10,6 @@ environment variables, never their values. An unwritable cache directory only co
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.logs.cache_files import write_atomically
+from generator.logs.cache_files import cache_digest, write_atomically
 from generator.logs.inputs import BotLineFormat
 from generator.logs.patterns import WatchedPattern
 from generator.syntax.redaction import RedactionRule
@@ -30,7 +29,7 @@ SPEC_VERSION = 1
 # The code that turns truth.yaml into a spec: a change in any of them invalidates every cached spec.
 _DERIVING_MODULES = ("logs/scan_spec.py", "logs/patterns.py", "logs/inputs.py", "plan/log_format.py",
                      "plan/privacy.py", "syntax/redaction.py",
-                     "syntax/logql.py", "truth/model.py", "truth/checks.py")
+                     "syntax/logql.py", "syntax/re2_regex.py", "truth/model.py", "truth/checks.py")
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -98,11 +97,8 @@ def cache_dir() -> Path:
 
 
 def _cache_key(truth_bytes: bytes) -> str:
-    digest = hashlib.sha256(f"scan-spec {SPEC_VERSION}\n".encode())
-    for module in _DERIVING_MODULES:
-        digest.update(module.encode() + b"\0" + (_PACKAGE / module).read_bytes() + b"\0")
-    digest.update(truth_bytes)
-    return digest.hexdigest()[:32]
+    modules = [part for module in _DERIVING_MODULES for part in (module.encode(), (_PACKAGE / module).read_bytes())]
+    return cache_digest(f"scan-spec {SPEC_VERSION}".encode(), *modules, truth_bytes)
 
 
 def load_scan_spec(truth_path: Path, load_truth: Callable[[Path], Truth]) -> ScanSpec:

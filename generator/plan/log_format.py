@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from generator.syntax.logql import re2_escape
+from generator.syntax.re2_regex import re2_escape
 from generator.truth.model import Logs, SecretPattern
 
 LEVEL_PLACEHOLDER = "%(levelname)s"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from generator.syntax.logql import re2_escape
+from generator.syntax.re2_regex import re2_escape
 from generator.syntax.redaction import VALUE_GROUP, RedactionRule
 from generator.truth.model import Mask, Truth
 

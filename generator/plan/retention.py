@@ -5,7 +5,7 @@ its period."""
 from __future__ import annotations
 
 from generator.plan import log_format
-from generator.syntax.logql import re2_escape
+from generator.syntax.re2_regex import re2_escape
 from generator.truth.model import LogClass, Logs
 
 # A logger's children belong to it (bot.payments.stripe is bot.payments): an optional dotted tail.

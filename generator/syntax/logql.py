@@ -21,14 +21,6 @@ MIN_LITERAL_LENGTH = 3  # shorter literals filter almost nothing
 _RE2_ONLY_SYNTAX = re.compile(r"\[:|\\[pPQEzCx]")
 
 
-_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
-
-
-def re2_escape(text: str) -> str:
-    """Escape only RE2 metacharacters, so generated regexes stay readable (`re.escape` also escapes spaces)."""
-    return "".join("\\" + char if char in _RE2_SPECIAL else char for char in text)
-
-
 def quote_string(text: str, prefer_backticks: bool = True) -> str:
     """A LogQL string literal for `text`: a raw backtick string when possible, else an escaped Go string.
 

@@ -1,4 +1,5 @@
-"""RE2 compilation with quiet errors, in a module light enough for `obsctl scan` start-up (no pydantic)."""
+"""RE2 compilation with quiet errors and RE2 escaping, in a module light enough for `obsctl scan` start-up (no
+pydantic, no LogQL syntax)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,11 @@ def compile_re2(pattern: str) -> Any:
     options = re2.Options()
     options.log_errors = False
     return re2.compile(pattern, options)
+
+
+_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+
+
+def re2_escape(text: str) -> str:
+    """Escape only RE2 metacharacters, so generated regexes stay readable (`re.escape` also escapes spaces)."""
+    return "".join("\\" + char if char in _RE2_SPECIAL else char for char in text)

@@ -489,7 +489,7 @@ def test_invalid_patterns_are_refused(pattern: str) -> None:
        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), min_size=1,
                max_size=4))
 def test_a_regex_of_an_escaped_literal_selects_the_same_lines_as_the_literal(lines: list[str], literal: str) -> None:
-    from generator.syntax.logql import re2_escape
+    from generator.syntax.re2_regex import re2_escape
 
     store = LogStore()
     for i, line in enumerate(lines):
