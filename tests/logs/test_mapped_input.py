@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,10 +34,19 @@ def random_text(rnd: random.Random, size: int) -> bytes:
     return b"".join(rnd.choice(pieces) for _ in range(size))
 
 
-def mapped_blocks(path: Path, chunk: int) -> list[bytes]:
+@contextmanager
+def mapped_file(path: Path, data: bytes | None = None) -> Iterator[tuple[io.BufferedReader, mmap.mmap]]:
+    """The file (written first when `data` is given) open, and its mapping."""
+    if data is not None:
+        path.write_bytes(data)
     with path.open("rb") as stream:
         mapping = map_regular_file(stream)
         assert mapping is not None
+        yield stream, mapping
+
+
+def mapped_blocks(path: Path, chunk: int) -> list[bytes]:
+    with mapped_file(path) as (stream, mapping):
         return [block[:] if isinstance(block, MappedLines) else block
                 for block in iter_mapped_line_blocks(mapping, stream, chunk)]
 
@@ -60,11 +72,7 @@ def test_a_mapped_file_is_cut_into_the_blocks_a_reader_makes(tmp_path: Path, mon
 
 
 def test_the_stream_is_moved_along_the_mapped_blocks(tmp_path: Path) -> None:
-    path = tmp_path / "x.log"
-    path.write_bytes(b"one\ntwo\nthree\nfour")
-    with path.open("rb") as stream:
-        mapping = map_regular_file(stream)
-        assert mapping is not None
+    with mapped_file(tmp_path / "x.log", b"one\ntwo\nthree\nfour") as (stream, mapping):
         positions = [(block[:], stream.tell()) for block in iter_mapped_line_blocks(mapping, stream, 6)]
     assert positions == [(b"one\n", 4), (b"two\n", 8), (b"three\n", 14), (b"four\n", 18)]
 
@@ -83,11 +91,7 @@ def test_pipes_in_memory_streams_and_empty_files_are_read_not_mapped(tmp_path: P
 
 
 def test_a_mapped_block_answers_like_the_bytes_it_holds(tmp_path: Path) -> None:
-    path = tmp_path / "x.log"
-    path.write_bytes(b"skip\nab\ncd\nab\n")
-    with path.open("rb") as stream:
-        mapping = map_regular_file(stream)
-        assert mapping is not None
+    with mapped_file(tmp_path / "x.log", b"skip\nab\ncd\nab\n") as (_stream, mapping):
         block, plain = MappedLines(mapping, 5, 14), b"ab\ncd\nab\n"
         assert len(block) == len(plain) and block[:] == plain and block[2:-1] == plain[2:-1]
         for args in ((b"\n",), (b"\n", 3), (b"\n", 0, 5), (b"ab", 1), (b"zz",), (b"\n", 7, 3)):
