@@ -149,15 +149,6 @@ def write_tree(root: Path, artifacts: list[Artifact]) -> None:
         (root / owned).mkdir(parents=True, exist_ok=True)
 
 
-def check_kinds(root: Path, rendered: list[Rendered]) -> list[Problem]:
-    """Every kind's checks on its own artifacts, run at once: most wait on a real tool's process, and the tools
-    of different kinds do not depend on each other. Problems come back in registry order."""
-    jobs = [(check, CheckInput(root, item.artifacts)) for item in rendered for check in item.kind.checks]
-    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
-        results = list(pool.map(lambda job: job[0](job[1]), jobs))
-    return [problem for found in results for problem in found]
-
-
 @dataclass
 class Generated:
     staging: Path

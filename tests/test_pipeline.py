@@ -19,7 +19,7 @@ from generator.pipeline import plan_for
 from generator.plan import Plan
 from generator.syntax import logql_grammar
 from generator.truth import Truth, load_truth
-from tests.tooling import require_tool
+from tests.tooling import check_problems, require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,8 +119,7 @@ def test_each_check_sees_only_its_own_kinds_artifacts(truth: Truth, tmp_path: Pa
 
     monkeypatch.setattr(pipeline, "KINDS", tuple(
         pipeline.ArtifactKind(k.name, k.owns, k.renderers, (recorder(k.name),)) for k in pipeline.KINDS))
-    rendered = pipeline.render_kinds(plan_for(truth))
-    assert pipeline.check_kinds(tmp_path, rendered) == []
+    pipeline.render_and_check(plan_for(truth), tmp_path)
     assert seen["alertmanager"] == [conventions.ALERTMANAGER_CONFIG_FILE]
     assert seen["prometheus-rules"] == [conventions.PROMETHEUS_RULES_FILE, conventions.PROMTOOL_TESTS_FILE]
     assert all(path.startswith("dashboards/") for path in seen["grafana"])
@@ -155,7 +154,7 @@ def test_each_kinds_checks_pass_with_only_its_own_files_and_those_of_the_kinds_i
         assert set(item.kind.reads) <= set(rendered) - {name}
         root = tmp_path / name
         pipeline.write_tree(root, [a for kind in (name, *item.kind.reads) for a in rendered[kind].artifacts])
-        assert pipeline.check_kinds(root, [item]) == [], name
+        assert check_problems(root, [item]) == [], name
 
 
 def recording_kind(kind: pipeline.ArtifactKind, check: Check, reads: tuple[str, ...] = ()) -> pipeline.ArtifactKind:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from generator.checks.base import Problem
+    from generator.pipeline import Rendered
 
 REPO = Path(__file__).resolve().parents[1]  # the repository root
 
@@ -32,3 +38,12 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def check_problems(root: Path, rendered: Iterable[Rendered]) -> list[Problem]:
+    """Every check of the given rendered kinds on the tree at `root`, one after the other, problems in order (what
+    generation runs at once, as each kind is written)."""
+    from generator.checks.base import CheckInput
+
+    return [problem for item in rendered for check in item.kind.checks
+            for problem in check(CheckInput(root, item.artifacts))]

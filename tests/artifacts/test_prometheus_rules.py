@@ -17,7 +17,7 @@ from generator.pipeline import plan_for
 from generator.plan.alerting import alert_labels
 from generator.truth import Truth, load_truth
 from generator.truth.types import compile_re2
-from tests.tooling import require_tool
+from tests.tooling import check_problems, require_tool
 
 
 @pytest.fixture(scope="module")
@@ -197,9 +197,9 @@ def test_validator_runs_the_real_tools_and_reports_a_broken_rule(truth: Truth, t
     rendered = [item for item in pipeline.render_kinds(plan_for(truth))
                 if item.kind.name in ("prometheus-rules", "alertmanager", "exporters")]
     pipeline.write_tree(tmp_path, [a for item in rendered for a in item.artifacts])
-    assert pipeline.check_kinds(tmp_path, rendered) == []
+    assert check_problems(tmp_path, rendered) == []
     rules_file = tmp_path / conventions.PROMETHEUS_RULES_FILE
     rules_file.write_text(rules_file.read_text().replace("> 80", "> 80 +", 1))
-    problems = pipeline.check_kinds(tmp_path, rendered)
+    problems = check_problems(tmp_path, rendered)
     assert len(problems) == 1 and problems[0].message.startswith("promtool check rules failed")
     assert problems[0].where == conventions.PROMETHEUS_RULES_FILE

@@ -19,7 +19,7 @@ from generator.pipeline import plan_for
 from generator.syntax import fast_yaml
 from generator.syntax.promql_names import expression_reads, series_metric
 from generator.truth import Truth
-from tests.tooling import require_tool
+from tests.tooling import check_problems, require_tool
 
 
 def rule(name: str, expr: str, alert: bool = True) -> Rule:
@@ -183,7 +183,7 @@ def test_a_broken_rule_fails_generation_naming_the_failing_case_not_a_packed_gro
     rendered = generated_prometheus(truth, tmp_path)
     rules_file = tmp_path / conventions.PROMETHEUS_RULES_FILE
     rules_file.write_text(rules_file.read_text().replace("queue_size > 80", "queue_size > 79"))
-    problems = pipeline.check_kinds(tmp_path, rendered)
+    problems = check_problems(tmp_path, rendered)
     assert [p.where for p in problems] == [conventions.PROMTOOL_TESTS_FILE]
     assert "name: QueueDepthHigh: silent at exactly 80," in problems[0].message
     assert promtool_packing.PACKED_NAME_PREFIX not in problems[0].message
