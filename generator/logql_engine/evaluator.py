@@ -164,6 +164,10 @@ class _Extraction:
     uniform: bool = True
     _zeros_or_nans: list[int] | None = None
 
+    def window(self, lower: int, t: int) -> tuple[int, int]:
+        """The index range of the samples in (lower, t]: a sample at `lower` (t - range) is out, one at t is in."""
+        return bisect.bisect_right(self.timestamps, lower), bisect.bisect_right(self.timestamps, t)
+
     def zeros_or_nans(self) -> list[int]:
         """Prefix counts: how many of `values[:i]` are 0.0, -0.0 or NaN (the values equal sorting may reorder)."""
         if self._zeros_or_nans is None:
@@ -310,13 +314,11 @@ class Evaluator:
         """`_range_aggregation` when one stream feeds one series: its samples in (lower, t] are already in time
         order, so the window is a slice; the same checks and the same function over the same values in the same
         order."""
-        start = bisect.bisect_right(extraction.timestamps, lower)
-        end = bisect.bisect_right(extraction.timestamps, t)
+        start, end = extraction.window(lower, t)
         if start == end:
             return []
         series = extraction.series[start]
-        if any(name == ERROR_LABEL for name, _ in series):
-            raise PipelineError(dict(series))
+        _refuse_error_series(series)
         if expr.op == "quantile_over_time" and expr.param is not None:
             ordered = self._sorted_window(expr, extraction, start, end)
             if ordered is not None:
@@ -360,8 +362,7 @@ class Evaluator:
         windows: dict[LabelSet, list[tuple[int, float]]] = defaultdict(list)
         merged: set[LabelSet] = set()
         for extraction in extractions:
-            start = bisect.bisect_right(extraction.timestamps, lower)  # excludes ts == t - range
-            end = bisect.bisect_right(extraction.timestamps, t)  # includes ts == t
+            start, end = extraction.window(lower, t)
             if start == end:
                 continue
             series_in_window = extraction.series[start:end]
@@ -371,10 +372,7 @@ class Evaluator:
                                          extraction.values[start:end], strict=True):
                 windows[series].append((ts, value))
         for series in windows:
-            if any(name == ERROR_LABEL for name, _ in series):
-                # pkg/logql/evaluator.go RangeVectorEvaluator.Next: "Errors are not allowed in metrics unless
-                # they've been specifically requested."
-                raise PipelineError(dict(series))
+            _refuse_error_series(series)
         seconds = expr.log_range.range_ns / 1e9
         out = []
         for series, points in windows.items():
@@ -382,6 +380,13 @@ class Evaluator:
                 points.sort(key=lambda point: point[0])  # Loki's iterators merge streams in time order
             out.append(Sample(dict(series), _range_function(expr, [v for _, v in points], seconds)))
         return out
+
+
+def _refuse_error_series(series: LabelSet) -> None:
+    """pkg/logql/evaluator.go RangeVectorEvaluator.Next: "Errors are not allowed in metrics unless they've been
+    specifically requested": a window series carrying `__error__` fails the query."""
+    if any(name == ERROR_LABEL for name, _ in series):
+        raise PipelineError(dict(series))
 
 
 def _merged_series_window(expr: ast.RangeAggregation, extractions: list[_Extraction], lower: int,
@@ -392,15 +397,13 @@ def _merged_series_window(expr: ast.RangeAggregation, extractions: list[_Extract
     points: list[tuple[int, float]] = []
     series: LabelSet | None = None
     for extraction in extractions:
-        start = bisect.bisect_right(extraction.timestamps, lower)
-        end = bisect.bisect_right(extraction.timestamps, t)
+        start, end = extraction.window(lower, t)
         if start < end:
             series = extraction.series[start]
             points.extend(zip(extraction.timestamps[start:end], extraction.values[start:end], strict=True))
     if series is None:
         return []
-    if any(name == ERROR_LABEL for name, _ in series):
-        raise PipelineError(dict(series))
+    _refuse_error_series(series)
     points.sort(key=itemgetter(0))
     values = [value for _ts, value in points]
     return [Sample(dict(series), _range_function(expr, values, expr.log_range.range_ns / 1e9))]

@@ -23,7 +23,7 @@ from typing import Any
 import hyperscan
 
 from generator.logql_engine import RuleGroup, Stream, ast
-from generator.logs.patterns import _hyperscan_complaint, block_database
+from generator.logs.patterns import block_database, hyperscan_complaint
 from generator.logs.regex_safety import hyperscan_safe
 
 DENSE_FRACTION = 8
@@ -74,7 +74,7 @@ class HyperscanLinePrefilter:
             self._database = block_database(list(wanted.values()), list(range(len(wanted)))) if wanted else None
         except hyperscan.error:
             wanted = {key: expression for key, expression in wanted.items()
-                      if _hyperscan_complaint(expression.decode()) is None}
+                      if hyperscan_complaint(expression.decode()) is None}
         self._ids = {key: index for index, key in enumerate(wanted)}
         self._expressions = list(wanted.values())
         self._active = set(range(len(self._expressions)))  # patterns still worth scanning for

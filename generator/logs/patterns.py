@@ -117,7 +117,7 @@ def _flags(regex: bytes) -> int:
     return hyperscan.HS_FLAG_MULTILINE if (b"^" in regex or b"$" in regex) else 0
 
 
-def _hyperscan_complaint(regex: str) -> str | None:
+def hyperscan_complaint(regex: str) -> str | None:
     """None when Hyperscan compiles the regex, else its complaint."""
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
@@ -183,7 +183,7 @@ def _compile_patterns(regexes: list[str]) -> CompiledPatterns:
     engines: list[str] = []
     re2_only: list[int] = []
     for index, regex in enumerate(regexes):
-        complaint = _hyperscan_complaint(regex)
+        complaint = hyperscan_complaint(regex)
         if complaint is not None:
             engines.append(f"re2 (Hyperscan cannot compile it: {complaint})")
             re2_only.append(index)
