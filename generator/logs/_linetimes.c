@@ -21,23 +21,6 @@ typedef struct {
 
 static int two(const unsigned char *d) { return (d[0] - '0') * 10 + (d[1] - '0'); }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (the civil-from-days inverse). */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;
-    const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m) {
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-        return 29;
-    return days[m - 1];
-}
-
 /* `dddd-dd-dd dd:dd:dd,ddd` at a (shape checked by text_prefix_end) -> ns, or -1 when Python must decide. */
 static int64_t asctime_ns(const unsigned char *a) {
     int y = two(a) * 100 + two(a + 2), mo = two(a + 5), d = two(a + 8);
@@ -46,7 +29,7 @@ static int64_t asctime_ns(const unsigned char *a) {
     if (y < 1900 || y > 2199 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
         s > 59)
         return -1;
-    int64_t seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    int64_t seconds = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s;
     return seconds * 1000000000 + (int64_t)ms * 1000000;
 }
 

@@ -501,15 +501,6 @@ static int message_level(const RecordParser *self, const unsigned char *d, Py_ss
 
 /* --- RFC 3339 ---------------------------------------------------------------------------------------------------- */
 
-static long long days_from_civil(long long y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const long long era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
 static int number_at(const unsigned char *d, Py_ssize_t p, int width) {
     int v = 0;
     for (int i = 0; i < width; i++) {
@@ -530,10 +521,7 @@ static int rfc3339_ns(Output *out, const unsigned char *d, Py_ssize_t p, Py_ssiz
         if (y < 0 || mo < 0 || da < 0 || h < 0 || mi < 0 || d[p + 4] != '-' || d[p + 7] != '-' ||
             !(d[p + 10] == 'T' || d[p + 10] == 't' || d[p + 10] == ' ') || d[p + 13] != ':')
             return -1;
-        static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || da < 1 || da > month_days[mo - 1] + (mo == 2 && leap) ||
-            h > 23 || mi > 59)
+        if (y < 1678 || y > 2261 || mo < 1 || mo > 12 || da < 1 || da > days_in_month(y, mo) || h > 23 || mi > 59)
             return -1; /* datetime refuses it, or it is outside int64 nanoseconds: Python decides */
         memcpy(out->minute_text, d + p, 16);
         out->minute_seconds = days_from_civil(y, (unsigned)mo, (unsigned)da) * 86400LL + h * 3600LL + mi * 60LL;

@@ -1,4 +1,4 @@
-/* Shared by the native kernels: byte classes and the bot's text format up to its level field.
+/* Shared by the native kernels: byte classes, calendar days, and the bot's text format up to its level field.
  * Ops come from generator/logs/line_stats.py `_native_ops`: literal text, asctime `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}`,
  * logger name `[^ \n]+` (always followed by a literal starting with a space, so it ends at the first space). */
 #ifndef OBSCTL_TEXT_FORMAT_H
@@ -36,6 +36,22 @@ static inline int same_bytes(const unsigned char *a, const char *b, Py_ssize_t l
         if (a[i] != (unsigned char)b[i])
             return 0;
     return 1;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (the civil-from-days inverse). */
+static inline long long days_from_civil(long long y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const long long era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+/* Days in month m (1..12) of year y: a date Python's datetime accepts has 1 <= d <= this. */
+static inline int days_in_month(int y, int m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return days[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
 }
 
 static const char ASCTIME_SHAPE[] = "dddd-dd-dd dd:dd:dd,ddd";
