@@ -84,12 +84,9 @@ def search_found(pattern: str, text: str) -> bool:
     return byte_searcher(pattern)(text.encode("utf-8")) is not None
 
 
-@lru_cache(maxsize=4096)
-def compile_groups(pattern: str) -> tuple[Any, tuple[tuple[str, int], ...]]:
-    """The compiled regex and its named groups (name, number) in `groupindex` order (google-re2 rebuilds that
-    mapping on every access)."""
-    compiled = compile_search(pattern)
-    return compiled, tuple(compiled.groupindex.items())
+def group_numbers(pattern: str) -> tuple[tuple[str, int], ...]:
+    """The regex's named groups (name, number) in `groupindex` order."""
+    return tuple(compile_search(pattern).groupindex.items())
 
 
 def search_groups(pattern: str, numbers: tuple[int, ...], text: str) -> list[str | None] | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from generator.logql_engine import ast
 from generator.logql_engine.gocompat import GoParseError, parse_bytes, parse_float, parse_go_duration_ns
-from generator.logql_engine.regex import byte_searcher, compile_groups, matches_label, search_found, search_groups
+from generator.logql_engine.regex import byte_searcher, group_numbers, matches_label, search_found, search_groups
 
 # pkg/logql/log/error.go
 ERR_JSON = "JSONParserErr"
@@ -684,13 +684,12 @@ def parse_regexp(pattern: str, line: str, builder: LabelsBuilder) -> None:
     if values is None:
         return
     for key, value in zip(keys, values, strict=True):
-        builder.set_parsed(key + DUPLICATE_SUFFIX if key in builder.base else key, value or "")
+        builder.set_parsed(key + DUPLICATE_SUFFIX if builder.base_has(key) else key, value or "")
 
 
 @lru_cache(maxsize=4096)
 def _regexp_parser(pattern: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """The regex's named groups that make a label: their numbers and label names (sanitised), in `groupindex` order
     (a name that sanitises to nothing makes none)."""
-    _compiled, groups = compile_groups(pattern)
-    named = [(number, sanitize_label_key(name, True)) for name, number in groups]
+    named = [(number, sanitize_label_key(name, True)) for name, number in group_numbers(pattern)]
     return tuple(number for number, key in named if key), tuple(key for _number, key in named if key)
