@@ -46,6 +46,15 @@ Buffer = bytes | bytearray  # blocks are bytearrays read in place; single lines 
 CHUNK_BYTES = 2 * 1024 * 1024
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one line longer than this is cut: it cannot be a real log line
 
+
+def cores_available() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow): whether a block
+    is worth reading or scanning in two halves at once."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
 # Python logging's default asctime: `2026-11-29 10:00:01,123`.
 ASCTIME_REGEX = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 _ASCTIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[,.](\d{1,9}))?$")
@@ -226,6 +235,11 @@ class BotLineFormat:
         """Whether the text regex's asctime field is ASCTIME_REGEX (always, from truth.yaml; a hand-made format may
         differ): then `asctime_field_ns` reads it."""
         return f"(?P<asctime>{ASCTIME_REGEX})" in self.text_regex
+
+    @property
+    def text_level_markers(self) -> tuple[bytes, ...]:
+        """Each level as it ends a text line's prefix (`ERROR - `), in truth order: what the native kernels match."""
+        return tuple(level.encode() + self.level_suffix.encode() for level in self.levels)
 
     def text_level_prefix_regex(self) -> str:
         """Matches a text line from its start to where its level begins (`2026-... - bot.api - `)."""

@@ -91,8 +91,7 @@ class LineStatsCounter:
     def __init__(self, line_format: BotLineFormat, text_format: str, tag: str = "duration_ms",
                  native: bool | None = None):
         self.levels = line_format.levels
-        suffix = line_format.level_suffix.encode()
-        self.text_markers = tuple(level.encode() + suffix for level in self.levels)
+        self.text_markers = line_format.text_level_markers
         self.json_markers = tuple(level.encode() + b'"' for level in self.levels)
         if native is None:
             native = not os.environ.get(NATIVE_DISABLED_ENV)

@@ -23,6 +23,7 @@ from generator.logs.inputs import (
     BotLineFormat,
     InputFormat,
     LogRecord,
+    cores_available,
     encode_line,
     iter_line_blocks,
     json_line_value,
@@ -74,8 +75,7 @@ def native_timed_lines(blocks: Iterator[bytearray], line_format: BotLineFormat
     if ops is None or _linestats.OP_ASCTIME not in kinds or any(kind != _linestats.OP_LITERAL
                                                   for kind in kinds[:kinds.index(_linestats.OP_ASCTIME)]):
         return None
-    markers = tuple(level.encode() + line_format.level_suffix.encode() for level in line_format.levels)
-    return (_linetimes.timed_lines(block, ops, markers) for block in blocks)
+    return (_linetimes.timed_lines(block, ops, line_format.text_level_markers) for block in blocks)
 
 
 def native_record_batches(stream: IO[bytes], line_format: BotLineFormat, input_format: InputFormat, source: str,
@@ -91,7 +91,7 @@ def native_record_batches(stream: IO[bytes], line_format: BotLineFormat, input_f
     severity = tuple(levels.index(level) if level else -1 for level in syslog_severity_levels(line_format))
     parser = _records.RecordParser(
         _records.KIND_SYSLOG if input_format is InputFormat.SYSLOG else _records.KIND_RENDER, ops,
-        _text_levels_native(line_format), tuple(level.encode() + line_format.level_suffix.encode() for level in levels),
+        _text_levels_native(line_format), line_format.text_level_markers,
         tuple(level.encode() for level in levels), line_format.level_key.encode(), severity,
         split_min_bytes())
     return _batches(parser, stream, line_format, input_format, source, chunk_bytes)
@@ -99,11 +99,7 @@ def native_record_batches(stream: IO[bytes], line_format: BotLineFormat, input_f
 
 def split_min_bytes() -> int:
     """How long a range must be to be parsed in two halves at once; 0 (never) on a single core."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return SPLIT_MIN_BYTES if cores >= 2 else 0
+    return SPLIT_MIN_BYTES if cores_available() >= 2 else 0
 
 
 def _batches(parser: _records.RecordParser, stream: IO[bytes], line_format: BotLineFormat,

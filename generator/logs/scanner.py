@@ -21,7 +21,6 @@ whole block itself; a `--tail` pipe's blocks are reported as soon as they are sc
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -33,7 +32,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from generator.logs.inputs import Batch, BlockData, BotLineFormat, LinesTiming, MappedLines, block_view
+from generator.logs.inputs import Batch, BlockData, BotLineFormat, LinesTiming, MappedLines, block_view, cores_available
 from generator.logs.line_stats import BlockStats, LineStatsCounter, line_numbers
 from generator.logs.patterns import Masker, WatchedPattern, compile_patterns
 from generator.logs.report import Hit, PatternReport, ScanReport
@@ -48,14 +47,6 @@ class StopScan(Exception):
 
 
 _DONE = object()
-
-
-def cores_available() -> int:
-    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class _Part:
